@@ -1,0 +1,57 @@
+//! Beacon's pages and components, compiled twice: with `ssr` for the server and
+//! with `hydrate` for the browser (see leptos' start-axum-workspace).
+//!
+//! - [`realtime`]: the per-tab connection manager (WebSocket with backoff, long-poll
+//!   fallback, resume by seq) and the `use_channel` API pages subscribe with.
+//! - [`components`]: the page frame and the connection-state indicator.
+//! - [`pages`]: one module per route.
+
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_router::{
+    StaticSegment,
+    components::{Route, Router, Routes},
+};
+
+pub mod components;
+pub mod pages;
+pub mod realtime;
+
+/// The HTML document around the app, rendered on the server only.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <meta name="color-scheme" content="light dark" />
+                <AutoReload options=options.clone() />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+/// The root component: shared context, the frame and the routes.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    realtime::provide_realtime();
+
+    view! {
+        <Stylesheet id="leptos" href="/pkg/beacon.css" />
+        <Title text="Beacon" />
+        <Router>
+            <components::Frame>
+                <Routes fallback=pages::NotFound>
+                    <Route path=StaticSegment("") view=pages::HomePage />
+                </Routes>
+            </components::Frame>
+        </Router>
+    }
+}

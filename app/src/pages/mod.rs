@@ -1,0 +1,22 @@
+//! One module per route.
+
+mod home;
+
+pub use home::HomePage;
+
+use leptos::prelude::*;
+
+/// Fallback for unknown paths.
+#[component]
+pub fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(http::StatusCode::NOT_FOUND);
+    }
+    view! {
+        <section class="card">
+            <h1>"Page not found"</h1>
+            <p><a href="/">"Back to the start"</a></p>
+        </section>
+    }
+}

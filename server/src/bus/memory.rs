@@ -1,0 +1,46 @@
+//! The single-node bus: a bounded channel from publishers to this node's hub.
+
+use std::sync::Mutex;
+
+use tokio::sync::mpsc;
+
+use super::{Bus, BusError, BusFuture, Published};
+
+/// Room for bursts of publishes while the hub fans out. When full, publishers
+/// wait (backpressure on the publish API), rather than the bus dropping events.
+pub const CAPACITY: usize = 4096;
+
+pub struct MemoryBus {
+    sender: mpsc::Sender<Published>,
+    receiver: Mutex<Option<mpsc::Receiver<Published>>>,
+}
+
+impl MemoryBus {
+    pub fn new() -> Self {
+        let (sender, receiver) = mpsc::channel(CAPACITY);
+        Self {
+            sender,
+            receiver: Mutex::new(Some(receiver)),
+        }
+    }
+}
+
+impl Default for MemoryBus {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Bus for MemoryBus {
+    fn publish(&self, event: Published) -> BusFuture<'_> {
+        Box::pin(async move { self.sender.send(event).await.map_err(|_| BusError::Closed) })
+    }
+
+    fn subscribe(&self) -> mpsc::Receiver<Published> {
+        self.receiver
+            .lock()
+            .expect("bus lock poisoned")
+            .take()
+            .expect("the memory bus has one subscriber: this node's hub")
+    }
+}

@@ -1,0 +1,94 @@
+//! HTTP routes, one module per area, and the middleware stack around them.
+
+pub mod health;
+pub mod metrics;
+pub mod realtime;
+pub mod sessions;
+pub mod socket;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue};
+use axum::routing::{get, post};
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use tower::ServiceBuilder;
+use tower_http::compression::CompressionLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::auth::visitor;
+use crate::state::AppState;
+
+/// Longest any plain HTTP request may take: a long-poll's wait plus margin.
+/// Upgraded WebSockets are not affected (their response is immediate).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(35);
+
+/// Every route of the application.
+pub fn router(state: AppState) -> Router {
+    let leptos_options = state.leptos_options.clone();
+    let routes = generate_route_list(app::App);
+
+    // Routes that know the visitor: pages, the token, long-poll, sessions, the socket.
+    let visitor_routes = Router::new()
+        .route("/ws", get(socket::upgrade))
+        .route("/api/realtime/token", get(realtime::token))
+        .route("/api/realtime/poll", get(realtime::poll))
+        .route("/api/connections/session", post(sessions::create))
+        .route("/api/connections/session/{id}", get(sessions::status))
+        .leptos_routes(&state, routes, {
+            let options = leptos_options.clone();
+            move || app::shell(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
+            app::shell,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            visitor::ensure_visitor,
+        ));
+
+    // Server-to-server and operations routes: API keys, no cookies.
+    let api_routes = Router::new()
+        .route("/health", get(health::health))
+        .route("/metrics", get(metrics::prometheus))
+        .route("/api/realtime/publish", post(realtime::publish))
+        .route("/api/realtime/grants", post(realtime::grant))
+        .route("/api/admin/realtime-stats", get(realtime::stats));
+
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .merge(api_routes)
+        .merge(visitor_routes)
+        .with_state(state)
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+                .layer(TraceLayer::new_for_http())
+                .layer(PropagateRequestIdLayer::new(request_id))
+                .layer(TimeoutLayer::with_status_code(
+                    axum::http::StatusCode::REQUEST_TIMEOUT,
+                    REQUEST_TIMEOUT,
+                ))
+                .layer(CompressionLayer::new())
+                .layer(security_header("x-content-type-options", "nosniff"))
+                .layer(security_header("x-frame-options", "DENY"))
+                .layer(security_header(
+                    "referrer-policy",
+                    "strict-origin-when-cross-origin",
+                ))
+                .layer(security_header(
+                    "permissions-policy",
+                    "camera=(), microphone=(), geolocation=()",
+                )),
+        )
+}
+
+fn security_header(name: &'static str, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::if_not_present(
+        HeaderName::from_static(name),
+        HeaderValue::from_static(value),
+    )
+}

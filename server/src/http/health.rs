@@ -1,0 +1,51 @@
+//! `GET /health`: liveness and readiness in one answer; 503 when the database
+//! does not answer, so a load balancer takes the node out.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Serialize;
+
+use crate::state::AppState;
+
+/// A database that takes longer than this counts as unreachable.
+const DB_PING_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Serialize)]
+pub struct Health {
+    status: &'static str,
+    version: &'static str,
+    uptime_secs: u64,
+    open_sockets: usize,
+    database: DatabaseHealth,
+}
+
+#[derive(Serialize)]
+struct DatabaseHealth {
+    backend: &'static str,
+    reachable: bool,
+}
+
+pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
+    let reachable = tokio::time::timeout(DB_PING_TIMEOUT, state.store.ping())
+        .await
+        .unwrap_or(false);
+    let status = if reachable {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = Health {
+        status: if reachable { "ok" } else { "unavailable" },
+        version: env!("CARGO_PKG_VERSION"),
+        uptime_secs: state.started_at.elapsed().as_secs(),
+        open_sockets: state.hub.connection_count(),
+        database: DatabaseHealth {
+            backend: state.store.backend().as_str(),
+            reachable,
+        },
+    };
+    (status, Json(body))
+}

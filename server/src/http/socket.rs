@@ -1,0 +1,75 @@
+//! `GET /ws`: the WebSocket upgrade, after the Origin check.
+
+use axum::extract::{State, WebSocketUpgrade};
+use axum::http::HeaderMap;
+use axum::http::header::{HOST, ORIGIN};
+use axum::response::{IntoResponse, Response};
+
+use crate::error::AppError;
+use crate::hub::connection;
+use crate::state::AppState;
+
+pub async fn upgrade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if !origin_allowed(&headers, &state.config.allowed_origins) {
+        // A page on another site must not ride the visitor's cookie into a socket.
+        return AppError::Forbidden.into_response();
+    }
+    let ctx = state.connection_context();
+    let tasks = state.hub.tasks().clone();
+    let max = state.config.max_frame_bytes;
+    ws.max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| tasks.track_future(connection::serve(ctx, socket)))
+}
+
+/// Requests without `Origin` come from non-browser clients, which cannot be
+/// hijacked; browsers always send it on WebSocket upgrades.
+fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
+    let Some(origin) = headers.get(ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    if allowed.iter().any(|a| a == origin) {
+        return true;
+    }
+    let origin_host = origin.split_once("://").map(|(_, rest)| rest);
+    let host = headers.get(HOST).and_then(|v| v.to_str().ok());
+    matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn headers(origin: Option<&str>, host: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(HOST, HeaderValue::from_str(host).unwrap());
+        if let Some(o) = origin {
+            h.insert(ORIGIN, HeaderValue::from_str(o).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn same_host_and_listed_origins_pass() {
+        assert!(origin_allowed(
+            &headers(Some("http://127.0.0.1:3000"), "127.0.0.1:3000"),
+            &[]
+        ));
+        assert!(origin_allowed(&headers(None, "x"), &[]));
+        assert!(!origin_allowed(
+            &headers(Some("https://evil.example"), "127.0.0.1:3000"),
+            &[]
+        ));
+        let list = vec!["https://app.example".to_owned()];
+        assert!(origin_allowed(
+            &headers(Some("https://app.example"), "127.0.0.1:3000"),
+            &list
+        ));
+    }
+}

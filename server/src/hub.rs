@@ -1,0 +1,401 @@
+//! The realtime hub: which connection listens to which channel, and fan-out.
+//!
+//! - [`connection`]: one task per WebSocket (auth, subscribe, resume, heartbeat, limits).
+//! - [`rate`]: the per-connection inbound rate limiter.
+//! - [`metrics`]: counters behind `/metrics` and the stats API.
+//!
+//! The registry is sharded by channel name so fan-out on one channel does not
+//! contend with subscribes on others. Locks are std mutexes held only for map
+//! updates and non-blocking `try_send`s, never across an `.await`.
+
+pub mod connection;
+pub mod metrics;
+pub mod rate;
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::extract::ws::Utf8Bytes;
+use protocol::{ChannelName, CloseCode, EventEnvelope, ServerMessage};
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::auth::Principal;
+use crate::bus::{Published, SharedBus};
+use crate::store::{Store, StoreError};
+pub use metrics::Metrics;
+
+/// Shards of the channel registry: enough that two cores rarely meet on one lock.
+const SHARDS: usize = 64;
+
+/// Identifies one WebSocket connection on this node.
+pub type ConnectionId = u64;
+
+/// Tells a connection task to close itself with a code (used when its queue is full).
+#[derive(Debug, Default)]
+pub struct Kick {
+    token: CancellationToken,
+    code: AtomicU16,
+}
+
+impl Kick {
+    fn fire(&self, code: CloseCode) {
+        // The first reason wins; later ones describe the same dead connection.
+        let _ = self
+            .code
+            .compare_exchange(0, code.code(), Ordering::AcqRel, Ordering::Acquire);
+        self.token.cancel();
+    }
+
+    pub async fn fired(&self) -> CloseCode {
+        self.token.cancelled().await;
+        CloseCode::from_code(self.code.load(Ordering::Acquire)).unwrap_or(CloseCode::SlowConsumer)
+    }
+}
+
+/// Where the hub puts events for one connection: a bounded queue, and the kick
+/// that closes the connection when that queue is full.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    pub queue: mpsc::Sender<Arc<Published>>,
+    pub kick: Arc<Kick>,
+}
+
+#[derive(Debug, Clone)]
+enum Listener {
+    Socket(Outbox),
+    /// A long-poll request waiting for the next event of a channel.
+    Waiter(Arc<Notify>),
+}
+
+type ChannelMap = HashMap<ChannelName, HashMap<ConnectionId, Listener>>;
+
+struct ConnectionEntry {
+    principal: Principal,
+    queue: mpsc::Sender<Arc<Published>>,
+}
+
+struct Shared {
+    shards: Vec<Mutex<ChannelMap>>,
+    hasher: RandomState,
+    connections: Mutex<HashMap<ConnectionId, ConnectionEntry>>,
+    per_principal: Mutex<HashMap<Principal, usize>>,
+    next_id: AtomicU64,
+    bus: SharedBus,
+    store: Store,
+    metrics: Metrics,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+    max_per_principal: usize,
+}
+
+/// Cloneable handle to the hub, passed through axum state.
+#[derive(Clone)]
+pub struct Hub {
+    shared: Arc<Shared>,
+}
+
+/// Why a connection could not be registered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RegisterError {
+    #[error("too many connections for this principal")]
+    TooManyConnections,
+}
+
+/// A snapshot for the stats API.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HubStats {
+    pub connections: usize,
+    pub channels: usize,
+    pub subscribers_per_channel: Vec<(String, usize)>,
+    pub queue_depth_max: usize,
+    pub queue_depth_total: usize,
+    pub metrics: metrics::Snapshot,
+}
+
+impl Hub {
+    /// Creates the hub and starts its dispatcher, which reads the bus until shutdown.
+    pub fn start(bus: SharedBus, store: Store, max_per_principal: usize) -> Self {
+        let hub = Self {
+            shared: Arc::new(Shared {
+                shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+                hasher: RandomState::new(),
+                connections: Mutex::new(HashMap::new()),
+                per_principal: Mutex::new(HashMap::new()),
+                next_id: AtomicU64::new(1),
+                bus,
+                store,
+                metrics: Metrics::default(),
+                shutdown: CancellationToken::new(),
+                tasks: TaskTracker::new(),
+                max_per_principal,
+            }),
+        };
+        let mut incoming = hub.shared.bus.subscribe();
+        let dispatcher = hub.clone();
+        hub.shared.tasks.spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = dispatcher.shared.shutdown.cancelled() => break,
+                    next = incoming.recv() => match next {
+                        Some(event) => dispatcher.fan_out(Arc::new(event)),
+                        None => break,
+                    },
+                }
+            }
+        });
+        hub
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.shared.metrics
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.shared.store
+    }
+
+    /// Cancelled when the server shuts down; connection tasks close on it.
+    pub fn shutdown_token(&self) -> &CancellationToken {
+        &self.shared.shutdown
+    }
+
+    /// Tracks connection tasks so shutdown can wait for their close frames.
+    pub fn tasks(&self) -> &TaskTracker {
+        &self.shared.tasks
+    }
+
+    /// Closes every connection with the reconnect-allowed shutdown code and
+    /// waits (up to `timeout`) for their tasks to finish.
+    pub async fn shutdown(&self, timeout: std::time::Duration) {
+        self.shared.shutdown.cancel();
+        self.shared.tasks.close();
+        if tokio::time::timeout(timeout, self.shared.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("hub tasks still running after {timeout:?}; leaving them");
+        }
+    }
+
+    /// Appends `payload` to the channel's log and sends it to every subscriber
+    /// on every node. The event is durable before anyone sees it.
+    pub async fn publish(
+        &self,
+        channel: &ChannelName,
+        payload: serde_json::Value,
+    ) -> Result<EventEnvelope, StoreError> {
+        let event = self.shared.store.append_event(channel, payload).await?;
+        let frame = encode_event(&event);
+        self.shared
+            .metrics
+            .published
+            .fetch_add(1, Ordering::Relaxed);
+        let published = Published {
+            channel: event.channel.clone(),
+            seq: event.seq,
+            frame,
+        };
+        if let Err(err) = self.shared.bus.publish(published).await {
+            // Stored but not broadcast: subscribers get it on their next gap fill or resume.
+            tracing::warn!(channel = %channel, seq = event.seq, error = %err, "bus publish failed");
+        }
+        Ok(event)
+    }
+
+    pub fn next_connection_id(&self) -> ConnectionId {
+        self.shared.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Registers an authenticated connection, enforcing the per-principal limit.
+    pub fn register(
+        &self,
+        id: ConnectionId,
+        principal: &Principal,
+        queue: mpsc::Sender<Arc<Published>>,
+    ) -> Result<(), RegisterError> {
+        {
+            let mut counts = self
+                .shared
+                .per_principal
+                .lock()
+                .expect("registry lock poisoned");
+            let count = counts.entry(principal.clone()).or_default();
+            if *count >= self.shared.max_per_principal {
+                return Err(RegisterError::TooManyConnections);
+            }
+            *count += 1;
+        }
+        self.shared
+            .connections
+            .lock()
+            .expect("registry lock poisoned")
+            .insert(
+                id,
+                ConnectionEntry {
+                    principal: principal.clone(),
+                    queue,
+                },
+            );
+        Ok(())
+    }
+
+    /// Removes a connection and all its subscriptions.
+    pub fn unregister<'a>(
+        &self,
+        id: ConnectionId,
+        channels: impl IntoIterator<Item = &'a ChannelName>,
+    ) {
+        for channel in channels {
+            self.remove_listener(channel, id);
+        }
+        let entry = self
+            .shared
+            .connections
+            .lock()
+            .expect("registry lock poisoned")
+            .remove(&id);
+        if let Some(entry) = entry {
+            let mut counts = self
+                .shared
+                .per_principal
+                .lock()
+                .expect("registry lock poisoned");
+            if let Some(count) = counts.get_mut(&entry.principal) {
+                *count -= 1;
+                if *count == 0 {
+                    counts.remove(&entry.principal);
+                }
+            }
+        }
+    }
+
+    fn shard(&self, channel: &ChannelName) -> &Mutex<ChannelMap> {
+        let index = self.shared.hasher.hash_one(channel) as usize % SHARDS;
+        &self.shared.shards[index]
+    }
+
+    /// Starts delivering `channel`'s live events to `outbox`.
+    pub fn add_subscriber(&self, channel: &ChannelName, id: ConnectionId, outbox: Outbox) {
+        self.shard(channel)
+            .lock()
+            .expect("shard lock poisoned")
+            .entry(channel.clone())
+            .or_default()
+            .insert(id, Listener::Socket(outbox));
+    }
+
+    pub fn remove_listener(&self, channel: &ChannelName, id: ConnectionId) {
+        let mut shard = self.shard(channel).lock().expect("shard lock poisoned");
+        if let Some(listeners) = shard.get_mut(channel) {
+            listeners.remove(&id);
+            if listeners.is_empty() {
+                shard.remove(channel);
+            }
+        }
+    }
+
+    /// Registers a long-poll waiter; it is notified on the channel's next event.
+    /// Remove it with [`Hub::remove_listener`] and the returned id.
+    pub fn add_waiter(&self, channel: &ChannelName) -> (ConnectionId, Arc<Notify>) {
+        let id = self.next_connection_id();
+        let notify = Arc::new(Notify::new());
+        self.shard(channel)
+            .lock()
+            .expect("shard lock poisoned")
+            .entry(channel.clone())
+            .or_default()
+            .insert(id, Listener::Waiter(notify.clone()));
+        (id, notify)
+    }
+
+    /// Hands `event` to every local listener of its channel without waiting:
+    /// a full queue closes that connection (it resumes by seq), so one slow
+    /// client never holds up the others.
+    fn fan_out(&self, event: Arc<Published>) {
+        let shard = self
+            .shard(&event.channel)
+            .lock()
+            .expect("shard lock poisoned");
+        let Some(listeners) = shard.get(&event.channel) else {
+            return;
+        };
+        let mut delivered = 0u64;
+        for listener in listeners.values() {
+            match listener {
+                Listener::Socket(outbox) => match outbox.queue.try_send(event.clone()) {
+                    Ok(()) => delivered += 1,
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        self.shared
+                            .metrics
+                            .slow_consumers
+                            .fetch_add(1, Ordering::Relaxed);
+                        outbox.kick.fire(CloseCode::SlowConsumer);
+                    }
+                    // The connection is ending; its cleanup removes it from the map.
+                    Err(mpsc::error::TrySendError::Closed(_)) => {}
+                },
+                Listener::Waiter(notify) => notify.notify_one(),
+            }
+        }
+        drop(shard);
+        self.shared
+            .metrics
+            .queued
+            .fetch_add(delivered, Ordering::Relaxed);
+    }
+
+    /// Connections on this node right now.
+    pub fn connection_count(&self) -> usize {
+        self.shared
+            .connections
+            .lock()
+            .expect("registry lock poisoned")
+            .len()
+    }
+
+    pub fn stats(&self) -> HubStats {
+        let mut subscribers_per_channel = Vec::new();
+        for shard in &self.shared.shards {
+            let shard = shard.lock().expect("shard lock poisoned");
+            subscribers_per_channel.extend(shard.iter().map(|(c, l)| (c.to_string(), l.len())));
+        }
+        subscribers_per_channel.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let (connections, queue_depth_max, queue_depth_total) = {
+            let connections = self
+                .shared
+                .connections
+                .lock()
+                .expect("registry lock poisoned");
+            let depths = connections
+                .values()
+                .map(|c| c.queue.max_capacity() - c.queue.capacity());
+            let (max, total) = depths.fold((0, 0), |(m, t), d| (m.max(d), t + d));
+            (connections.len(), max, total)
+        };
+        HubStats {
+            connections,
+            channels: subscribers_per_channel.len(),
+            // The 100 busiest; the full list could be huge.
+            subscribers_per_channel: subscribers_per_channel.into_iter().take(100).collect(),
+            queue_depth_max,
+            queue_depth_total,
+            metrics: self.shared.metrics.snapshot(),
+        }
+    }
+}
+
+/// The `event` frame for an envelope, as sent on every socket.
+pub fn encode_event(event: &EventEnvelope) -> Utf8Bytes {
+    encode(&ServerMessage::Event(event.clone()))
+}
+
+/// Serializes a server message; our own types always serialize.
+pub fn encode(message: &ServerMessage) -> Utf8Bytes {
+    serde_json::to_string(message)
+        .expect("server messages serialize")
+        .into()
+}

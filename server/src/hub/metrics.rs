@@ -1,0 +1,114 @@
+//! Counters for `/metrics` (Prometheus text) and the stats API. Relaxed atomics:
+//! each counter is independent and read only for reporting.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Events appended and handed to the bus.
+    pub published: AtomicU64,
+    /// Live events placed in connection queues.
+    pub queued: AtomicU64,
+    /// Frames written to sockets (events, replays, acks, pings...).
+    pub frames_out: AtomicU64,
+    /// Frames read from sockets.
+    pub frames_in: AtomicU64,
+    /// Events sent from the log on subscribe-with-since or gap fill.
+    pub replayed: AtomicU64,
+    /// Connections closed because their queue was full.
+    pub slow_consumers: AtomicU64,
+    /// Connections closed for missing heartbeats.
+    pub heartbeat_timeouts: AtomicU64,
+    /// Requests refused with a nack.
+    pub nacks: AtomicU64,
+    /// WebSocket connections accepted since start.
+    pub connections_opened: AtomicU64,
+    /// Long-poll requests answered.
+    pub polls: AtomicU64,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Snapshot {
+    pub published: u64,
+    pub queued: u64,
+    pub frames_out: u64,
+    pub frames_in: u64,
+    pub replayed: u64,
+    pub slow_consumers: u64,
+    pub heartbeat_timeouts: u64,
+    pub nacks: u64,
+    pub connections_opened: u64,
+    pub polls: u64,
+}
+
+impl Metrics {
+    pub fn snapshot(&self) -> Snapshot {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        Snapshot {
+            published: get(&self.published),
+            queued: get(&self.queued),
+            frames_out: get(&self.frames_out),
+            frames_in: get(&self.frames_in),
+            replayed: get(&self.replayed),
+            slow_consumers: get(&self.slow_consumers),
+            heartbeat_timeouts: get(&self.heartbeat_timeouts),
+            nacks: get(&self.nacks),
+            connections_opened: get(&self.connections_opened),
+            polls: get(&self.polls),
+        }
+    }
+}
+
+impl Snapshot {
+    /// `(name, help, value)` for each counter, in Prometheus naming.
+    pub fn counters(&self) -> [(&'static str, &'static str, u64); 10] {
+        [
+            (
+                "beacon_events_published_total",
+                "Events appended and broadcast.",
+                self.published,
+            ),
+            (
+                "beacon_events_queued_total",
+                "Live events placed in connection queues.",
+                self.queued,
+            ),
+            (
+                "beacon_frames_out_total",
+                "Frames written to WebSockets.",
+                self.frames_out,
+            ),
+            (
+                "beacon_frames_in_total",
+                "Frames read from WebSockets.",
+                self.frames_in,
+            ),
+            (
+                "beacon_events_replayed_total",
+                "Events sent from the log on resume or gap fill.",
+                self.replayed,
+            ),
+            (
+                "beacon_slow_consumers_total",
+                "Connections closed because their queue was full.",
+                self.slow_consumers,
+            ),
+            (
+                "beacon_heartbeat_timeouts_total",
+                "Connections closed for missed heartbeats.",
+                self.heartbeat_timeouts,
+            ),
+            ("beacon_nacks_total", "Client requests refused.", self.nacks),
+            (
+                "beacon_connections_opened_total",
+                "WebSocket connections accepted.",
+                self.connections_opened,
+            ),
+            (
+                "beacon_polls_total",
+                "Long-poll requests answered.",
+                self.polls,
+            ),
+        ]
+    }
+}

@@ -1,0 +1,24 @@
+//! Beacon's server: pages, the realtime hub, storage and the HTTP APIs.
+//!
+//! - [`config`]: settings from the environment, with defaults and reasons.
+//! - [`startup`]: builds the application on a listener and runs it until shutdown.
+//! - [`state`]: the handle every handler gets.
+//! - [`http`]: routes by area (health, metrics, realtime, sessions, the socket).
+//! - [`hub`]: connections, channel subscriptions, fan-out, heartbeats, limits.
+//! - [`bus`]: how events reach every node's hub (in-process now).
+//! - [`store`]: the database: event log, grants, connect sessions.
+//! - [`auth`]: visitor cookies, connect tokens, channel authorization, API keys.
+//! - [`error`]: the HTTP error type.
+//! - [`cli`]: the `beacon publish` client.
+
+pub mod auth;
+pub mod bus;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod hub;
+pub mod startup;
+pub mod state;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,58 @@
+//! `beacon`: load configuration, start tracing, build the application, run it
+//! until SIGINT or SIGTERM. Everything else is in the library.
+
+use anyhow::Context;
+use clap::Parser;
+use server::cli::{Cli, Command};
+use server::config::Config;
+use server::startup::Application;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    server::telemetry::init();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve().await,
+        Command::Publish {
+            channel,
+            payload,
+            url,
+            key,
+        } => {
+            let answer = server::cli::publish(channel, &payload, &url, &key).await?;
+            println!("{}", serde_json::to_string(&answer)?);
+            Ok(())
+        }
+    }
+}
+
+async fn serve() -> anyhow::Result<()> {
+    let config = Config::from_env()?;
+    let listener = tokio::net::TcpListener::bind(config.bind)
+        .await
+        .with_context(|| format!("binding {}", config.bind))?;
+    let app = Application::build(config, listener).await?;
+    tracing::info!(address = %app.local_addr(), database = app.state().store.backend().as_str(), "Beacon is listening");
+    app.run_until(shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+}

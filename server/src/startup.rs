@@ -1,0 +1,140 @@
+//! Building and running the application. Tests call [`Application::build`]
+//! with a listener on port 0 and their own shutdown future.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use leptos::prelude::LeptosOptions;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::token::TokenKeys;
+use crate::bus::memory::MemoryBus;
+use crate::config::Config;
+use crate::hub::Hub;
+use crate::state::AppState;
+use crate::store::Store;
+
+/// How long connection tasks get to send their close frames at shutdown.
+const SOCKET_CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects and migrates the database, starts the hub, and prepares the routes.
+    pub async fn build(mut config: Config, listener: TcpListener) -> anyhow::Result<Self> {
+        config.ensure_secret()?;
+        let store = Store::connect(&config.database_url, config.db_max_connections).await?;
+        let hub = Hub::start(
+            Arc::new(MemoryBus::new()),
+            store.clone(),
+            config.max_connections_per_principal,
+        );
+        let local_addr = listener
+            .local_addr()
+            .context("reading the listener's address")?;
+        let state = AppState {
+            keys: TokenKeys::new(config.secret.expose()),
+            leptos_options: leptos_options(&config, local_addr),
+            config: Arc::new(config),
+            store,
+            hub,
+            started_at: Instant::now(),
+        };
+        spawn_retention(&state);
+        Ok(Self { listener, state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then: stop accepting, close every
+    /// WebSocket with the reconnect-allowed shutdown code, give in-flight HTTP
+    /// requests the configured drain time, and close the database pool.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Self { listener, state } = self;
+        let stopping = CancellationToken::new();
+        let hub = state.hub.clone();
+        let signal = {
+            let stopping = stopping.clone();
+            async move {
+                shutdown.await;
+                tracing::info!("shutting down");
+                stopping.cancel();
+                // axum does not wait for upgraded sockets; the hub closes them itself.
+                hub.shutdown_token().cancel();
+            }
+        };
+        let drain = state.config.shutdown_drain;
+        let store = state.store.clone();
+        let hub = state.hub.clone();
+        let app = crate::http::router(state);
+        let server = axum::serve(listener, app.into_make_service()).with_graceful_shutdown(signal);
+        tokio::select! {
+            served = server => served.context("serving HTTP")?,
+            _ = async { stopping.cancelled().await; tokio::time::sleep(drain).await } => {
+                tracing::warn!("in-flight requests still running after {drain:?}; stopping anyway");
+            }
+        }
+        hub.shutdown(SOCKET_CLOSE_GRACE).await;
+        store.close().await;
+        Ok(())
+    }
+}
+
+fn leptos_options(config: &Config, addr: SocketAddr) -> LeptosOptions {
+    let env = match std::env::var("LEPTOS_ENV").as_deref() {
+        Ok("DEV") | Ok("dev") | Ok("development") => leptos::config::Env::DEV,
+        _ => leptos::config::Env::PROD,
+    };
+    LeptosOptions::builder()
+        // cargo-leptos sets this at build time; plain cargo builds use the workspace's name.
+        .output_name(option_env!("LEPTOS_OUTPUT_NAME").unwrap_or("beacon"))
+        .site_root(config.site_root.to_string_lossy().into_owned())
+        .site_pkg_dir("pkg")
+        .site_addr(addr)
+        .env(env)
+        .build()
+}
+
+/// Periodically trims the event log to the configured count and age.
+fn spawn_retention(state: &AppState) {
+    let store = state.store.clone();
+    let config = state.config.clone();
+    let shutdown = state.hub.shutdown_token().clone();
+    state.hub.tasks().spawn(async move {
+        let mut every = tokio::time::interval(config.retention_every);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = every.tick() => {}
+            }
+            let max_age = config.retention_age.as_millis() as i64;
+            match store
+                .apply_retention(config.retention_events, max_age)
+                .await
+            {
+                Ok(0) => {}
+                Ok(removed) => tracing::debug!(removed, "retention trimmed the event log"),
+                Err(err) => tracing::warn!(error = %err, "retention failed"),
+            }
+        }
+    });
+}

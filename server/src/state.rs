@@ -1,0 +1,39 @@
+//! The application state every handler receives: cheap to clone, no globals.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::FromRef;
+use leptos::prelude::LeptosOptions;
+
+use crate::auth::token::TokenKeys;
+use crate::config::Config;
+use crate::hub::Hub;
+use crate::hub::connection::ConnectionContext;
+use crate::store::Store;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub hub: Hub,
+    pub keys: TokenKeys,
+    pub leptos_options: LeptosOptions,
+    pub started_at: Instant,
+}
+
+impl AppState {
+    pub fn connection_context(&self) -> ConnectionContext {
+        ConnectionContext {
+            hub: self.hub.clone(),
+            keys: self.keys.clone(),
+            config: self.config.clone(),
+        }
+    }
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}

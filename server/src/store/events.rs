@@ -1,0 +1,136 @@
+//! The per-channel event log. Seqs come from `channel_heads` in the same
+//! transaction as the insert: the row lock (Postgres) or the single writer
+//! (SQLite) makes them strictly increasing under concurrent publishers, and by
+//! the time seq n is visible every seq below it is committed too.
+
+use protocol::{ChannelName, EventEnvelope};
+use sqlx::Row;
+
+use super::{Store, StoreError, now_ms};
+
+/// Where a channel's retained log starts and ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogBounds {
+    /// Newest seq ever handed out (0: none yet).
+    pub head: u64,
+    /// Oldest seq still stored (`head + 1` when nothing is stored).
+    pub first_retained: u64,
+}
+
+impl Store {
+    /// Appends an event and returns it as stored, with its seq.
+    #[tracing::instrument(skip(self, payload), fields(channel = %channel))]
+    pub async fn append_event(
+        &self,
+        channel: &ChannelName,
+        payload: serde_json::Value,
+    ) -> Result<EventEnvelope, StoreError> {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let ts = now_ms();
+        let body = payload.to_string();
+        let mut tx = self.pool().begin().await?;
+        let seq: i64 = sqlx::query(
+            "INSERT INTO channel_heads (channel, last_seq) VALUES ($1, 1) \
+             ON CONFLICT (channel) DO UPDATE SET last_seq = channel_heads.last_seq + 1 \
+             RETURNING last_seq",
+        )
+        .bind(channel.as_str())
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+        sqlx::query(
+            "INSERT INTO events (channel, seq, id, ts, payload) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(channel.as_str())
+        .bind(seq)
+        .bind(&id)
+        .bind(ts)
+        .bind(&body)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(EventEnvelope {
+            channel: channel.clone(),
+            seq: seq as u64,
+            id,
+            ts,
+            payload,
+        })
+    }
+
+    /// Events with seq in `(after, up_to]`, oldest first, at most `limit`.
+    pub async fn events_between(
+        &self,
+        channel: &ChannelName,
+        after: u64,
+        up_to: u64,
+        limit: usize,
+    ) -> Result<Vec<EventEnvelope>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, id, ts, payload FROM events \
+             WHERE channel = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4",
+        )
+        .bind(channel.as_str())
+        .bind(after as i64)
+        .bind(up_to.min(i64::MAX as u64) as i64)
+        .bind(limit as i64)
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                let payload: String = row.try_get("payload")?;
+                Ok(EventEnvelope {
+                    channel: channel.clone(),
+                    seq: row.try_get::<i64, _>("seq")? as u64,
+                    id: row.try_get("id")?,
+                    ts: row.try_get("ts")?,
+                    payload: serde_json::from_str(&payload)
+                        .map_err(|e| StoreError::Corrupt(format!("event payload: {e}")))?,
+                })
+            })
+            .collect()
+    }
+
+    /// The channel's head seq and oldest retained seq.
+    pub async fn log_bounds(&self, channel: &ChannelName) -> Result<LogBounds, StoreError> {
+        let row = sqlx::query(
+            "SELECT (SELECT last_seq FROM channel_heads WHERE channel = $1) AS head, \
+                    (SELECT MIN(seq) FROM events WHERE channel = $1) AS first",
+        )
+        .bind(channel.as_str())
+        .fetch_one(self.pool())
+        .await?;
+        let head = row.try_get::<Option<i64>, _>("head")?.unwrap_or(0) as u64;
+        let first = row
+            .try_get::<Option<i64>, _>("first")?
+            .map_or(head + 1, |f| f as u64);
+        Ok(LogBounds {
+            head,
+            first_retained: first,
+        })
+    }
+
+    /// Deletes events beyond the newest `keep_per_channel` of each channel and
+    /// events older than `max_age_ms`. Heads stay, so seqs are never reused.
+    /// Returns how many events were removed.
+    pub async fn apply_retention(
+        &self,
+        keep_per_channel: u64,
+        max_age_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let by_count = sqlx::query(
+            "DELETE FROM events WHERE seq <= \
+             (SELECT h.last_seq FROM channel_heads h WHERE h.channel = events.channel) - $1",
+        )
+        .bind(keep_per_channel as i64)
+        .execute(self.pool())
+        .await?
+        .rows_affected();
+        let by_age = sqlx::query("DELETE FROM events WHERE ts < $1")
+            .bind(now_ms() - max_age_ms)
+            .execute(self.pool())
+            .await?
+            .rows_affected();
+        Ok(by_count + by_age)
+    }
+}

@@ -1,0 +1,364 @@
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use protocol::{ChannelName, ClientMessage, ConnectToken, ServerMessage};
+use server::config::{Config, Secret};
+use server::startup::Application;
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub const PUBLISH_KEY: &str = "test-publish-key-0123456789";
+pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
+/// Longest a test waits for any one frame.
+pub const FRAME_WAIT: Duration = Duration::from_secs(10);
+
+pub struct TestApp {
+    pub addr: std::net::SocketAddr,
+    pub database_url: String,
+    /// The server's own pool, for tests that break or inspect the database.
+    pub store: server::store::Store,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+/// A fresh database URL: a SQLite file in `dir`, or a new Postgres database.
+async fn fresh_database(dir: &tempfile::TempDir) -> String {
+    match std::env::var("BEACON_TEST_POSTGRES_URL") {
+        Ok(admin_url) if !admin_url.is_empty() => {
+            use sqlx::Connection;
+            let name = format!("beacon_test_{}", uuid::Uuid::new_v4().simple());
+            let mut admin = sqlx::PgConnection::connect(&admin_url)
+                .await
+                .expect("BEACON_TEST_POSTGRES_URL is set but Postgres is unreachable");
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut admin)
+                .await
+                .unwrap();
+            let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap();
+            format!("{base}/{name}")
+        }
+        _ => format!("sqlite://{}/beacon.db", dir.path().display()),
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts the application with test defaults, adjusted by `tweak`.
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    server::telemetry::init_for_tests();
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = fresh_database(&dir).await;
+    let mut config = Config::from_lookup(|_| None).unwrap();
+    config.database_url = database_url.clone();
+    config.secret = Secret::new("a-test-secret-that-is-long-enough-000");
+    config.publish_key = Some(Secret::new(PUBLISH_KEY));
+    config.admin_key = Some(Secret::new(ADMIN_KEY));
+    config.site_root = dir.path().join("site");
+    tweak(&mut config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let app = Application::build(config, listener)
+        .await
+        .expect("application builds");
+    let addr = app.local_addr();
+    let store = app.state().store.clone();
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async move {
+        let _ = rx.await;
+    }));
+    TestApp {
+        addr,
+        database_url,
+        store,
+        shutdown: Some(tx),
+        server: Some(server),
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// A new browser-like visitor with its own cookie jar.
+    pub async fn visitor(&self) -> Visitor {
+        let http = reqwest::Client::builder()
+            .cookie_store(true)
+            .build()
+            .unwrap();
+        let token: ConnectToken = http
+            .get(self.url("/api/realtime/token"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        Visitor {
+            http,
+            principal: token.principal,
+            base: self.url(""),
+        }
+    }
+
+    pub async fn publish(&self, channel: &str, payload: serde_json::Value) -> reqwest::Response {
+        reqwest::Client::new()
+            .post(self.url("/api/realtime/publish"))
+            .bearer_auth(PUBLISH_KEY)
+            .json(&serde_json::json!({ "channel": channel, "payload": payload }))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Publishes and returns the seq.
+    pub async fn publish_ok(&self, channel: &str, payload: serde_json::Value) -> u64 {
+        let response = self.publish(channel, payload).await;
+        assert_eq!(
+            response.status(),
+            200,
+            "publish failed: {:?}",
+            response.text().await
+        );
+        let body: protocol::PublishResponse = response.json().await.unwrap();
+        body.seq
+    }
+
+    pub async fn grant(&self, channel: &str, principal: &str) {
+        let response = reqwest::Client::new()
+            .post(self.url("/api/realtime/grants"))
+            .bearer_auth(PUBLISH_KEY)
+            .json(&serde_json::json!({ "channel": channel, "principal": principal }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+
+    /// Triggers graceful shutdown and waits for it to finish.
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            tokio::time::timeout(Duration::from_secs(30), server)
+                .await
+                .expect("shutdown finishes")
+                .unwrap()
+                .unwrap();
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub struct Visitor {
+    pub http: reqwest::Client,
+    pub principal: String,
+    base: String,
+}
+
+impl Visitor {
+    pub fn inbox(&self) -> String {
+        format!("user:{}", self.principal)
+    }
+
+    pub async fn token(&self) -> String {
+        let token: ConnectToken = self
+            .http
+            .get(format!("{}/api/realtime/token", self.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        token.token
+    }
+
+    /// A socket that has received `welcome` but not authenticated.
+    pub async fn open_socket(&self) -> TestSocket {
+        let url = format!("{}/ws", self.base.replacen("http://", "ws://", 1));
+        let (stream, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("upgrade");
+        let mut socket = TestSocket { stream, next_id: 0 };
+        match socket.recv().await {
+            ServerMessage::Welcome(_) => socket,
+            other => panic!("expected welcome, got {other:?}"),
+        }
+    }
+
+    /// A socket authenticated as this visitor.
+    pub async fn connect(&self) -> TestSocket {
+        let mut socket = self.open_socket().await;
+        let token = self.token().await;
+        let id = socket
+            .send_request(|id| ClientMessage::Auth { id, token })
+            .await;
+        socket.expect_ack(&id).await;
+        socket
+    }
+
+    pub async fn poll(&self, channel: &str, since: u64) -> reqwest::Response {
+        self.http
+            .get(format!("{}/api/realtime/poll", self.base))
+            .query(&[("channel", channel), ("since", &since.to_string())])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn create_session(&self) -> String {
+        let body: serde_json::Value = self
+            .http
+            .post(format!("{}/api/connections/session", self.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["id"].as_str().unwrap().to_owned()
+    }
+}
+
+pub struct TestSocket {
+    pub stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    next_id: u64,
+}
+
+/// How a socket ended, as seen by the client.
+#[derive(Debug, PartialEq)]
+pub enum Closed {
+    Code(u16),
+    WithoutFrame,
+}
+
+impl TestSocket {
+    pub async fn send_json(&mut self, value: &serde_json::Value) {
+        self.stream
+            .send(Message::text(value.to_string()))
+            .await
+            .unwrap();
+    }
+
+    pub async fn send_raw(&mut self, message: Message) {
+        self.stream.send(message).await.unwrap();
+    }
+
+    /// Sends a request with a fresh correlation id and returns the id.
+    pub async fn send_request(&mut self, build: impl FnOnce(String) -> ClientMessage) -> String {
+        self.next_id += 1;
+        let id = format!("r{}", self.next_id);
+        let message = build(id.clone());
+        self.stream
+            .send(Message::text(serde_json::to_string(&message).unwrap()))
+            .await
+            .unwrap();
+        id
+    }
+
+    /// The next protocol message, skipping heartbeat pings.
+    pub async fn recv(&mut self) -> ServerMessage {
+        loop {
+            let frame = tokio::time::timeout(FRAME_WAIT, self.stream.next())
+                .await
+                .expect("a frame within the wait")
+                .expect("socket open")
+                .expect("frame readable");
+            match frame {
+                Message::Text(text) => {
+                    match serde_json::from_str(&text).expect("server JSON parses") {
+                        ServerMessage::Ping { .. } => continue,
+                        message => return message,
+                    }
+                }
+                Message::Close(frame) => panic!("socket closed: {frame:?}"),
+                _ => continue,
+            }
+        }
+    }
+
+    /// Reads until the server closes; returns the close code.
+    pub async fn closed(&mut self) -> Closed {
+        loop {
+            match tokio::time::timeout(FRAME_WAIT, self.stream.next())
+                .await
+                .expect("close within the wait")
+            {
+                Some(Ok(Message::Close(Some(frame)))) => return Closed::Code(frame.code.into()),
+                Some(Ok(Message::Close(None))) | None | Some(Err(_)) => {
+                    return Closed::WithoutFrame;
+                }
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
+    pub async fn expect_ack(&mut self, id: &str) -> Option<u64> {
+        match self.recv().await {
+            ServerMessage::Ack(ack) if ack.id == id => ack.head_seq,
+            other => panic!("expected ack {id}, got {other:?}"),
+        }
+    }
+
+    pub async fn expect_nack(&mut self, id: Option<&str>) -> protocol::ErrorCode {
+        match self.recv().await {
+            ServerMessage::Nack(nack) if nack.id.as_deref() == id => nack.code,
+            other => panic!("expected nack {id:?}, got {other:?}"),
+        }
+    }
+
+    /// Subscribes and returns the events replayed before the ack, and the ack's head.
+    pub async fn subscribe(
+        &mut self,
+        channel: &str,
+        since: Option<u64>,
+    ) -> (Vec<protocol::EventEnvelope>, u64) {
+        let id = self
+            .send_request(|id| ClientMessage::Subscribe {
+                id,
+                channel: channel.to_owned(),
+                since,
+            })
+            .await;
+        let mut replayed = Vec::new();
+        loop {
+            match self.recv().await {
+                ServerMessage::Event(event) => replayed.push(event),
+                ServerMessage::Ack(ack) if ack.id == id => {
+                    return (replayed, ack.head_seq.unwrap_or(0));
+                }
+                other => panic!("unexpected while subscribing: {other:?}"),
+            }
+        }
+    }
+
+    /// The next `n` events.
+    pub async fn events(&mut self, n: usize) -> Vec<protocol::EventEnvelope> {
+        let mut events = Vec::with_capacity(n);
+        while events.len() < n {
+            match self.recv().await {
+                ServerMessage::Event(event) => events.push(event),
+                other => panic!("expected an event, got {other:?}"),
+            }
+        }
+        events
+    }
+}
+
+pub fn channel(s: &str) -> ChannelName {
+    ChannelName::parse(s).unwrap()
+}

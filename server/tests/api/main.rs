@@ -1,0 +1,11 @@
+//! Integration tests: the whole application on port 0 with a fresh database,
+//! driven over real HTTP and real WebSockets.
+//!
+//! Runs on SQLite by default. With `BEACON_TEST_POSTGRES_URL` set (e.g.
+//! `postgres://postgres@127.0.0.1:5432/postgres`), every test gets its own fresh
+//! Postgres database instead; an unreachable server fails the tests.
+
+mod helpers;
+
+mod foundation;
+mod realtime;
