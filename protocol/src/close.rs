@@ -18,6 +18,8 @@ pub enum CloseCode {
     TokenExpired = 4003,
     /// No `auth` message arrived in time after the upgrade.
     AuthTimeout = 4004,
+    /// An operator asked this connection to reconnect (rebalancing, session revoked).
+    Reconnect = 4005,
     /// The connect token is malformed, forged or for another server.
     BadToken = 4100,
     /// The connection tried something its principal may not do, repeatedly.
@@ -33,12 +35,13 @@ pub enum CloseCode {
 }
 
 impl CloseCode {
-    pub const ALL: [CloseCode; 11] = [
+    pub const ALL: [CloseCode; 12] = [
         Self::Shutdown,
         Self::SlowConsumer,
         Self::HeartbeatTimeout,
         Self::TokenExpired,
         Self::AuthTimeout,
+        Self::Reconnect,
         Self::BadToken,
         Self::Forbidden,
         Self::ProtocolViolation,
@@ -69,6 +72,7 @@ impl CloseCode {
             Self::HeartbeatTimeout => "heartbeat timeout",
             Self::TokenExpired => "token expired",
             Self::AuthTimeout => "auth timeout",
+            Self::Reconnect => "reconnect requested",
             Self::BadToken => "bad token",
             Self::Forbidden => "forbidden",
             Self::ProtocolViolation => "protocol violation",

@@ -204,11 +204,11 @@ impl Config {
             return Ok(());
         }
         let path = PathBuf::from("data/beacon.secret");
-        if let Ok(existing) = std::fs::read_to_string(&path) {
-            if existing.trim().len() >= 32 {
-                self.secret = Secret::new(existing.trim());
-                return Ok(());
-            }
+        if let Ok(existing) = std::fs::read_to_string(&path)
+            && existing.trim().len() >= 32
+        {
+            self.secret = Secret::new(existing.trim());
+            return Ok(());
         }
         let fresh = hex::encode(rand::random::<[u8; 32]>());
         std::fs::create_dir_all("data").context("creating data/")?;

@@ -56,7 +56,8 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::prometheus))
         .route("/api/realtime/publish", post(realtime::publish))
         .route("/api/realtime/grants", post(realtime::grant))
-        .route("/api/admin/realtime-stats", get(realtime::stats));
+        .route("/api/admin/realtime-stats", get(realtime::stats))
+        .route("/api/admin/disconnect", post(realtime::disconnect));
 
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()

@@ -75,7 +75,7 @@ type ChannelMap = HashMap<ChannelName, HashMap<ConnectionId, Listener>>;
 
 struct ConnectionEntry {
     principal: Principal,
-    queue: mpsc::Sender<Arc<Published>>,
+    outbox: Outbox,
 }
 
 struct Shared {
@@ -215,7 +215,7 @@ impl Hub {
         &self,
         id: ConnectionId,
         principal: &Principal,
-        queue: mpsc::Sender<Arc<Published>>,
+        outbox: Outbox,
     ) -> Result<(), RegisterError> {
         {
             let mut counts = self
@@ -237,7 +237,7 @@ impl Hub {
                 id,
                 ConnectionEntry {
                     principal: principal.clone(),
-                    queue,
+                    outbox,
                 },
             );
         Ok(())
@@ -348,6 +348,18 @@ impl Hub {
             .fetch_add(delivered, Ordering::Relaxed);
     }
 
+    /// Asks every connection of `principal` on this node to reconnect; returns how many.
+    pub fn disconnect_principal(&self, principal: &Principal) -> usize {
+        let connections = self
+            .shared
+            .connections
+            .lock()
+            .expect("registry lock poisoned");
+        let mine = connections.values().filter(|c| &c.principal == principal);
+        mine.map(|c| c.outbox.kick.fire(CloseCode::Reconnect))
+            .count()
+    }
+
     /// Connections on this node right now.
     pub fn connection_count(&self) -> usize {
         self.shared
@@ -372,7 +384,7 @@ impl Hub {
                 .expect("registry lock poisoned");
             let depths = connections
                 .values()
-                .map(|c| c.queue.max_capacity() - c.queue.capacity());
+                .map(|c| c.outbox.queue.max_capacity() - c.outbox.queue.capacity());
             let (max, total) = depths.fold((0, 0), |(m, t), d| (m.max(d), t + d));
             (connections.len(), max, total)
         };

@@ -63,11 +63,11 @@ impl Store {
         };
         let mut url = url.to_owned();
         if backend == Backend::Sqlite {
-            if let Some(dir) = sqlite_path(&url).and_then(|p| p.parent().map(ToOwned::to_owned)) {
-                if !dir.as_os_str().is_empty() {
-                    std::fs::create_dir_all(&dir)
-                        .with_context(|| format!("creating {}", dir.display()))?;
-                }
+            if let Some(dir) = sqlite_path(&url).and_then(|p| p.parent().map(ToOwned::to_owned))
+                && !dir.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(&dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
             }
             if !url.contains("mode=") {
                 url.push_str(if url.contains('?') {

@@ -179,6 +179,29 @@ pub async fn grant(
     ))
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisconnectRequest {
+    principal: String,
+}
+
+/// `POST /api/admin/disconnect` (admin key): close a principal's sockets with
+/// the reconnect code; their clients come back and resume.
+pub async fn disconnect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<DisconnectRequest>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    if !api_key::check(&headers, state.config.admin_key.as_ref()) {
+        return Err(AppError::Unauthorized);
+    }
+    let Json(request) = body.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    let principal = Principal::parse(&request.principal)
+        .ok_or_else(|| AppError::BadRequest("principal must be 32 lowercase hex digits".into()))?;
+    let closed = state.hub.disconnect_principal(&principal);
+    Ok(Json(serde_json::json!({ "closed": closed })))
+}
+
 /// `GET /api/admin/realtime-stats` (admin key).
 pub async fn stats(
     State(state): State<AppState>,

@@ -327,7 +327,7 @@ impl Connection {
         if self
             .ctx
             .hub
-            .register(self.id, &verified.principal, self.outbox.queue.clone())
+            .register(self.id, &verified.principal, self.outbox.clone())
             .is_err()
         {
             return Err(End::Closed(CloseCode::TooManyConnections));

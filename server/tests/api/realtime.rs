@@ -737,3 +737,30 @@ async fn the_publish_cli_posts_through_the_api() {
         .unwrap_err();
     assert!(err.to_string().contains("401"));
 }
+
+#[tokio::test]
+async fn an_admin_disconnect_closes_with_the_reconnect_code() {
+    let app = spawn_app().await;
+    let visitor = app.visitor().await;
+    let other = app.visitor().await;
+    let mut socket = visitor.connect().await;
+    let mut bystander = other.connect().await;
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(app.url("/api/admin/disconnect"))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({ "principal": visitor.principal }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["closed"], 1);
+    assert_eq!(
+        socket.closed().await,
+        Closed::Code(CloseCode::Reconnect.code())
+    );
+    assert!(CloseCode::Reconnect.reconnect_allowed());
+    // Other principals are untouched.
+    bystander.subscribe(&other.inbox(), None).await;
+}

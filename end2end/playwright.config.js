@@ -1,0 +1,53 @@
+// End-to-end tests in Debian's Chromium (Playwright's own browser download is
+// not used). The server is the binary `cargo leptos build` produced, started on
+// its own port with a fresh SQLite file; tests wait for /health before starting.
+const { defineConfig } = require('@playwright/test');
+
+const PORT = Number(process.env.BEACON_E2E_PORT || 3210);
+const BASE_URL = `http://127.0.0.1:${PORT}`;
+
+module.exports = defineConfig({
+  testDir: './tests',
+  outputDir: './test-results',
+  timeout: 60_000,
+  expect: { timeout: 15_000 },
+  fullyParallel: false,
+  workers: 1,
+  retries: 0,
+  reporter: [['list']],
+  use: {
+    baseURL: BASE_URL,
+    trace: 'retain-on-failure',
+    screenshot: 'only-on-failure',
+    launchOptions: {
+      executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    },
+  },
+  webServer: {
+    command: process.env.BEACON_E2E_SERVER || './target/debug/beacon',
+    cwd: '..',
+    url: `${BASE_URL}/health`,
+    timeout: 120_000,
+    reuseExistingServer: false,
+    stdout: 'pipe',
+    stderr: 'pipe',
+    env: {
+      BEACON_BIND: `127.0.0.1:${PORT}`,
+      DATABASE_URL: process.env.BEACON_E2E_DATABASE_URL || 'sqlite://target/e2e/beacon.db',
+      BEACON_SECRET: 'end-to-end-secret-0123456789abcdef',
+      BEACON_PUBLISH_KEY: 'e2e-publish-key',
+      BEACON_ADMIN_KEY: 'e2e-admin-key',
+      LEPTOS_SITE_ROOT: 'target/site',
+      RUST_LOG: 'warn',
+    },
+  },
+});

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs every test: unit and integration on SQLite, the integration suite again
+# on PostgreSQL, then the end-to-end suite in headless Chromium against a
+# freshly built server. Installs what is missing first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PWD/end2end/node_modules/.bin:$PATH"
+
+./scripts/bootstrap.sh
+./scripts/services.sh
+
+step() { printf '\n\033[1;34m== %s\033[0m\n' "$*"; }
+
+step "unit and integration tests (SQLite)"
+cargo test
+
+step "integration tests (PostgreSQL)"
+BEACON_TEST_POSTGRES_URL="${BEACON_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}" \
+  cargo test -p server --test api
+
+step "build the site (cargo leptos build)"
+cargo leptos build
+
+step "end-to-end tests (Playwright + Chromium)"
+target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+mkdir -p target/e2e && rm -f target/e2e/beacon.db*
+(cd end2end && BEACON_E2E_SERVER="$target_dir/debug/beacon" npx playwright test)
