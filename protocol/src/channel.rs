@@ -65,9 +65,7 @@ impl ChannelName {
         ChannelKind::parse(kind).ok_or_else(|| ChannelError::UnknownKind(kind.to_owned()))?;
         let id_ok = !id.is_empty()
             && id.len() <= MAX_CHANNEL_ID_LEN
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !id_ok {
             return Err(ChannelError::InvalidId);
         }
@@ -86,10 +84,7 @@ impl ChannelName {
 
     /// The part after the colon.
     pub fn id(&self) -> &str {
-        self.0
-            .split_once(':')
-            .map(|(_, id)| id)
-            .expect("validated at construction")
+        self.0.split_once(':').map(|(_, id)| id).expect("validated at construction")
     }
 
     pub fn as_str(&self) -> &str {
@@ -144,14 +139,8 @@ mod tests {
 
     #[test]
     fn rejects_malformed_names() {
-        assert_eq!(
-            ChannelName::parse("user"),
-            Err(ChannelError::MissingSeparator)
-        );
-        assert_eq!(
-            ChannelName::parse("admin:1"),
-            Err(ChannelError::UnknownKind("admin".into()))
-        );
+        assert_eq!(ChannelName::parse("user"), Err(ChannelError::MissingSeparator));
+        assert_eq!(ChannelName::parse("admin:1"), Err(ChannelError::UnknownKind("admin".into())));
         assert_eq!(ChannelName::parse("user:"), Err(ChannelError::InvalidId));
         assert_eq!(ChannelName::parse("user:a b"), Err(ChannelError::InvalidId));
         assert_eq!(ChannelName::parse("user:a:b"), Err(ChannelError::InvalidId));

@@ -46,13 +46,7 @@ mod tests {
 
     #[test]
     fn codes_are_snake_case_strings() {
-        assert_eq!(
-            serde_json::to_string(&ErrorCode::TooManyChannels).unwrap(),
-            "\"too_many_channels\""
-        );
-        assert_eq!(
-            serde_json::from_str::<ErrorCode>("\"rate_limited\"").unwrap(),
-            ErrorCode::RateLimited
-        );
+        assert_eq!(serde_json::to_string(&ErrorCode::TooManyChannels).unwrap(), "\"too_many_channels\"");
+        assert_eq!(serde_json::from_str::<ErrorCode>("\"rate_limited\"").unwrap(), ErrorCode::RateLimited);
     }
 }

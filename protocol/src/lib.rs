@@ -10,6 +10,7 @@
 
 pub mod channel;
 pub mod close;
+pub mod connect;
 pub mod error;
 pub mod limits;
 pub mod message;
@@ -18,6 +19,6 @@ pub use channel::{ChannelError, ChannelKind, ChannelName};
 pub use close::CloseCode;
 pub use error::ErrorCode;
 pub use message::{
-    ClientMessage, ConnectToken, EventEnvelope, PollResponse, PublishRequest, PublishResponse,
-    ResetReason, ServerMessage,
+    ClientMessage, ConnectToken, EventEnvelope, PollResponse, PublishRequest, PublishResponse, ResetReason,
+    ServerMessage,
 };

@@ -162,67 +162,38 @@ mod tests {
 
     fn round_trip_client(msg: ClientMessage, golden: serde_json::Value) {
         assert_eq!(serde_json::to_value(&msg).unwrap(), golden);
-        assert_eq!(
-            serde_json::from_value::<ClientMessage>(golden).unwrap(),
-            msg
-        );
+        assert_eq!(serde_json::from_value::<ClientMessage>(golden).unwrap(), msg);
     }
 
     fn round_trip_server(msg: ServerMessage, golden: serde_json::Value) {
         assert_eq!(serde_json::to_value(&msg).unwrap(), golden);
-        assert_eq!(
-            serde_json::from_value::<ServerMessage>(golden).unwrap(),
-            msg
-        );
+        assert_eq!(serde_json::from_value::<ServerMessage>(golden).unwrap(), msg);
     }
 
     #[test]
     fn client_messages_match_the_documented_json() {
         round_trip_client(
-            ClientMessage::Auth {
-                id: "1".into(),
-                token: "t".into(),
-            },
+            ClientMessage::Auth { id: "1".into(), token: "t".into() },
             json!({"type": "auth", "id": "1", "token": "t"}),
         );
         round_trip_client(
-            ClientMessage::Subscribe {
-                id: "2".into(),
-                channel: "user:7".into(),
-                since: Some(41),
-            },
+            ClientMessage::Subscribe { id: "2".into(), channel: "user:7".into(), since: Some(41) },
             json!({"type": "subscribe", "id": "2", "channel": "user:7", "since": 41}),
         );
         round_trip_client(
-            ClientMessage::Subscribe {
-                id: "3".into(),
-                channel: "user:7".into(),
-                since: None,
-            },
+            ClientMessage::Subscribe { id: "3".into(), channel: "user:7".into(), since: None },
             json!({"type": "subscribe", "id": "3", "channel": "user:7"}),
         );
         round_trip_client(
-            ClientMessage::Unsubscribe {
-                id: "4".into(),
-                channel: "user:7".into(),
-            },
+            ClientMessage::Unsubscribe { id: "4".into(), channel: "user:7".into() },
             json!({"type": "unsubscribe", "id": "4", "channel": "user:7"}),
         );
         round_trip_client(
-            ClientMessage::RefreshToken {
-                id: "5".into(),
-                token: "t2".into(),
-            },
+            ClientMessage::RefreshToken { id: "5".into(), token: "t2".into() },
             json!({"type": "refresh_token", "id": "5", "token": "t2"}),
         );
-        round_trip_client(
-            ClientMessage::Ping { ts: 9 },
-            json!({"type": "ping", "ts": 9}),
-        );
-        round_trip_client(
-            ClientMessage::Pong { ts: 9 },
-            json!({"type": "pong", "ts": 9}),
-        );
+        round_trip_client(ClientMessage::Ping { ts: 9 }, json!({"type": "ping", "ts": 9}));
+        round_trip_client(ClientMessage::Pong { ts: 9 }, json!({"type": "pong", "ts": 9}));
     }
 
     #[test]
@@ -247,10 +218,7 @@ mod tests {
             json!({"type": "event", "channel": "session:abc", "seq": 3, "id": "e", "ts": 1_700_000_000_000_i64, "payload": {"status": "connected"}}),
         );
         round_trip_server(
-            ServerMessage::Ack(Ack {
-                id: "2".into(),
-                head_seq: Some(3),
-            }),
+            ServerMessage::Ack(Ack { id: "2".into(), head_seq: Some(3) }),
             json!({"type": "ack", "id": "2", "head_seq": 3}),
         );
         round_trip_server(
@@ -262,26 +230,16 @@ mod tests {
             json!({"type": "nack", "id": "2", "code": "forbidden", "message": "no"}),
         );
         round_trip_server(
-            ServerMessage::Reset(Reset {
-                channel,
-                reason: ResetReason::BeyondRetention,
-                head_seq: 90,
-            }),
+            ServerMessage::Reset(Reset { channel, reason: ResetReason::BeyondRetention, head_seq: 90 }),
             json!({"type": "reset", "channel": "session:abc", "reason": "beyond_retention", "head_seq": 90}),
         );
-        round_trip_server(
-            ServerMessage::Ping { ts: 1 },
-            json!({"type": "ping", "ts": 1}),
-        );
+        round_trip_server(ServerMessage::Ping { ts: 1 }, json!({"type": "ping", "ts": 1}));
     }
 
     #[test]
     fn unknown_types_and_fields_are_rejected() {
         assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"shout","id":"1"}"#).is_err());
-        assert!(
-            serde_json::from_str::<ClientMessage>(r#"{"type":"ping","ts":1,"extra":true}"#)
-                .is_err()
-        );
+        assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"ping","ts":1,"extra":true}"#).is_err());
         assert!(serde_json::from_str::<ClientMessage>("not json").is_err());
     }
 

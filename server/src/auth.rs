@@ -25,9 +25,7 @@ impl Principal {
 
     /// Accepts ids of the shape [`Principal::new_random`] makes (32 lowercase hex).
     pub fn parse(s: &str) -> Option<Self> {
-        let ok = s.len() == 32
-            && s.bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let ok = s.len() == 32 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         ok.then(|| Self(s.to_owned()))
     }
 

@@ -4,11 +4,7 @@ use clap::{Parser, Subcommand};
 use protocol::{ChannelName, PublishRequest, PublishResponse};
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "beacon",
-    version,
-    about = "Beacon: real-time notifications over one WebSocket per tab"
-)]
+#[command(name = "beacon", version, about = "Beacon: real-time notifications over one WebSocket per tab")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -45,10 +41,7 @@ pub async fn publish(
     let payload: serde_json::Value =
         serde_json::from_str(payload).map_err(|e| anyhow::anyhow!("--payload is not JSON: {e}"))?;
     let response = reqwest::Client::new()
-        .post(format!(
-            "{}/api/realtime/publish",
-            url.trim_end_matches('/')
-        ))
+        .post(format!("{}/api/realtime/publish", url.trim_end_matches('/')))
         .bearer_auth(key)
         .json(&PublishRequest { channel, payload })
         .send()

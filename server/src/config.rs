@@ -97,6 +97,54 @@ pub struct Config {
     pub shutdown_drain: Duration,
     /// `LEPTOS_SITE_ROOT`, default `target/site`: the built WASM, JS and CSS.
     pub site_root: PathBuf,
+    /// `BEACON_PUBLIC_URL`: the base URL phones and browsers reach this server at,
+    /// used in invitation links. Default: `http://` + the bound address (set it
+    /// to the LAN address, e.g. `http://192.168.1.20:3000`, for a phone).
+    pub public_url: Option<String>,
+    /// `BEACON_AGENT`, default `dev`: the built-in dev agent stands in for the
+    /// identity platform and the wallet. `confirmd` talks to the real platform
+    /// configured by the `CONFIRMD_*` variables.
+    pub agent: AgentMode,
+    /// `BEACON_CONNECT_TTL_SECS`, default 300: how long a QR stays valid.
+    pub connect_ttl: Duration,
+    /// `BEACON_STALL_AFTER_MS`, default 10000: a session unchanged this long is
+    /// advanced by reading the platform (which sends each webhook once).
+    pub stall_after: Duration,
+    /// `BEACON_STALL_POLL_MS`, default 5000: how often stalled sessions are polled.
+    pub stall_poll_every: Duration,
+    /// `BEACON_WEBHOOK_REPLAY_WINDOW_SECS`, default 300: signed webhooks older
+    /// (or newer) than this are refused.
+    pub webhook_replay_window: Duration,
+    /// `BEACON_DEV_AGENT_DELAY_MS`, default `200-800`: the dev agent's pause
+    /// before each webhook, like the platform's.
+    pub dev_agent_delay_ms: (u64, u64),
+}
+
+/// Which identity platform Beacon talks to.
+#[derive(Debug, Clone)]
+pub enum AgentMode {
+    /// The built-in dev agent on this server.
+    Dev,
+    /// A ConfirmD deployment.
+    Confirmd(ConfirmdConfig),
+}
+
+/// `CONFIRMD_*`: where the platform is and who Beacon is there.
+#[derive(Debug, Clone)]
+pub struct ConfirmdConfig {
+    /// `CONFIRMD_BASE_URL`, e.g. `https://platform.example/api`.
+    pub base_url: String,
+    /// `CONFIRMD_AUTH_URL`: the Keycloak token endpoint.
+    pub auth_url: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub org_id: String,
+    /// `CONFIRMD_WEBHOOK_SECRET`: the `x-api-key` (or HMAC key) of webhooks.
+    pub webhook_secret: Secret,
+    /// `CONFIRMD_ATTRIBUTES`, default `given_name,surname,email`.
+    pub attributes: Vec<String>,
+    pub schema_id: String,
+    pub cred_def_id: String,
 }
 
 impl Config {
@@ -153,35 +201,22 @@ impl Config {
             admin_key: var("BEACON_ADMIN_KEY").map(Secret::new),
             secure_cookies: var("BEACON_SECURE_COOKIES").is_some_and(|v| v == "true" || v == "1"),
             allowed_origins: var("BEACON_ALLOWED_ORIGINS")
-                .map(|v| {
-                    v.split(',')
-                        .map(|o| o.trim().to_owned())
-                        .filter(|o| !o.is_empty())
-                        .collect()
-                })
+                .map(|v| v.split(',').map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect())
                 .unwrap_or_default(),
             token_ttl: secs("BEACON_TOKEN_TTL_SECS", 300)?,
             heartbeat_interval: Duration::from_millis(parse(
                 "BEACON_HEARTBEAT_MS",
-                parse(
-                    "BEACON_HEARTBEAT_SECS",
-                    limits::HEARTBEAT_INTERVAL_MS / 1000,
-                )? * 1000,
+                parse("BEACON_HEARTBEAT_SECS", limits::HEARTBEAT_INTERVAL_MS / 1000)? * 1000,
             )?),
             heartbeat_grace: Duration::from_millis(parse(
                 "BEACON_HEARTBEAT_GRACE_MS",
-                parse(
-                    "BEACON_HEARTBEAT_GRACE_SECS",
-                    limits::HEARTBEAT_GRACE_MS / 1000,
-                )? * 1000,
+                parse("BEACON_HEARTBEAT_GRACE_SECS", limits::HEARTBEAT_GRACE_MS / 1000)? * 1000,
             )?),
             auth_timeout: secs("BEACON_AUTH_TIMEOUT_SECS", 10)?,
             outbound_queue: parse("BEACON_OUTBOUND_QUEUE", 256)?.max(1) as usize,
-            max_frame_bytes: parse("BEACON_MAX_FRAME_BYTES", limits::MAX_FRAME_BYTES as u64)?
-                as usize,
+            max_frame_bytes: parse("BEACON_MAX_FRAME_BYTES", limits::MAX_FRAME_BYTES as u64)? as usize,
             max_channels_per_connection: parse("BEACON_MAX_CHANNELS_PER_CONNECTION", 64)? as usize,
-            max_connections_per_principal: parse("BEACON_MAX_CONNECTIONS_PER_PRINCIPAL", 32)?
-                as usize,
+            max_connections_per_principal: parse("BEACON_MAX_CONNECTIONS_PER_PRINCIPAL", 32)? as usize,
             inbound_rate_per_sec: parse("BEACON_INBOUND_RATE", 20)?.max(1) as u32,
             long_poll_wait: Duration::from_millis(parse(
                 "BEACON_LONG_POLL_MS",
@@ -191,9 +226,61 @@ impl Config {
             retention_age: secs("BEACON_RETENTION_SECS", 86_400)?,
             retention_every: secs("BEACON_RETENTION_EVERY_SECS", 60)?.max(Duration::from_secs(1)),
             shutdown_drain: secs("BEACON_SHUTDOWN_DRAIN_SECS", 10)?,
-            site_root: var("LEPTOS_SITE_ROOT")
-                .unwrap_or_else(|| "target/site".into())
-                .into(),
+            site_root: var("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".into()).into(),
+            public_url: var("BEACON_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_owned()),
+            agent: match var("BEACON_AGENT").as_deref() {
+                None | Some("dev") => AgentMode::Dev,
+                Some("confirmd") => {
+                    let required = |name: &'static str| {
+                        var(name).ok_or(ConfigError::Invalid {
+                            name,
+                            reason: "required with BEACON_AGENT=confirmd".into(),
+                        })
+                    };
+                    AgentMode::Confirmd(ConfirmdConfig {
+                        base_url: required("CONFIRMD_BASE_URL")?,
+                        auth_url: required("CONFIRMD_AUTH_URL")?,
+                        client_id: required("CONFIRMD_CLIENT_ID")?,
+                        client_secret: Secret::new(required("CONFIRMD_CLIENT_SECRET")?),
+                        org_id: required("CONFIRMD_ORG_ID")?,
+                        webhook_secret: Secret::new(required("CONFIRMD_WEBHOOK_SECRET")?),
+                        attributes: var("CONFIRMD_ATTRIBUTES")
+                            .unwrap_or_else(|| "given_name,surname,email".into())
+                            .split(',')
+                            .map(|a| a.trim().to_owned())
+                            .filter(|a| !a.is_empty())
+                            .collect(),
+                        schema_id: required("CONFIRMD_SCHEMA_ID")?,
+                        cred_def_id: required("CONFIRMD_CRED_DEF_ID")?,
+                    })
+                }
+                Some(other) => {
+                    return Err(ConfigError::Invalid {
+                        name: "BEACON_AGENT",
+                        reason: format!("`{other}` is neither `dev` nor `confirmd`"),
+                    });
+                }
+            },
+            connect_ttl: secs("BEACON_CONNECT_TTL_SECS", 300)?,
+            stall_after: Duration::from_millis(parse("BEACON_STALL_AFTER_MS", 10_000)?),
+            stall_poll_every: Duration::from_millis(parse("BEACON_STALL_POLL_MS", 5_000)?.max(50)),
+            webhook_replay_window: secs("BEACON_WEBHOOK_REPLAY_WINDOW_SECS", 300)?,
+            dev_agent_delay_ms: match var("BEACON_DEV_AGENT_DELAY_MS") {
+                None => (200, 800),
+                Some(v) => {
+                    let bad = || ConfigError::Invalid {
+                        name: "BEACON_DEV_AGENT_DELAY_MS",
+                        reason: format!("`{v}` is not `<min>-<max>` milliseconds"),
+                    };
+                    let (low, high) = v.split_once('-').ok_or_else(bad)?;
+                    let low: u64 = low.trim().parse().map_err(|_| bad())?;
+                    let high: u64 = high.trim().parse().map_err(|_| bad())?;
+                    if low > high {
+                        return Err(bad());
+                    }
+                    (low, high)
+                }
+            },
         })
     }
 
@@ -236,10 +323,8 @@ mod tests {
     use super::*;
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -254,17 +339,11 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_variable() {
-        let err = config(&[("BEACON_BIND", "nowhere")])
-            .unwrap_err()
-            .to_string();
+        let err = config(&[("BEACON_BIND", "nowhere")]).unwrap_err().to_string();
         assert!(err.starts_with("BEACON_BIND"), "{err}");
-        let err = config(&[("BEACON_OUTBOUND_QUEUE", "-1")])
-            .unwrap_err()
-            .to_string();
+        let err = config(&[("BEACON_OUTBOUND_QUEUE", "-1")]).unwrap_err().to_string();
         assert!(err.starts_with("BEACON_OUTBOUND_QUEUE"), "{err}");
-        let err = config(&[("BEACON_SECRET", "short")])
-            .unwrap_err()
-            .to_string();
+        let err = config(&[("BEACON_SECRET", "short")]).unwrap_err().to_string();
         assert!(err.starts_with("BEACON_SECRET"), "{err}");
     }
 

@@ -21,6 +21,10 @@ pub enum AppError {
     NotFound,
     #[error("service unavailable")]
     Unavailable,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the identity platform did not answer as expected")]
+    Upstream(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -35,9 +39,9 @@ impl AppError {
             Self::Forbidden => (StatusCode::FORBIDDEN, ErrorCode::Forbidden),
             Self::NotFound => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
             Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable),
-            Self::Store(_) | Self::Unexpected(_) => {
-                (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal)
-            }
+            Self::Conflict(_) => (StatusCode::CONFLICT, ErrorCode::BadRequest),
+            Self::Upstream(_) => (StatusCode::BAD_GATEWAY, ErrorCode::Unavailable),
+            Self::Store(_) | Self::Unexpected(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
         }
     }
 }
@@ -45,6 +49,9 @@ impl AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, code) = self.parts();
+        if let Self::Upstream(cause) = &self {
+            tracing::error!(cause, "identity platform call failed");
+        }
         let message = if status.is_server_error() {
             tracing::error!(error = ?self, "request failed");
             "internal error; the server logged the cause".to_owned()
@@ -52,5 +59,19 @@ impl IntoResponse for AppError {
             self.to_string()
         };
         (status, Json(json!({ "error": code, "message": message }))).into_response()
+    }
+}
+
+impl From<crate::flow::FlowError> for AppError {
+    fn from(err: crate::flow::FlowError) -> Self {
+        use crate::flow::FlowError;
+        match err {
+            FlowError::NotFound => Self::NotFound,
+            FlowError::NotVerified => Self::Conflict(err.to_string()),
+            FlowError::AlreadyRegistered => Self::Conflict(err.to_string()),
+            FlowError::Invalid(message) => Self::BadRequest(message),
+            FlowError::Agent(cause) => Self::Upstream(cause.to_string()),
+            FlowError::Store(cause) => Self::Store(cause),
+        }
     }
 }

@@ -5,6 +5,7 @@ pub mod metrics;
 pub mod realtime;
 pub mod sessions;
 pub mod socket;
+pub mod webhooks;
 
 use std::time::Duration;
 
@@ -38,17 +39,15 @@ pub fn router(state: AppState) -> Router {
         .route("/api/realtime/poll", get(realtime::poll))
         .route("/api/connections/session", post(sessions::create))
         .route("/api/connections/session/{id}", get(sessions::status))
+        .route("/api/connections/session/{id}/registration", get(sessions::registration))
+        .route("/api/register", post(sessions::register))
+        .route("/api/me", get(sessions::me))
         .leptos_routes(&state, routes, {
             let options = leptos_options.clone();
             move || app::shell(options.clone())
         })
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
-            app::shell,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            visitor::ensure_visitor,
-        ));
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), visitor::ensure_visitor));
 
     // Server-to-server and operations routes: API keys, no cookies.
     let api_routes = Router::new()
@@ -57,39 +56,32 @@ pub fn router(state: AppState) -> Router {
         .route("/api/realtime/publish", post(realtime::publish))
         .route("/api/realtime/grants", post(realtime::grant))
         .route("/api/admin/realtime-stats", get(realtime::stats))
-        .route("/api/admin/disconnect", post(realtime::disconnect));
+        .route("/api/admin/disconnect", post(realtime::disconnect))
+        .route(
+            "/api/webhooks/confirmd",
+            post(webhooks::confirmd).layer(axum::extract::DefaultBodyLimit::max(webhooks::MAX_WEBHOOK_BYTES)),
+        );
 
     let request_id = HeaderName::from_static("x-request-id");
-    Router::new()
-        .merge(api_routes)
-        .merge(visitor_routes)
-        .with_state(state)
-        .layer(
-            ServiceBuilder::new()
-                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
-                .layer(TraceLayer::new_for_http())
-                .layer(PropagateRequestIdLayer::new(request_id))
-                .layer(TimeoutLayer::with_status_code(
-                    axum::http::StatusCode::REQUEST_TIMEOUT,
-                    REQUEST_TIMEOUT,
-                ))
-                .layer(CompressionLayer::new())
-                .layer(security_header("x-content-type-options", "nosniff"))
-                .layer(security_header("x-frame-options", "DENY"))
-                .layer(security_header(
-                    "referrer-policy",
-                    "strict-origin-when-cross-origin",
-                ))
-                .layer(security_header(
-                    "permissions-policy",
-                    "camera=(), microphone=(), geolocation=()",
-                )),
-        )
+    let dev_agent = state.dev_agent.clone();
+    let mut app = Router::new().merge(api_routes).merge(visitor_routes).with_state(state);
+    if let Some(dev_agent) = dev_agent {
+        app = app.merge(dev_agent.router());
+    }
+    app.layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+            .layer(TraceLayer::new_for_http())
+            .layer(PropagateRequestIdLayer::new(request_id))
+            .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+            .layer(CompressionLayer::new())
+            .layer(security_header("x-content-type-options", "nosniff"))
+            .layer(security_header("x-frame-options", "DENY"))
+            .layer(security_header("referrer-policy", "strict-origin-when-cross-origin"))
+            .layer(security_header("permissions-policy", "camera=(), microphone=(), geolocation=()")),
+    )
 }
 
 fn security_header(name: &'static str, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
-    SetResponseHeaderLayer::if_not_present(
-        HeaderName::from_static(name),
-        HeaderValue::from_static(value),
-    )
+    SetResponseHeaderLayer::if_not_present(HeaderName::from_static(name), HeaderValue::from_static(value))
 }

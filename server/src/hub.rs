@@ -44,9 +44,7 @@ pub struct Kick {
 impl Kick {
     fn fire(&self, code: CloseCode) {
         // The first reason wins; later ones describe the same dead connection.
-        let _ = self
-            .code
-            .compare_exchange(0, code.code(), Ordering::AcqRel, Ordering::Acquire);
+        let _ = self.code.compare_exchange(0, code.code(), Ordering::AcqRel, Ordering::Acquire);
         self.token.cancel();
     }
 
@@ -173,10 +171,7 @@ impl Hub {
     pub async fn shutdown(&self, timeout: std::time::Duration) {
         self.shared.shutdown.cancel();
         self.shared.tasks.close();
-        if tokio::time::timeout(timeout, self.shared.tasks.wait())
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(timeout, self.shared.tasks.wait()).await.is_err() {
             tracing::warn!("hub tasks still running after {timeout:?}; leaving them");
         }
     }
@@ -190,15 +185,8 @@ impl Hub {
     ) -> Result<EventEnvelope, StoreError> {
         let event = self.shared.store.append_event(channel, payload).await?;
         let frame = encode_event(&event);
-        self.shared
-            .metrics
-            .published
-            .fetch_add(1, Ordering::Relaxed);
-        let published = Published {
-            channel: event.channel.clone(),
-            seq: event.seq,
-            frame,
-        };
+        self.shared.metrics.published.fetch_add(1, Ordering::Relaxed);
+        let published = Published { channel: event.channel.clone(), seq: event.seq, frame };
         if let Err(err) = self.shared.bus.publish(published).await {
             // Stored but not broadcast: subscribers get it on their next gap fill or resume.
             tracing::warn!(channel = %channel, seq = event.seq, error = %err, "bus publish failed");
@@ -218,11 +206,7 @@ impl Hub {
         outbox: Outbox,
     ) -> Result<(), RegisterError> {
         {
-            let mut counts = self
-                .shared
-                .per_principal
-                .lock()
-                .expect("registry lock poisoned");
+            let mut counts = self.shared.per_principal.lock().expect("registry lock poisoned");
             let count = counts.entry(principal.clone()).or_default();
             if *count >= self.shared.max_per_principal {
                 return Err(RegisterError::TooManyConnections);
@@ -233,37 +217,18 @@ impl Hub {
             .connections
             .lock()
             .expect("registry lock poisoned")
-            .insert(
-                id,
-                ConnectionEntry {
-                    principal: principal.clone(),
-                    outbox,
-                },
-            );
+            .insert(id, ConnectionEntry { principal: principal.clone(), outbox });
         Ok(())
     }
 
     /// Removes a connection and all its subscriptions.
-    pub fn unregister<'a>(
-        &self,
-        id: ConnectionId,
-        channels: impl IntoIterator<Item = &'a ChannelName>,
-    ) {
+    pub fn unregister<'a>(&self, id: ConnectionId, channels: impl IntoIterator<Item = &'a ChannelName>) {
         for channel in channels {
             self.remove_listener(channel, id);
         }
-        let entry = self
-            .shared
-            .connections
-            .lock()
-            .expect("registry lock poisoned")
-            .remove(&id);
+        let entry = self.shared.connections.lock().expect("registry lock poisoned").remove(&id);
         if let Some(entry) = entry {
-            let mut counts = self
-                .shared
-                .per_principal
-                .lock()
-                .expect("registry lock poisoned");
+            let mut counts = self.shared.per_principal.lock().expect("registry lock poisoned");
             if let Some(count) = counts.get_mut(&entry.principal) {
                 *count -= 1;
                 if *count == 0 {
@@ -316,10 +281,7 @@ impl Hub {
     /// a full queue closes that connection (it resumes by seq), so one slow
     /// client never holds up the others.
     fn fan_out(&self, event: Arc<Published>) {
-        let shard = self
-            .shard(&event.channel)
-            .lock()
-            .expect("shard lock poisoned");
+        let shard = self.shard(&event.channel).lock().expect("shard lock poisoned");
         let Some(listeners) = shard.get(&event.channel) else {
             return;
         };
@@ -329,10 +291,7 @@ impl Hub {
                 Listener::Socket(outbox) => match outbox.queue.try_send(event.clone()) {
                     Ok(()) => delivered += 1,
                     Err(mpsc::error::TrySendError::Full(_)) => {
-                        self.shared
-                            .metrics
-                            .slow_consumers
-                            .fetch_add(1, Ordering::Relaxed);
+                        self.shared.metrics.slow_consumers.fetch_add(1, Ordering::Relaxed);
                         outbox.kick.fire(CloseCode::SlowConsumer);
                     }
                     // The connection is ending; its cleanup removes it from the map.
@@ -342,31 +301,19 @@ impl Hub {
             }
         }
         drop(shard);
-        self.shared
-            .metrics
-            .queued
-            .fetch_add(delivered, Ordering::Relaxed);
+        self.shared.metrics.queued.fetch_add(delivered, Ordering::Relaxed);
     }
 
     /// Asks every connection of `principal` on this node to reconnect; returns how many.
     pub fn disconnect_principal(&self, principal: &Principal) -> usize {
-        let connections = self
-            .shared
-            .connections
-            .lock()
-            .expect("registry lock poisoned");
+        let connections = self.shared.connections.lock().expect("registry lock poisoned");
         let mine = connections.values().filter(|c| &c.principal == principal);
-        mine.map(|c| c.outbox.kick.fire(CloseCode::Reconnect))
-            .count()
+        mine.map(|c| c.outbox.kick.fire(CloseCode::Reconnect)).count()
     }
 
     /// Connections on this node right now.
     pub fn connection_count(&self) -> usize {
-        self.shared
-            .connections
-            .lock()
-            .expect("registry lock poisoned")
-            .len()
+        self.shared.connections.lock().expect("registry lock poisoned").len()
     }
 
     pub fn stats(&self) -> HubStats {
@@ -377,14 +324,9 @@ impl Hub {
         }
         subscribers_per_channel.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         let (connections, queue_depth_max, queue_depth_total) = {
-            let connections = self
-                .shared
-                .connections
-                .lock()
-                .expect("registry lock poisoned");
-            let depths = connections
-                .values()
-                .map(|c| c.outbox.queue.max_capacity() - c.outbox.queue.capacity());
+            let connections = self.shared.connections.lock().expect("registry lock poisoned");
+            let depths =
+                connections.values().map(|c| c.outbox.queue.max_capacity() - c.outbox.queue.capacity());
             let (max, total) = depths.fold((0, 0), |(m, t), d| (m.max(d), t + d));
             (connections.len(), max, total)
         };
@@ -407,7 +349,5 @@ pub fn encode_event(event: &EventEnvelope) -> Utf8Bytes {
 
 /// Serializes a server message; our own types always serialize.
 pub fn encode(message: &ServerMessage) -> Utf8Bytes {
-    serde_json::to_string(message)
-        .expect("server messages serialize")
-        .into()
+    serde_json::to_string(message).expect("server messages serialize").into()
 }

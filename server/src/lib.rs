@@ -8,17 +8,23 @@
 //! - [`bus`]: how events reach every node's hub (in-process now).
 //! - [`store`]: the database: event log, grants, connect sessions.
 //! - [`auth`]: visitor cookies, connect tokens, channel authorization, API keys.
+//! - [`agent`]: the identity platform client, and the built-in dev agent.
+//! - [`webhook`]: platform webhook authentication and normalisation.
+//! - [`flow`]: the wallet-connect flow from QR to registration.
 //! - [`error`]: the HTTP error type.
 //! - [`cli`]: the `beacon publish` client.
 
+pub mod agent;
 pub mod auth;
 pub mod bus;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod flow;
 pub mod http;
 pub mod hub;
 pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod webhook;

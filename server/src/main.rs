@@ -13,12 +13,7 @@ async fn main() -> anyhow::Result<()> {
     server::telemetry::init();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve().await,
-        Command::Publish {
-            channel,
-            payload,
-            url,
-            key,
-        } => {
+        Command::Publish { channel, payload, url, key } => {
             let answer = server::cli::publish(channel, &payload, &url, &key).await?;
             println!("{}", serde_json::to_string(&answer)?);
             Ok(())

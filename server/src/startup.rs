@@ -11,11 +11,16 @@ use leptos::prelude::LeptosOptions;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::agent::Agent;
+use crate::agent::confirmd::{ConfirmdClient, ConfirmdSettings};
+use crate::agent::dev::{DevAgent, DevAgentSettings};
 use crate::auth::token::TokenKeys;
 use crate::bus::memory::MemoryBus;
 use crate::config::Config;
+use crate::config::{AgentMode, Secret};
+use crate::flow::{ConnectFlow, FlowSettings};
 use crate::hub::Hub;
-use crate::state::AppState;
+use crate::state::{AppState, WebhookAuth};
 use crate::store::Store;
 
 /// How long connection tasks get to send their close frames at shutdown.
@@ -31,14 +36,19 @@ impl Application {
     pub async fn build(mut config: Config, listener: TcpListener) -> anyhow::Result<Self> {
         config.ensure_secret()?;
         let store = Store::connect(&config.database_url, config.db_max_connections).await?;
-        let hub = Hub::start(
-            Arc::new(MemoryBus::new()),
+        let hub = Hub::start(Arc::new(MemoryBus::new()), store.clone(), config.max_connections_per_principal);
+        let local_addr = listener.local_addr().context("reading the listener's address")?;
+        let identity = identity_platform(&config, local_addr, &hub);
+        let flow = ConnectFlow::new(
             store.clone(),
-            config.max_connections_per_principal,
+            hub.clone(),
+            identity.agent,
+            FlowSettings {
+                session_ttl: config.connect_ttl,
+                stall_after: config.stall_after,
+                poll_every: config.stall_poll_every,
+            },
         );
-        let local_addr = listener
-            .local_addr()
-            .context("reading the listener's address")?;
         let state = AppState {
             keys: TokenKeys::new(config.secret.expose()),
             leptos_options: leptos_options(&config, local_addr),
@@ -46,15 +56,17 @@ impl Application {
             store,
             hub,
             started_at: Instant::now(),
+            flow,
+            webhooks: identity.webhooks,
+            dev_agent: identity.dev_agent,
         };
         spawn_retention(&state);
+        state.flow.spawn_background();
         Ok(Self { listener, state })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("a bound listener has an address")
+        self.listener.local_addr().expect("a bound listener has an address")
     }
 
     pub fn state(&self) -> &AppState {
@@ -64,10 +76,7 @@ impl Application {
     /// Serves until `shutdown` resolves, then: stop accepting, close every
     /// WebSocket with the reconnect-allowed shutdown code, give in-flight HTTP
     /// requests the configured drain time, and close the database pool.
-    pub async fn run_until(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let Self { listener, state } = self;
         let stopping = CancellationToken::new();
         let hub = state.hub.clone();
@@ -127,14 +136,79 @@ fn spawn_retention(state: &AppState) {
                 _ = every.tick() => {}
             }
             let max_age = config.retention_age.as_millis() as i64;
-            match store
-                .apply_retention(config.retention_events, max_age)
-                .await
-            {
+            match store.apply_retention(config.retention_events, max_age).await {
                 Ok(0) => {}
                 Ok(removed) => tracing::debug!(removed, "retention trimmed the event log"),
                 Err(err) => tracing::warn!(error = %err, "retention failed"),
             }
         }
     });
+}
+
+struct IdentityPlatform {
+    agent: Arc<dyn Agent>,
+    webhooks: WebhookAuth,
+    dev_agent: Option<DevAgent>,
+}
+
+/// The platform client, and in dev mode the dev agent it talks to on this very
+/// server (over real HTTP on loopback, with credentials made up at start).
+fn identity_platform(config: &Config, local_addr: SocketAddr, hub: &Hub) -> IdentityPlatform {
+    match &config.agent {
+        AgentMode::Confirmd(platform) => IdentityPlatform {
+            agent: Arc::new(ConfirmdClient::new(ConfirmdSettings {
+                base_url: platform.base_url.clone(),
+                auth_url: platform.auth_url.clone(),
+                client_id: platform.client_id.clone(),
+                client_secret: platform.client_secret.clone(),
+                org_id: platform.org_id.clone(),
+                requested_attributes: platform.attributes.clone(),
+                schema_id: platform.schema_id.clone(),
+                cred_def_id: platform.cred_def_id.clone(),
+            })),
+            webhooks: WebhookAuth {
+                secret: platform.webhook_secret.clone(),
+                org_id: platform.org_id.clone(),
+            },
+            dev_agent: None,
+        },
+        AgentMode::Dev => {
+            let mut loopback = local_addr;
+            if loopback.ip().is_unspecified() {
+                loopback.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            let internal = format!("http://{loopback}");
+            let public_url = config.public_url.clone().unwrap_or_else(|| internal.clone());
+            let random = || Secret::new(hex::encode(rand::random::<[u8; 24]>()));
+            let (client_secret, webhook_secret) = (random(), random());
+            let org_id = "beacon-dev-org".to_owned();
+            let dev_agent = DevAgent::new(
+                DevAgentSettings {
+                    webhook_url: format!("{internal}/api/webhooks/confirmd"),
+                    webhook_secret: webhook_secret.clone(),
+                    public_url,
+                    org_id: org_id.clone(),
+                    client_id: "beacon-dev".into(),
+                    client_secret: client_secret.clone(),
+                    delay_ms: config.dev_agent_delay_ms,
+                },
+                hub.tasks().clone(),
+            );
+            let client = ConfirmdClient::new(ConfirmdSettings {
+                base_url: format!("{internal}/dev-agent"),
+                auth_url: format!("{internal}/dev-agent/auth/token"),
+                client_id: "beacon-dev".into(),
+                client_secret,
+                org_id: org_id.clone(),
+                requested_attributes: vec!["given_name".into(), "surname".into(), "email".into()],
+                schema_id: "dev:2:student:1.0".into(),
+                cred_def_id: "dev:3:CL:1:student".into(),
+            });
+            IdentityPlatform {
+                agent: Arc::new(client),
+                webhooks: WebhookAuth { secret: webhook_secret, org_id },
+                dev_agent: Some(dev_agent),
+            }
+        }
+    }
 }

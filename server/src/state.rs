@@ -6,8 +6,10 @@ use std::time::Instant;
 use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
 
+use crate::agent::dev::DevAgent;
 use crate::auth::token::TokenKeys;
-use crate::config::Config;
+use crate::config::{Config, Secret};
+use crate::flow::ConnectFlow;
 use crate::hub::Hub;
 use crate::hub::connection::ConnectionContext;
 use crate::store::Store;
@@ -20,15 +22,22 @@ pub struct AppState {
     pub keys: TokenKeys,
     pub leptos_options: LeptosOptions,
     pub started_at: Instant,
+    pub flow: ConnectFlow,
+    pub webhooks: WebhookAuth,
+    /// Present when the built-in dev agent stands in for the platform.
+    pub dev_agent: Option<DevAgent>,
+}
+
+/// What incoming platform webhooks must present.
+#[derive(Clone, Debug)]
+pub struct WebhookAuth {
+    pub secret: Secret,
+    pub org_id: String,
 }
 
 impl AppState {
     pub fn connection_context(&self) -> ConnectionContext {
-        ConnectionContext {
-            hub: self.hub.clone(),
-            keys: self.keys.clone(),
-            config: self.config.clone(),
-        }
+        ConnectionContext { hub: self.hub.clone(), keys: self.keys.clone(), config: self.config.clone() }
     }
 }
 

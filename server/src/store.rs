@@ -5,10 +5,14 @@
 //! - [`events`]: the per-channel event log (append, read since, retention).
 //! - [`grants`]: membership of conversation and dashboard channels.
 //! - [`sessions`]: connect sessions and their owners.
+//! - [`webhooks`]: identity-platform webhooks, stored first and deduplicated.
+//! - [`users`]: registered people.
 
 pub mod events;
 pub mod grants;
 pub mod sessions;
+pub mod users;
+pub mod webhooks;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -56,25 +60,16 @@ impl Store {
     /// Connects, creating the SQLite file and its folder when needed, and migrates.
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
         sqlx::any::install_default_drivers();
-        let backend = if url.starts_with("postgres") {
-            Backend::Postgres
-        } else {
-            Backend::Sqlite
-        };
+        let backend = if url.starts_with("postgres") { Backend::Postgres } else { Backend::Sqlite };
         let mut url = url.to_owned();
         if backend == Backend::Sqlite {
             if let Some(dir) = sqlite_path(&url).and_then(|p| p.parent().map(ToOwned::to_owned))
                 && !dir.as_os_str().is_empty()
             {
-                std::fs::create_dir_all(&dir)
-                    .with_context(|| format!("creating {}", dir.display()))?;
+                std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
             }
             if !url.contains("mode=") {
-                url.push_str(if url.contains('?') {
-                    "&mode=rwc"
-                } else {
-                    "?mode=rwc"
-                });
+                url.push_str(if url.contains('?') { "&mode=rwc" } else { "?mode=rwc" });
             }
         }
         let options = AnyConnectOptions::from_str(&url)
@@ -126,9 +121,7 @@ impl Store {
 }
 
 fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next()?;
     (!path.is_empty() && path != ":memory:").then(|| path.into())
 }

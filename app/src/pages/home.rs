@@ -9,11 +9,8 @@ use crate::realtime::{use_channel, use_realtime};
 pub fn HomePage() -> impl IntoView {
     let realtime = use_realtime();
     let principal = realtime.principal;
-    let channel = Signal::derive(move || {
-        principal
-            .get()
-            .and_then(|p| ChannelName::new(ChannelKind::User, &p).ok())
-    });
+    let channel =
+        Signal::derive(move || principal.get().and_then(|p| ChannelName::new(ChannelKind::User, &p).ok()));
     let feed = use_channel(channel);
 
     view! {

@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use leptos::prelude::*;
 use protocol::{
-    ChannelName, ClientMessage, CloseCode, ConnectToken, EventEnvelope, PollResponse,
-    ServerMessage, close::code_allows_reconnect, limits,
+    ChannelName, ClientMessage, CloseCode, ConnectToken, EventEnvelope, PollResponse, ServerMessage,
+    close::code_allows_reconnect, limits,
 };
 use wasm_bindgen::{JsCast, closure::Closure};
 use wasm_bindgen_futures::JsFuture;
@@ -95,10 +95,7 @@ impl Client {
             me: me.clone(),
             set_state,
             set_principal,
-            inner: RefCell::new(Inner {
-                heartbeat_ms: limits::HEARTBEAT_INTERVAL_MS,
-                ..Inner::default()
-            }),
+            inner: RefCell::new(Inner { heartbeat_ms: limits::HEARTBEAT_INTERVAL_MS, ..Inner::default() }),
         });
         client.listen_to_browser();
         client.start_watchdog();
@@ -118,14 +115,7 @@ impl Client {
     ) {
         let (send_now, polling) = {
             let mut inner = self.inner.borrow_mut();
-            inner.subs.insert(
-                channel.clone(),
-                Subscription {
-                    last_seq: 0,
-                    events,
-                    resets,
-                },
-            );
+            inner.subs.insert(channel.clone(), Subscription { last_seq: 0, events, resets });
             (inner.authenticated, inner.polling)
         };
         if send_now {
@@ -141,10 +131,7 @@ impl Client {
         let removed = self.inner.borrow_mut().subs.remove(channel).is_some();
         if removed && self.inner.borrow().authenticated {
             let id = self.next_id();
-            self.send(&ClientMessage::Unsubscribe {
-                id,
-                channel: channel.to_string(),
-            });
+            self.send(&ClientMessage::Unsubscribe { id, channel: channel.to_string() });
         }
     }
 
@@ -164,11 +151,7 @@ impl Client {
 
     fn send_subscribe(&self, channel: &ChannelName, since: u64) {
         let id = self.next_id();
-        self.send(&ClientMessage::Subscribe {
-            id,
-            channel: channel.to_string(),
-            since: Some(since),
-        });
+        self.send(&ClientMessage::Subscribe { id, channel: channel.to_string(), since: Some(since) });
     }
 
     fn set_state(&self, state: ConnState) {
@@ -255,11 +238,7 @@ impl Client {
 
         let mut inner = self.inner.borrow_mut();
         inner.last_frame_at = now_ms();
-        inner.socket = Some(Socket {
-            ws,
-            _on_message: on_message,
-            _on_close: on_close,
-        });
+        inner.socket = Some(Socket { ws, _on_message: on_message, _on_close: on_close });
     }
 
     fn on_frame(&self, generation: u64, text: &str) {
@@ -317,11 +296,7 @@ impl Client {
             inner.auth_request_id = None;
             inner.polling = false;
             inner.poll_generation += 1;
-            inner
-                .subs
-                .iter()
-                .map(|(c, s)| (c.clone(), s.last_seq))
-                .collect()
+            inner.subs.iter().map(|(c, s)| (c.clone(), s.last_seq)).collect()
         };
         self.set_state(ConnState::Live);
         for (channel, since) in resume {
@@ -351,9 +326,7 @@ impl Client {
             let reason = CloseCode::from_code(code).map_or("closed by server", CloseCode::reason);
             self.inner.borrow_mut().stopped = true;
             self.stop_polling();
-            self.set_state(ConnState::Stopped {
-                reason: reason.to_owned(),
-            });
+            self.set_state(ConnState::Stopped { reason: reason.to_owned() });
             return;
         }
         if code == CloseCode::TokenExpired.code() {
@@ -370,13 +343,9 @@ impl Client {
             }
             inner.retry_scheduled = true;
             inner.failures += 1;
-            let ceiling =
-                (BACKOFF_BASE_MS * 2f64.powi(inner.failures as i32 - 1)).min(BACKOFF_CAP_MS);
+            let ceiling = (BACKOFF_BASE_MS * 2f64.powi(inner.failures as i32 - 1)).min(BACKOFF_CAP_MS);
             let delay = (js_sys::Math::random() * ceiling).max(50.0) as u64;
-            (
-                delay,
-                inner.failures >= FAILURES_BEFORE_POLLING && !inner.polling && !inner.offline,
-            )
+            (delay, inner.failures >= FAILURES_BEFORE_POLLING && !inner.polling && !inner.offline)
         };
         if start_polling {
             self.start_polling();
@@ -451,10 +420,7 @@ impl Client {
             let mut inner = self.inner.borrow_mut();
             inner.polling = true;
             inner.poll_generation += 1;
-            (
-                inner.poll_generation,
-                inner.subs.keys().cloned().collect::<Vec<_>>(),
-            )
+            (inner.poll_generation, inner.subs.keys().cloned().collect::<Vec<_>>())
         };
         for channel in channels {
             self.spawn_poll_loop(channel, generation);
@@ -546,12 +512,7 @@ impl Client {
         leptos::task::spawn_local(async move {
             let Some(client) = weak.upgrade() else { return };
             if client.fresh_token().await.is_ok() {
-                let token = client
-                    .inner
-                    .borrow()
-                    .token
-                    .as_ref()
-                    .map(|t| t.token.clone());
+                let token = client.inner.borrow().token.as_ref().map(|t| t.token.clone());
                 if let Some(token) = token {
                     let id = client.next_id();
                     client.send(&ClientMessage::RefreshToken { id, token });
@@ -591,10 +552,8 @@ impl Client {
                 client.connect();
             }
         });
-        let _ = document().add_event_listener_with_callback(
-            "visibilitychange",
-            on_visible.as_ref().unchecked_ref(),
-        );
+        let _ = document()
+            .add_event_listener_with_callback("visibilitychange", on_visible.as_ref().unchecked_ref());
         // Lives as long as the tab, like the client itself.
         on_visible.forget();
     }
@@ -616,10 +575,8 @@ fn socket_url() -> Result<String, String> {
 
 async fn sleep(duration: Duration) {
     let promise = js_sys::Promise::new(&mut |resolve, _| {
-        let _ = window().set_timeout_with_callback_and_timeout_and_arguments_0(
-            &resolve,
-            duration.as_millis() as i32,
-        );
+        let _ = window()
+            .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, duration.as_millis() as i32);
     });
     let _ = JsFuture::from(promise).await;
 }
@@ -628,11 +585,10 @@ async fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> Result<T, String
     let init = web_sys::RequestInit::new();
     init.set_method("GET");
     init.set_credentials(web_sys::RequestCredentials::SameOrigin);
-    let request = web_sys::Request::new_with_str_and_init(url, &init)
-        .map_err(|e| format!("request: {e:?}"))?;
-    let response = JsFuture::from(window().fetch_with_request(&request))
-        .await
-        .map_err(|e| format!("network: {e:?}"))?;
+    let request =
+        web_sys::Request::new_with_str_and_init(url, &init).map_err(|e| format!("request: {e:?}"))?;
+    let response =
+        JsFuture::from(window().fetch_with_request(&request)).await.map_err(|e| format!("network: {e:?}"))?;
     let response: web_sys::Response = response.unchecked_into();
     if !response.ok() {
         return Err(format!("HTTP {}", response.status()));

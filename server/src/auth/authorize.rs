@@ -18,10 +18,9 @@ pub async fn may_read(
 ) -> Result<bool, StoreError> {
     match channel.kind() {
         ChannelKind::User => Ok(channel.id() == principal.as_str()),
-        ChannelKind::Session => Ok(store
-            .connect_session(channel.id())
-            .await?
-            .is_some_and(|s| s.owner == principal.as_str())),
+        ChannelKind::Session => {
+            Ok(store.connect_session(channel.id()).await?.is_some_and(|s| s.owner == principal.as_str()))
+        }
         ChannelKind::Conversation | ChannelKind::Dashboard => {
             store.has_grant(channel, principal.as_str()).await
         }

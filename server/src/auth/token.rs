@@ -61,28 +61,21 @@ impl TokenKeys {
     /// A token for `principal` valid for `ttl_secs`; returns it and its expiry (unix s).
     pub fn issue(&self, principal: &Principal, ttl_secs: u64) -> (String, u64) {
         let iat = jsonwebtoken::get_current_timestamp();
-        let claims = Claims {
-            sub: principal.to_string(),
-            aud: AUDIENCE.into(),
-            iat,
-            exp: iat + ttl_secs,
-        };
+        let claims = Claims { sub: principal.to_string(), aud: AUDIENCE.into(), iat, exp: iat + ttl_secs };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 signing with a byte key cannot fail");
         (token, claims.exp)
     }
 
     pub fn verify(&self, token: &str) -> Result<VerifiedToken, TokenError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|e| match e.kind() {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
+            match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
                 _ => TokenError::Invalid,
-            })?;
+            }
+        })?;
         let principal = Principal::parse(&data.claims.sub).ok_or(TokenError::Invalid)?;
-        Ok(VerifiedToken {
-            principal,
-            expires_at: data.claims.exp,
-        })
+        Ok(VerifiedToken { principal, expires_at: data.claims.exp })
     }
 }
 
@@ -98,24 +91,16 @@ mod tests {
         let verified = keys.verify(&token).unwrap();
         assert_eq!(verified.principal, p);
         assert_eq!(verified.expires_at, exp);
-        assert_eq!(
-            TokenKeys::new("secret-two").verify(&token),
-            Err(TokenError::Invalid)
-        );
+        assert_eq!(TokenKeys::new("secret-two").verify(&token), Err(TokenError::Invalid));
         assert_eq!(keys.verify("not.a.token"), Err(TokenError::Invalid));
     }
 
     #[test]
     fn expired_tokens_say_so() {
         let keys = TokenKeys::new("k");
-        let claims = Claims {
-            sub: Principal::new_random().to_string(),
-            aud: AUDIENCE.into(),
-            iat: 1,
-            exp: 2,
-        };
-        let token =
-            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding).unwrap();
+        let claims =
+            Claims { sub: Principal::new_random().to_string(), aud: AUDIENCE.into(), iat: 1, exp: 2 };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding).unwrap();
         assert_eq!(keys.verify(&token), Err(TokenError::Expired));
     }
 }

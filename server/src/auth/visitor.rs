@@ -66,11 +66,7 @@ fn from_headers(secret: &str, headers: &HeaderMap) -> Option<Principal> {
 
 /// Middleware: every request gets a principal in its extensions; a visitor
 /// without a valid cookie gets a new principal and the cookie that names it.
-pub async fn ensure_visitor(
-    State(state): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
+pub async fn ensure_visitor(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let secret = state.config.secret.expose();
     let existing = from_headers(secret, request.headers());
     let fresh = existing.is_none();
@@ -78,11 +74,7 @@ pub async fn ensure_visitor(
     request.extensions_mut().insert(principal.clone());
     let mut response = next.run(request).await;
     if fresh {
-        let secure = if state.config.secure_cookies {
-            "; Secure"
-        } else {
-            ""
-        };
+        let secure = if state.config.secure_cookies { "; Secure" } else { "" };
         let cookie = format!(
             "{COOKIE_NAME}={}; Path=/; Max-Age={LIFETIME_SECS}; HttpOnly; SameSite=Lax{secure}",
             encode(secret, &principal)
@@ -99,11 +91,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<Principal>()
-            .cloned()
-            .ok_or(AppError::Unauthorized)
+        parts.extensions.get::<Principal>().cloned().ok_or(AppError::Unauthorized)
     }
 }
 

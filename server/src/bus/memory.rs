@@ -18,10 +18,7 @@ pub struct MemoryBus {
 impl MemoryBus {
     pub fn new() -> Self {
         let (sender, receiver) = mpsc::channel(CAPACITY);
-        Self {
-            sender,
-            receiver: Mutex::new(Some(receiver)),
-        }
+        Self { sender, receiver: Mutex::new(Some(receiver)) }
     }
 }
 

@@ -29,23 +29,14 @@ struct DatabaseHealth {
 }
 
 pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
-    let reachable = tokio::time::timeout(DB_PING_TIMEOUT, state.store.ping())
-        .await
-        .unwrap_or(false);
-    let status = if reachable {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let reachable = tokio::time::timeout(DB_PING_TIMEOUT, state.store.ping()).await.unwrap_or(false);
+    let status = if reachable { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let body = Health {
         status: if reachable { "ok" } else { "unavailable" },
         version: env!("CARGO_PKG_VERSION"),
         uptime_secs: state.started_at.elapsed().as_secs(),
         open_sockets: state.hub.connection_count(),
-        database: DatabaseHealth {
-            backend: state.store.backend().as_str(),
-            reachable,
-        },
+        database: DatabaseHealth { backend: state.store.backend().as_str(), reachable },
     };
     (status, Json(body))
 }

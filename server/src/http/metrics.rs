@@ -12,38 +12,16 @@ pub async fn prometheus(State(state): State<AppState>) -> impl IntoResponse {
     let stats = state.hub.stats();
     let mut out = String::new();
     for (name, help, value) in stats.metrics.counters() {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
-        );
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
     }
     let gauges = [
-        (
-            "beacon_connections",
-            "Open WebSocket connections.",
-            stats.connections,
-        ),
-        (
-            "beacon_channels",
-            "Channels with at least one local listener.",
-            stats.channels,
-        ),
-        (
-            "beacon_queue_depth_max",
-            "Deepest outbound queue.",
-            stats.queue_depth_max,
-        ),
-        (
-            "beacon_queue_depth_total",
-            "Events waiting in all outbound queues.",
-            stats.queue_depth_total,
-        ),
+        ("beacon_connections", "Open WebSocket connections.", stats.connections),
+        ("beacon_channels", "Channels with at least one local listener.", stats.channels),
+        ("beacon_queue_depth_max", "Deepest outbound queue.", stats.queue_depth_max),
+        ("beacon_queue_depth_total", "Events waiting in all outbound queues.", stats.queue_depth_total),
     ];
     for (name, help, value) in gauges {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
-        );
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
     }
     ([(CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

@@ -20,14 +20,9 @@ use crate::state::AppState;
 
 /// `GET /api/realtime/token`: a short-lived connect token for the cookie's principal.
 pub async fn token(State(state): State<AppState>, principal: Principal) -> impl IntoResponse {
-    let (token, expires_at) = state
-        .keys
-        .issue(&principal, state.config.token_ttl.as_secs());
-    let body = ConnectToken {
-        token,
-        expires_at: (expires_at * 1000) as i64,
-        principal: principal.to_string(),
-    };
+    let (token, expires_at) = state.keys.issue(&principal, state.config.token_ttl.as_secs());
+    let body =
+        ConnectToken { token, expires_at: (expires_at * 1000) as i64, principal: principal.to_string() };
     ([(CACHE_CONTROL, "no-store")], Json(body))
 }
 
@@ -47,25 +42,16 @@ pub async fn poll(
     query: Result<Query<PollQuery>, QueryRejection>,
 ) -> Result<Json<PollResponse>, AppError> {
     let Query(query) = query.map_err(|e| AppError::BadRequest(e.body_text()))?;
-    let channel =
-        ChannelName::parse(&query.channel).map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let channel = ChannelName::parse(&query.channel).map_err(|e| AppError::BadRequest(e.to_string()))?;
     tracing::Span::current().record("channel", channel.as_str());
     if !authorize::may_read(&state.store, &principal, &channel).await? {
         return Err(AppError::Forbidden);
     }
-    state
-        .hub
-        .metrics()
-        .polls
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    state.hub.metrics().polls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 
     // Listen before reading, so an event appended in between still wakes us.
     let (waiter, notify) = state.hub.add_waiter(&channel);
-    let _remove = RemoveOnDrop {
-        hub: &state.hub,
-        channel: &channel,
-        id: waiter,
-    };
+    let _remove = RemoveOnDrop { hub: &state.hub, channel: &channel, id: waiter };
     let deadline = tokio::time::Instant::now() + state.config.long_poll_wait;
     loop {
         let bounds = state.store.log_bounds(&channel).await?;
@@ -77,27 +63,13 @@ pub async fn poll(
             None
         };
         if let Some(reason) = reset {
-            let reset = Reset {
-                channel: channel.clone(),
-                reason,
-                head_seq: bounds.head,
-            };
-            return Ok(Json(PollResponse {
-                events: Vec::new(),
-                reset: Some(reset),
-                head_seq: bounds.head,
-            }));
+            let reset = Reset { channel: channel.clone(), reason, head_seq: bounds.head };
+            return Ok(Json(PollResponse { events: Vec::new(), reset: Some(reset), head_seq: bounds.head }));
         }
-        let events = state
-            .store
-            .events_between(&channel, query.since, bounds.head, limits::MAX_REPLAY_BATCH)
-            .await?;
+        let events =
+            state.store.events_between(&channel, query.since, bounds.head, limits::MAX_REPLAY_BATCH).await?;
         if !events.is_empty() {
-            return Ok(Json(PollResponse {
-                events,
-                reset: None,
-                head_seq: bounds.head,
-            }));
+            return Ok(Json(PollResponse { events, reset: None, head_seq: bounds.head }));
         }
         tokio::select! {
             _ = notify.notified() => {}
@@ -135,11 +107,7 @@ pub async fn publish(
     }
     let Json(request) = body.map_err(|e| AppError::BadRequest(e.body_text()))?;
     let event = state.hub.publish(&request.channel, request.payload).await?;
-    Ok(Json(PublishResponse {
-        channel: event.channel,
-        seq: event.seq,
-        id: event.id,
-    }))
+    Ok(Json(PublishResponse { channel: event.channel, seq: event.seq, id: event.id }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -166,17 +134,10 @@ pub async fn grant(
         request.channel.kind(),
         protocol::ChannelKind::Conversation | protocol::ChannelKind::Dashboard
     ) {
-        return Err(AppError::BadRequest(
-            "grants apply to conversation and dashboard channels".into(),
-        ));
+        return Err(AppError::BadRequest("grants apply to conversation and dashboard channels".into()));
     }
-    state
-        .store
-        .grant(&request.channel, principal.as_str())
-        .await?;
-    Ok(Json(
-        serde_json::json!({ "channel": request.channel, "principal": principal.as_str() }),
-    ))
+    state.store.grant(&request.channel, principal.as_str()).await?;
+    Ok(Json(serde_json::json!({ "channel": request.channel, "principal": principal.as_str() })))
 }
 
 #[derive(Debug, Deserialize)]
@@ -203,10 +164,7 @@ pub async fn disconnect(
 }
 
 /// `GET /api/admin/realtime-stats` (admin key).
-pub async fn stats(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Json<HubStats>, AppError> {
+pub async fn stats(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<HubStats>, AppError> {
     if !api_key::check(&headers, state.config.admin_key.as_ref()) {
         return Err(AppError::Unauthorized);
     }

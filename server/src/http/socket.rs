@@ -9,11 +9,7 @@ use crate::error::AppError;
 use crate::hub::connection;
 use crate::state::AppState;
 
-pub async fn upgrade(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    ws: WebSocketUpgrade,
-) -> Response {
+pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
     if !origin_allowed(&headers, &state.config.allowed_origins) {
         // A page on another site must not ride the visitor's cookie into a socket.
         return AppError::Forbidden.into_response();
@@ -57,19 +53,10 @@ mod tests {
 
     #[test]
     fn same_host_and_listed_origins_pass() {
-        assert!(origin_allowed(
-            &headers(Some("http://127.0.0.1:3000"), "127.0.0.1:3000"),
-            &[]
-        ));
+        assert!(origin_allowed(&headers(Some("http://127.0.0.1:3000"), "127.0.0.1:3000"), &[]));
         assert!(origin_allowed(&headers(None, "x"), &[]));
-        assert!(!origin_allowed(
-            &headers(Some("https://evil.example"), "127.0.0.1:3000"),
-            &[]
-        ));
+        assert!(!origin_allowed(&headers(Some("https://evil.example"), "127.0.0.1:3000"), &[]));
         let list = vec!["https://app.example".to_owned()];
-        assert!(origin_allowed(
-            &headers(Some("https://app.example"), "127.0.0.1:3000"),
-            &list
-        ));
+        assert!(origin_allowed(&headers(Some("https://app.example"), "127.0.0.1:3000"), &list));
     }
 }

@@ -15,9 +15,7 @@ use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use protocol::message::{Ack, Nack, Reset, Welcome};
-use protocol::{
-    ChannelName, ClientMessage, CloseCode, ErrorCode, ResetReason, ServerMessage, limits,
-};
+use protocol::{ChannelName, ClientMessage, CloseCode, ErrorCode, ResetReason, ServerMessage, limits};
 use tokio::sync::mpsc;
 
 use super::rate::RateLimiter;
@@ -77,31 +75,21 @@ pub async fn serve(ctx: ConnectionContext, socket: WebSocket) {
         principal: None,
         token_expires_at: 0,
         subscriptions: HashMap::new(),
-        outbox: Outbox {
-            queue: queue_tx,
-            kick: Arc::new(Kick::default()),
-        },
+        outbox: Outbox { queue: queue_tx, kick: Arc::new(Kick::default()) },
         queue,
         rate_violations: 0,
         protocol_errors: 0,
         denials: 0,
         last_inbound: Instant::now(),
     };
-    hub.metrics()
-        .connections_opened
-        .fetch_add(1, Ordering::Relaxed);
+    hub.metrics().connections_opened.fetch_add(1, Ordering::Relaxed);
     let end = conn.run().await;
     if conn.principal.is_some() {
         hub.unregister(conn.id, conn.subscriptions.keys());
     }
     match end {
         End::Closed(code) => {
-            tracing::debug!(
-                connection = conn.id,
-                code = code.code(),
-                reason = code.reason(),
-                "closed"
-            )
+            tracing::debug!(connection = conn.id, code = code.code(), reason = code.reason(), "closed")
         }
         End::ClientGone => tracing::debug!(connection = conn.id, "client went away"),
     }
@@ -155,15 +143,8 @@ impl Connection {
     }
 
     async fn send(&mut self, frame: Utf8Bytes) -> Result<(), End> {
-        self.ctx
-            .hub
-            .metrics()
-            .frames_out
-            .fetch_add(1, Ordering::Relaxed);
-        self.socket
-            .send(Message::Text(frame))
-            .await
-            .map_err(|_| End::ClientGone)
+        self.ctx.hub.metrics().frames_out.fetch_add(1, Ordering::Relaxed);
+        self.socket.send(Message::Text(frame)).await.map_err(|_| End::ClientGone)
     }
 
     async fn send_message(&mut self, message: &ServerMessage) -> Result<(), End> {
@@ -177,32 +158,18 @@ impl Connection {
         message: impl Into<String>,
     ) -> Result<(), End> {
         self.ctx.hub.metrics().nacks.fetch_add(1, Ordering::Relaxed);
-        let nack = Nack {
-            id: id.map(str::to_owned),
-            code,
-            message: message.into(),
-        };
+        let nack = Nack { id: id.map(str::to_owned), code, message: message.into() };
         self.send_message(&ServerMessage::Nack(nack)).await
     }
 
     async fn close(&mut self, code: CloseCode) -> End {
         if code == CloseCode::HeartbeatTimeout {
-            self.ctx
-                .hub
-                .metrics()
-                .heartbeat_timeouts
-                .fetch_add(1, Ordering::Relaxed);
+            self.ctx.hub.metrics().heartbeat_timeouts.fetch_add(1, Ordering::Relaxed);
         }
-        let frame = CloseFrame {
-            code: code.code(),
-            reason: code.reason().into(),
-        };
+        let frame = CloseFrame { code: code.code(), reason: code.reason().into() };
         // Bounded: a peer that stopped reading must not hold the task open.
-        let _ = tokio::time::timeout(
-            Duration::from_secs(2),
-            self.socket.send(Message::Close(Some(frame))),
-        )
-        .await;
+        let _ =
+            tokio::time::timeout(Duration::from_secs(2), self.socket.send(Message::Close(Some(frame)))).await;
         End::Closed(code)
     }
 
@@ -210,16 +177,10 @@ impl Connection {
         if self.last_inbound.elapsed() > config.heartbeat_interval + config.heartbeat_grace {
             return Err(End::Closed(CloseCode::HeartbeatTimeout));
         }
-        self.send_message(&ServerMessage::Ping {
-            ts: crate::store::now_ms(),
-        })
-        .await
+        self.send_message(&ServerMessage::Ping { ts: crate::store::now_ms() }).await
     }
 
-    async fn on_inbound(
-        &mut self,
-        inbound: Option<Result<Message, axum::Error>>,
-    ) -> Result<(), End> {
+    async fn on_inbound(&mut self, inbound: Option<Result<Message, axum::Error>>) -> Result<(), End> {
         let message = match inbound {
             None => return Err(End::ClientGone),
             Some(Err(err)) => {
@@ -227,20 +188,12 @@ impl Connection {
                     .into_inner()
                     .downcast_ref::<tungstenite::Error>()
                     .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)));
-                return Err(if too_big {
-                    End::Closed(CloseCode::MessageTooBig)
-                } else {
-                    End::ClientGone
-                });
+                return Err(if too_big { End::Closed(CloseCode::MessageTooBig) } else { End::ClientGone });
             }
             Some(Ok(message)) => message,
         };
         self.last_inbound = Instant::now();
-        self.ctx
-            .hub
-            .metrics()
-            .frames_in
-            .fetch_add(1, Ordering::Relaxed);
+        self.ctx.hub.metrics().frames_in.fetch_add(1, Ordering::Relaxed);
         let text = match message {
             Message::Text(text) => text,
             Message::Binary(_) => return Err(End::Closed(CloseCode::ProtocolViolation)),
@@ -256,9 +209,7 @@ impl Connection {
             if self.rate_violations >= RATE_VIOLATIONS_BEFORE_CLOSE {
                 return Err(End::Closed(CloseCode::RateLimited));
             }
-            return self
-                .nack(None, ErrorCode::RateLimited, "slow down: too many messages")
-                .await;
+            return self.nack(None, ErrorCode::RateLimited, "slow down: too many messages").await;
         }
         self.rate_violations = 0;
         let message = match parse_client_message(&text) {
@@ -282,27 +233,15 @@ impl Connection {
                 ClientMessage::Pong { .. } => Ok(()),
                 other => {
                     let id = other.correlation_id().map(str::to_owned);
-                    self.nack(
-                        id.as_deref(),
-                        ErrorCode::NotAuthenticated,
-                        "send auth first",
-                    )
-                    .await
+                    self.nack(id.as_deref(), ErrorCode::NotAuthenticated, "send auth first").await
                 }
             };
         }
         match message {
             ClientMessage::Auth { id, .. } => {
-                self.nack(
-                    Some(&id),
-                    ErrorCode::AlreadyAuthenticated,
-                    "use refresh_token",
-                )
-                .await
+                self.nack(Some(&id), ErrorCode::AlreadyAuthenticated, "use refresh_token").await
             }
-            ClientMessage::Subscribe { id, channel, since } => {
-                self.subscribe(&id, &channel, since).await
-            }
+            ClientMessage::Subscribe { id, channel, since } => self.subscribe(&id, &channel, since).await,
             ClientMessage::Unsubscribe { id, channel } => self.unsubscribe(&id, &channel).await,
             ClientMessage::RefreshToken { id, token } => self.refresh(&id, &token).await,
             ClientMessage::Ping { ts } => self.send_message(&ServerMessage::Pong { ts }).await,
@@ -314,55 +253,30 @@ impl Connection {
         let verified = match self.ctx.keys.verify(token) {
             Ok(verified) => verified,
             Err(TokenError::Expired) => {
-                self.nack(Some(id), ErrorCode::BadToken, "token expired")
-                    .await?;
+                self.nack(Some(id), ErrorCode::BadToken, "token expired").await?;
                 return Err(End::Closed(CloseCode::TokenExpired));
             }
             Err(TokenError::Invalid) => {
-                self.nack(Some(id), ErrorCode::BadToken, "token invalid")
-                    .await?;
+                self.nack(Some(id), ErrorCode::BadToken, "token invalid").await?;
                 return Err(End::Closed(CloseCode::BadToken));
             }
         };
-        if self
-            .ctx
-            .hub
-            .register(self.id, &verified.principal, self.outbox.clone())
-            .is_err()
-        {
+        if self.ctx.hub.register(self.id, &verified.principal, self.outbox.clone()).is_err() {
             return Err(End::Closed(CloseCode::TooManyConnections));
         }
         self.principal = Some(verified.principal);
         self.token_expires_at = verified.expires_at;
-        self.send_message(&ServerMessage::Ack(Ack {
-            id: id.to_owned(),
-            head_seq: None,
-        }))
-        .await
+        self.send_message(&ServerMessage::Ack(Ack { id: id.to_owned(), head_seq: None })).await
     }
 
     async fn refresh(&mut self, id: &str, token: &str) -> Result<(), End> {
         match self.ctx.keys.verify(token) {
             Ok(verified) if Some(&verified.principal) == self.principal.as_ref() => {
                 self.token_expires_at = verified.expires_at;
-                self.send_message(&ServerMessage::Ack(Ack {
-                    id: id.to_owned(),
-                    head_seq: None,
-                }))
-                .await
+                self.send_message(&ServerMessage::Ack(Ack { id: id.to_owned(), head_seq: None })).await
             }
-            Ok(_) => {
-                self.nack(
-                    Some(id),
-                    ErrorCode::PrincipalMismatch,
-                    "token names another principal",
-                )
-                .await
-            }
-            Err(_) => {
-                self.nack(Some(id), ErrorCode::BadToken, "token invalid or expired")
-                    .await
-            }
+            Ok(_) => self.nack(Some(id), ErrorCode::PrincipalMismatch, "token names another principal").await,
+            Err(_) => self.nack(Some(id), ErrorCode::BadToken, "token invalid or expired").await,
         }
     }
 
@@ -370,20 +284,14 @@ impl Connection {
         let channel = match ChannelName::parse(channel) {
             Ok(channel) => channel,
             Err(err) => {
-                return self
-                    .nack(Some(id), ErrorCode::InvalidChannel, err.to_string())
-                    .await;
+                return self.nack(Some(id), ErrorCode::InvalidChannel, err.to_string()).await;
             }
         };
         let already = self.subscriptions.contains_key(&channel);
         if !already && self.subscriptions.len() >= self.ctx.config.max_channels_per_connection {
             let limit = self.ctx.config.max_channels_per_connection;
             return self
-                .nack(
-                    Some(id),
-                    ErrorCode::TooManyChannels,
-                    format!("at most {limit} channels"),
-                )
+                .nack(Some(id), ErrorCode::TooManyChannels, format!("at most {limit} channels"))
                 .await;
         }
         let principal = self.principal.clone().expect("authenticated");
@@ -395,13 +303,7 @@ impl Connection {
                 if self.denials >= DENIALS_BEFORE_CLOSE {
                     return Err(End::Closed(CloseCode::Forbidden));
                 }
-                return self
-                    .nack(
-                        Some(id),
-                        ErrorCode::Forbidden,
-                        "not allowed on this channel",
-                    )
-                    .await;
+                return self.nack(Some(id), ErrorCode::Forbidden, "not allowed on this channel").await;
             }
             Err(err) => {
                 tracing::error!(error = %err, "authorization lookup failed");
@@ -410,9 +312,7 @@ impl Connection {
         }
 
         // Live first, then the log: see the module comment.
-        self.ctx
-            .hub
-            .add_subscriber(&channel, self.id, self.outbox.clone());
+        self.ctx.hub.add_subscriber(&channel, self.id, self.outbox.clone());
         let bounds = match store.log_bounds(&channel).await {
             Ok(bounds) => bounds,
             Err(err) => {
@@ -426,13 +326,11 @@ impl Connection {
         let start = match since {
             None => bounds.head,
             Some(since) if since > bounds.head => {
-                self.reset(&channel, ResetReason::AheadOfLog, bounds.head)
-                    .await?;
+                self.reset(&channel, ResetReason::AheadOfLog, bounds.head).await?;
                 bounds.head
             }
             Some(since) if since + 1 < bounds.first_retained => {
-                self.reset(&channel, ResetReason::BeyondRetention, bounds.head)
-                    .await?;
+                self.reset(&channel, ResetReason::BeyondRetention, bounds.head).await?;
                 bounds.head
             }
             Some(since) => since,
@@ -442,25 +340,11 @@ impl Connection {
             self.replay(&channel, bounds.head).await?;
         }
         let head_seq = self.subscriptions.get(&channel).copied();
-        self.send_message(&ServerMessage::Ack(Ack {
-            id: id.to_owned(),
-            head_seq,
-        }))
-        .await
+        self.send_message(&ServerMessage::Ack(Ack { id: id.to_owned(), head_seq })).await
     }
 
-    async fn reset(
-        &mut self,
-        channel: &ChannelName,
-        reason: ResetReason,
-        head_seq: u64,
-    ) -> Result<(), End> {
-        self.send_message(&ServerMessage::Reset(Reset {
-            channel: channel.clone(),
-            reason,
-            head_seq,
-        }))
-        .await
+    async fn reset(&mut self, channel: &ChannelName, reason: ResetReason, head_seq: u64) -> Result<(), End> {
+        self.send_message(&ServerMessage::Reset(Reset { channel: channel.clone(), reason, head_seq })).await
     }
 
     /// Sends the logged events after the subscription's last seq up to `up_to`.
@@ -485,24 +369,16 @@ impl Connection {
             let Some(first) = batch.first() else {
                 // Retention removed the gap while we were away from it.
                 self.subscriptions.insert(channel.clone(), up_to);
-                return self
-                    .reset(channel, ResetReason::BeyondRetention, up_to)
-                    .await;
+                return self.reset(channel, ResetReason::BeyondRetention, up_to).await;
             };
             if first.seq != last + 1 {
                 self.subscriptions.insert(channel.clone(), up_to);
-                return self
-                    .reset(channel, ResetReason::BeyondRetention, up_to)
-                    .await;
+                return self.reset(channel, ResetReason::BeyondRetention, up_to).await;
             }
             for event in &batch {
                 self.send(encode_event(event)).await?;
             }
-            self.ctx
-                .hub
-                .metrics()
-                .replayed
-                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            self.ctx.hub.metrics().replayed.fetch_add(batch.len() as u64, Ordering::Relaxed);
             let newest = batch.last().map_or(last, |e| e.seq);
             self.subscriptions.insert(channel.clone(), newest);
         }
@@ -523,26 +399,13 @@ impl Connection {
     }
 
     async fn unsubscribe(&mut self, id: &str, channel: &str) -> Result<(), End> {
-        let removed = ChannelName::parse(channel)
-            .ok()
-            .filter(|c| self.subscriptions.remove(c).is_some());
+        let removed = ChannelName::parse(channel).ok().filter(|c| self.subscriptions.remove(c).is_some());
         match removed {
             Some(channel) => {
                 self.ctx.hub.remove_listener(&channel, self.id);
-                self.send_message(&ServerMessage::Ack(Ack {
-                    id: id.to_owned(),
-                    head_seq: None,
-                }))
-                .await
+                self.send_message(&ServerMessage::Ack(Ack { id: id.to_owned(), head_seq: None })).await
             }
-            None => {
-                self.nack(
-                    Some(id),
-                    ErrorCode::NotSubscribed,
-                    "not subscribed to that channel",
-                )
-                .await
-            }
+            None => self.nack(Some(id), ErrorCode::NotSubscribed, "not subscribed to that channel").await,
         }
     }
 }
@@ -556,23 +419,13 @@ fn token_deadline(expires_at_unix: u64) -> tokio::time::Instant {
 
 /// Parses a frame, telling unknown message types from malformed ones.
 fn parse_client_message(text: &str) -> Result<ClientMessage, (ErrorCode, String)> {
-    let value: serde_json::Value = serde_json::from_str(text)
-        .map_err(|e| (ErrorCode::MalformedMessage, format!("not JSON: {e}")))?;
-    const KNOWN: [&str; 6] = [
-        "auth",
-        "subscribe",
-        "unsubscribe",
-        "refresh_token",
-        "ping",
-        "pong",
-    ];
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| (ErrorCode::MalformedMessage, format!("not JSON: {e}")))?;
+    const KNOWN: [&str; 6] = ["auth", "subscribe", "unsubscribe", "refresh_token", "ping", "pong"];
     match value.get("type").and_then(|t| t.as_str()) {
         None => return Err((ErrorCode::MalformedMessage, "missing `type`".into())),
         Some(kind) if !KNOWN.contains(&kind) => {
-            return Err((
-                ErrorCode::UnknownType,
-                format!("unknown message type `{kind}`"),
-            ));
+            return Err((ErrorCode::UnknownType, format!("unknown message type `{kind}`")));
         }
         Some(_) => {}
     }
@@ -585,22 +438,11 @@ mod tests {
 
     #[test]
     fn tells_unknown_types_from_malformed_frames() {
+        assert_eq!(parse_client_message("{").unwrap_err().0, ErrorCode::MalformedMessage);
+        assert_eq!(parse_client_message("{}").unwrap_err().0, ErrorCode::MalformedMessage);
+        assert_eq!(parse_client_message(r#"{"type":"dance"}"#).unwrap_err().0, ErrorCode::UnknownType);
         assert_eq!(
-            parse_client_message("{").unwrap_err().0,
-            ErrorCode::MalformedMessage
-        );
-        assert_eq!(
-            parse_client_message("{}").unwrap_err().0,
-            ErrorCode::MalformedMessage
-        );
-        assert_eq!(
-            parse_client_message(r#"{"type":"dance"}"#).unwrap_err().0,
-            ErrorCode::UnknownType
-        );
-        assert_eq!(
-            parse_client_message(r#"{"type":"subscribe"}"#)
-                .unwrap_err()
-                .0,
+            parse_client_message(r#"{"type":"subscribe"}"#).unwrap_err().0,
             ErrorCode::MalformedMessage
         );
         assert!(parse_client_message(r#"{"type":"ping","ts":1}"#).is_ok());

@@ -63,26 +63,10 @@ impl Snapshot {
     /// `(name, help, value)` for each counter, in Prometheus naming.
     pub fn counters(&self) -> [(&'static str, &'static str, u64); 10] {
         [
-            (
-                "beacon_events_published_total",
-                "Events appended and broadcast.",
-                self.published,
-            ),
-            (
-                "beacon_events_queued_total",
-                "Live events placed in connection queues.",
-                self.queued,
-            ),
-            (
-                "beacon_frames_out_total",
-                "Frames written to WebSockets.",
-                self.frames_out,
-            ),
-            (
-                "beacon_frames_in_total",
-                "Frames read from WebSockets.",
-                self.frames_in,
-            ),
+            ("beacon_events_published_total", "Events appended and broadcast.", self.published),
+            ("beacon_events_queued_total", "Live events placed in connection queues.", self.queued),
+            ("beacon_frames_out_total", "Frames written to WebSockets.", self.frames_out),
+            ("beacon_frames_in_total", "Frames read from WebSockets.", self.frames_in),
             (
                 "beacon_events_replayed_total",
                 "Events sent from the log on resume or gap fill.",
@@ -99,16 +83,8 @@ impl Snapshot {
                 self.heartbeat_timeouts,
             ),
             ("beacon_nacks_total", "Client requests refused.", self.nacks),
-            (
-                "beacon_connections_opened_total",
-                "WebSocket connections accepted.",
-                self.connections_opened,
-            ),
-            (
-                "beacon_polls_total",
-                "Long-poll requests answered.",
-                self.polls,
-            ),
+            ("beacon_connections_opened_total", "WebSocket connections accepted.", self.connections_opened),
+            ("beacon_polls_total", "Long-poll requests answered.", self.polls),
         ]
     }
 }

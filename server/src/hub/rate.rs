@@ -15,12 +15,7 @@ pub struct RateLimiter {
 impl RateLimiter {
     pub fn new(rate_per_sec: u32) -> Self {
         let rate = f64::from(rate_per_sec.max(1));
-        Self {
-            rate,
-            capacity: rate * 2.0,
-            tokens: rate * 2.0,
-            last: Instant::now(),
-        }
+        Self { rate, capacity: rate * 2.0, tokens: rate * 2.0, last: Instant::now() }
     }
 
     /// Takes one token if there is one.

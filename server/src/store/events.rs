@@ -38,24 +38,16 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?
         .try_get(0)?;
-        sqlx::query(
-            "INSERT INTO events (channel, seq, id, ts, payload) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(channel.as_str())
-        .bind(seq)
-        .bind(&id)
-        .bind(ts)
-        .bind(&body)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query("INSERT INTO events (channel, seq, id, ts, payload) VALUES ($1, $2, $3, $4, $5)")
+            .bind(channel.as_str())
+            .bind(seq)
+            .bind(&id)
+            .bind(ts)
+            .bind(&body)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
-        Ok(EventEnvelope {
-            channel: channel.clone(),
-            seq: seq as u64,
-            id,
-            ts,
-            payload,
-        })
+        Ok(EventEnvelope { channel: channel.clone(), seq: seq as u64, id, ts, payload })
     }
 
     /// Events with seq in `(after, up_to]`, oldest first, at most `limit`.
@@ -101,23 +93,14 @@ impl Store {
         .fetch_one(self.pool())
         .await?;
         let head = row.try_get::<Option<i64>, _>("head")?.unwrap_or(0) as u64;
-        let first = row
-            .try_get::<Option<i64>, _>("first")?
-            .map_or(head + 1, |f| f as u64);
-        Ok(LogBounds {
-            head,
-            first_retained: first,
-        })
+        let first = row.try_get::<Option<i64>, _>("first")?.map_or(head + 1, |f| f as u64);
+        Ok(LogBounds { head, first_retained: first })
     }
 
     /// Deletes events beyond the newest `keep_per_channel` of each channel and
     /// events older than `max_age_ms`. Heads stay, so seqs are never reused.
     /// Returns how many events were removed.
-    pub async fn apply_retention(
-        &self,
-        keep_per_channel: u64,
-        max_age_ms: i64,
-    ) -> Result<u64, StoreError> {
+    pub async fn apply_retention(&self, keep_per_channel: u64, max_age_ms: i64) -> Result<u64, StoreError> {
         let by_count = sqlx::query(
             "DELETE FROM events WHERE seq <= \
              (SELECT h.last_seq FROM channel_heads h WHERE h.channel = events.channel) - $1",

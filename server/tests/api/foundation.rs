@@ -12,11 +12,7 @@ async fn health_reports_status_and_database() {
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["status"], "ok");
     assert_eq!(body["database"]["reachable"], true);
-    let expected_backend = if app.database_url.starts_with("postgres") {
-        "postgres"
-    } else {
-        "sqlite"
-    };
+    let expected_backend = if app.database_url.starts_with("postgres") { "postgres" } else { "sqlite" };
     assert_eq!(body["database"]["backend"], expected_backend);
     assert_eq!(body["open_sockets"], 0);
     assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
@@ -27,22 +23,14 @@ async fn health_counts_open_sockets() {
     let app = spawn_app().await;
     let visitor = app.visitor().await;
     let _socket = visitor.connect().await;
-    let body: serde_json::Value = reqwest::get(app.url("/health"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: serde_json::Value = reqwest::get(app.url("/health")).await.unwrap().json().await.unwrap();
     assert_eq!(body["open_sockets"], 1);
 }
 
 #[tokio::test]
 async fn health_is_503_when_the_database_is_gone() {
     let app = spawn_app().await;
-    assert_eq!(
-        reqwest::get(app.url("/health")).await.unwrap().status(),
-        200
-    );
+    assert_eq!(reqwest::get(app.url("/health")).await.unwrap().status(), 200);
     // Close the server's own pool: every query fails from now on.
     app.store.close().await;
     let response = reqwest::get(app.url("/health")).await.unwrap();
@@ -63,10 +51,7 @@ async fn home_page_is_server_rendered_with_security_headers_and_a_visitor_cookie
     assert!(headers.contains_key("x-request-id"));
     let cookie = headers["set-cookie"].to_str().unwrap();
     assert!(cookie.starts_with("beacon_visitor="), "{cookie}");
-    assert!(
-        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
-        "{cookie}"
-    );
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
     let html = response.text().await.unwrap();
     assert!(html.contains("Your live inbox"), "{html}");
     assert!(html.contains(r#"data-state="connecting""#), "{html}");
@@ -103,10 +88,7 @@ async fn shutdown_closes_sockets_with_the_reconnect_code() {
     let mut socket = visitor.connect().await;
     let closing = tokio::spawn(async move { socket.closed().await });
     app.stop().await;
-    assert_eq!(
-        closing.await.unwrap(),
-        Closed::Code(CloseCode::Shutdown.code())
-    );
+    assert_eq!(closing.await.unwrap(), Closed::Code(CloseCode::Shutdown.code()));
     assert!(CloseCode::Shutdown.reconnect_allowed());
 }
 
@@ -114,14 +96,8 @@ async fn shutdown_closes_sockets_with_the_reconnect_code() {
 async fn cross_site_upgrades_are_refused() {
     let app = spawn_app().await;
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let mut request = app
-        .url("/ws")
-        .replacen("http://", "ws://", 1)
-        .into_client_request()
-        .unwrap();
-    request
-        .headers_mut()
-        .insert("origin", "https://evil.example".parse().unwrap());
+    let mut request = app.url("/ws").replacen("http://", "ws://", 1).into_client_request().unwrap();
+    request.headers_mut().insert("origin", "https://evil.example".parse().unwrap());
     let err = tokio_tungstenite::connect_async(request).await.unwrap_err();
     assert!(err.to_string().contains("403"), "{err}");
 }

@@ -19,6 +19,9 @@ pub struct TestApp {
     pub database_url: String,
     /// The server's own pool, for tests that break or inspect the database.
     pub store: server::store::Store,
+    /// What the platform's webhooks must present to this app.
+    pub webhook_secret: String,
+    pub org_id: String,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _dir: tempfile::TempDir,
@@ -33,10 +36,7 @@ async fn fresh_database(dir: &tempfile::TempDir) -> String {
             let mut admin = sqlx::PgConnection::connect(&admin_url)
                 .await
                 .expect("BEACON_TEST_POSTGRES_URL is set but Postgres is unreachable");
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&mut admin)
-                .await
-                .unwrap();
+            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
             let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap();
             format!("{base}/{name}")
         }
@@ -59,13 +59,18 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     config.publish_key = Some(Secret::new(PUBLISH_KEY));
     config.admin_key = Some(Secret::new(ADMIN_KEY));
     config.site_root = dir.path().join("site");
+    // The dev agent answers quickly and lost webhooks are recovered soon, so
+    // flow tests take seconds, not minutes.
+    config.dev_agent_delay_ms = (5, 25);
+    config.stall_after = Duration::from_millis(400);
+    config.stall_poll_every = Duration::from_millis(100);
     tweak(&mut config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let app = Application::build(config, listener)
-        .await
-        .expect("application builds");
+    let app = Application::build(config, listener).await.expect("application builds");
     let addr = app.local_addr();
     let store = app.state().store.clone();
+    let webhook_secret = app.state().webhooks.secret.expose().to_owned();
+    let org_id = app.state().webhooks.org_id.clone();
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async move {
         let _ = rx.await;
@@ -74,6 +79,8 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         addr,
         database_url,
         store,
+        webhook_secret,
+        org_id,
         shutdown: Some(tx),
         server: Some(server),
         _dir: dir,
@@ -87,23 +94,10 @@ impl TestApp {
 
     /// A new browser-like visitor with its own cookie jar.
     pub async fn visitor(&self) -> Visitor {
-        let http = reqwest::Client::builder()
-            .cookie_store(true)
-            .build()
-            .unwrap();
-        let token: ConnectToken = http
-            .get(self.url("/api/realtime/token"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        Visitor {
-            http,
-            principal: token.principal,
-            base: self.url(""),
-        }
+        let http = reqwest::Client::builder().cookie_store(true).build().unwrap();
+        let token: ConnectToken =
+            http.get(self.url("/api/realtime/token")).send().await.unwrap().json().await.unwrap();
+        Visitor { http, principal: token.principal, base: self.url("") }
     }
 
     pub async fn publish(&self, channel: &str, payload: serde_json::Value) -> reqwest::Response {
@@ -119,12 +113,7 @@ impl TestApp {
     /// Publishes and returns the seq.
     pub async fn publish_ok(&self, channel: &str, payload: serde_json::Value) -> u64 {
         let response = self.publish(channel, payload).await;
-        assert_eq!(
-            response.status(),
-            200,
-            "publish failed: {:?}",
-            response.text().await
-        );
+        assert_eq!(response.status(), 200, "publish failed: {:?}", response.text().await);
         let body: protocol::PublishResponse = response.json().await.unwrap();
         body.seq
     }
@@ -190,9 +179,7 @@ impl Visitor {
     /// A socket that has received `welcome` but not authenticated.
     pub async fn open_socket(&self) -> TestSocket {
         let url = format!("{}/ws", self.base.replacen("http://", "ws://", 1));
-        let (stream, _) = tokio_tungstenite::connect_async(url)
-            .await
-            .expect("upgrade");
+        let (stream, _) = tokio_tungstenite::connect_async(url).await.expect("upgrade");
         let mut socket = TestSocket { stream, next_id: 0 };
         match socket.recv().await {
             ServerMessage::Welcome(_) => socket,
@@ -204,9 +191,7 @@ impl Visitor {
     pub async fn connect(&self) -> TestSocket {
         let mut socket = self.open_socket().await;
         let token = self.token().await;
-        let id = socket
-            .send_request(|id| ClientMessage::Auth { id, token })
-            .await;
+        let id = socket.send_request(|id| ClientMessage::Auth { id, token }).await;
         socket.expect_ack(&id).await;
         socket
     }
@@ -230,7 +215,7 @@ impl Visitor {
             .json()
             .await
             .unwrap();
-        body["id"].as_str().unwrap().to_owned()
+        body["session_id"].as_str().unwrap().to_owned()
     }
 }
 
@@ -248,10 +233,7 @@ pub enum Closed {
 
 impl TestSocket {
     pub async fn send_json(&mut self, value: &serde_json::Value) {
-        self.stream
-            .send(Message::text(value.to_string()))
-            .await
-            .unwrap();
+        self.stream.send(Message::text(value.to_string())).await.unwrap();
     }
 
     pub async fn send_raw(&mut self, message: Message) {
@@ -263,10 +245,7 @@ impl TestSocket {
         self.next_id += 1;
         let id = format!("r{}", self.next_id);
         let message = build(id.clone());
-        self.stream
-            .send(Message::text(serde_json::to_string(&message).unwrap()))
-            .await
-            .unwrap();
+        self.stream.send(Message::text(serde_json::to_string(&message).unwrap())).await.unwrap();
         id
     }
 
@@ -279,12 +258,10 @@ impl TestSocket {
                 .expect("socket open")
                 .expect("frame readable");
             match frame {
-                Message::Text(text) => {
-                    match serde_json::from_str(&text).expect("server JSON parses") {
-                        ServerMessage::Ping { .. } => continue,
-                        message => return message,
-                    }
-                }
+                Message::Text(text) => match serde_json::from_str(&text).expect("server JSON parses") {
+                    ServerMessage::Ping { .. } => continue,
+                    message => return message,
+                },
                 Message::Close(frame) => panic!("socket closed: {frame:?}"),
                 _ => continue,
             }
@@ -294,10 +271,7 @@ impl TestSocket {
     /// Reads until the server closes; returns the close code.
     pub async fn closed(&mut self) -> Closed {
         loop {
-            match tokio::time::timeout(FRAME_WAIT, self.stream.next())
-                .await
-                .expect("close within the wait")
-            {
+            match tokio::time::timeout(FRAME_WAIT, self.stream.next()).await.expect("close within the wait") {
                 Some(Ok(Message::Close(Some(frame)))) => return Closed::Code(frame.code.into()),
                 Some(Ok(Message::Close(None))) | None | Some(Err(_)) => {
                     return Closed::WithoutFrame;
@@ -327,13 +301,8 @@ impl TestSocket {
         channel: &str,
         since: Option<u64>,
     ) -> (Vec<protocol::EventEnvelope>, u64) {
-        let id = self
-            .send_request(|id| ClientMessage::Subscribe {
-                id,
-                channel: channel.to_owned(),
-                since,
-            })
-            .await;
+        let id =
+            self.send_request(|id| ClientMessage::Subscribe { id, channel: channel.to_owned(), since }).await;
         let mut replayed = Vec::new();
         loop {
             match self.recv().await {
@@ -361,4 +330,73 @@ impl TestSocket {
 
 pub fn channel(s: &str) -> ChannelName {
     ChannelName::parse(s).unwrap()
+}
+
+impl TestApp {
+    /// Drives the dev agent's wallet: `connect`, `reject`, `share`, `share-invalid`, `decline`.
+    pub async fn wallet(&self, code: &str, action: &str, body: serde_json::Value) -> reqwest::StatusCode {
+        reqwest::Client::new()
+            .post(self.url(&format!("/dev-agent/control/{code}/{action}")))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
+    pub async fn set_faults(&self, code: &str, faults: serde_json::Value) {
+        let status = reqwest::Client::new()
+            .put(self.url(&format!("/dev-agent/control/{code}/faults")))
+            .json(&faults)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 204, "faults accepted");
+    }
+
+    pub async fn wallet_view(&self, code: &str) -> serde_json::Value {
+        reqwest::get(self.url(&format!("/dev-agent/control/{code}"))).await.unwrap().json().await.unwrap()
+    }
+
+    /// Posts a webhook the way ConfirmD does, with this app's credentials.
+    pub async fn post_webhook(&self, body: &serde_json::Value) -> reqwest::Response {
+        reqwest::Client::new()
+            .post(self.url("/api/webhooks/confirmd"))
+            .header("x-api-key", &self.webhook_secret)
+            .header("x-org-id", &self.org_id)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+impl Visitor {
+    /// Starts a connect session; returns its view and the dev agent's invitation code.
+    pub async fn start_connect(&self) -> (protocol::connect::ConnectView, String) {
+        let response = self.http.post(format!("{}/api/connections/session", self.base)).send().await.unwrap();
+        assert_eq!(response.status(), 201);
+        let view: protocol::connect::ConnectView = response.json().await.unwrap();
+        let code = view.invitation_url.rsplit('/').next().unwrap().to_owned();
+        (view, code)
+    }
+}
+
+impl TestSocket {
+    /// Reads session updates until `until` (or a terminal status); returns every status seen.
+    pub async fn statuses_until(
+        &mut self,
+        until: protocol::connect::SessionStatus,
+    ) -> Vec<protocol::connect::SessionStatus> {
+        let mut seen = Vec::new();
+        loop {
+            let event = self.events(1).await.remove(0);
+            let update: protocol::connect::SessionUpdate = serde_json::from_value(event.payload).unwrap();
+            seen.push(update.status);
+            if update.status == until || update.status.is_terminal() {
+                return seen;
+            }
+        }
+    }
 }

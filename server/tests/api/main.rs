@@ -7,5 +7,6 @@
 
 mod helpers;
 
+mod connect;
 mod foundation;
 mod realtime;

@@ -118,23 +118,12 @@ async fn concurrent_publishers_keep_seq_strict() {
     let mut all = Vec::new();
     for task in tasks {
         let seqs = task.await.unwrap();
-        assert!(
-            seqs.windows(2).all(|w| w[0] < w[1]),
-            "one publisher's seqs increase: {seqs:?}"
-        );
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "one publisher's seqs increase: {seqs:?}");
         all.extend(seqs);
     }
     all.sort_unstable();
-    assert_eq!(
-        all,
-        (1..=200).collect::<Vec<_>>(),
-        "every seq handed out once, no gap"
-    );
-    let stored = app
-        .store
-        .events_between(&channel_name(channel), 0, 1000, 1000)
-        .await
-        .unwrap();
+    assert_eq!(all, (1..=200).collect::<Vec<_>>(), "every seq handed out once, no gap");
+    let stored = app.store.events_between(&channel_name(channel), 0, 1000, 1000).await.unwrap();
     assert_eq!(seqs(&stored), (1..=200).collect::<Vec<_>>());
 }
 
@@ -159,12 +148,9 @@ async fn a_slow_consumer_is_closed_and_loses_nothing_after_resume() {
     // Now read what arrived before the close.
     let mut received = Vec::new();
     let code = loop {
-        match tokio::time::timeout(
-            FRAME_WAIT,
-            futures_util::StreamExt::next(&mut socket.stream),
-        )
-        .await
-        .expect("frames or close")
+        match tokio::time::timeout(FRAME_WAIT, futures_util::StreamExt::next(&mut socket.stream))
+            .await
+            .expect("frames or close")
         {
             Some(Ok(Message::Text(text))) => {
                 if let ServerMessage::Event(e) = serde_json::from_str(&text).unwrap() {
@@ -176,25 +162,14 @@ async fn a_slow_consumer_is_closed_and_loses_nothing_after_resume() {
             Some(Err(_)) | None => break None,
         }
     };
-    assert_eq!(
-        code,
-        Some(CloseCode::SlowConsumer.code()),
-        "closed as a slow consumer"
-    );
-    assert!(
-        (received.len() as u64) < total,
-        "the close came before everything was sent"
-    );
+    assert_eq!(code, Some(CloseCode::SlowConsumer.code()), "closed as a slow consumer");
+    assert!((received.len() as u64) < total, "the close came before everything was sent");
 
     let last = received.last().copied().unwrap_or(0);
     let mut socket = visitor.connect().await;
     let (replayed, _) = socket.subscribe(&inbox, Some(last)).await;
     received.extend(seqs(&replayed));
-    assert_eq!(
-        received,
-        (1..=total).collect::<Vec<_>>(),
-        "every event exactly once, in order"
-    );
+    assert_eq!(received, (1..=total).collect::<Vec<_>>(), "every event exactly once, in order");
     let stats: serde_json::Value = reqwest::Client::new()
         .get(app.url("/api/admin/realtime-stats"))
         .bearer_auth(ADMIN_KEY)
@@ -217,10 +192,7 @@ async fn a_silent_client_is_reaped_by_the_heartbeat() {
     let visitor = app.visitor().await;
     let mut socket = visitor.connect().await;
     // Never answer pings.
-    assert_eq!(
-        socket.closed().await,
-        Closed::Code(CloseCode::HeartbeatTimeout.code())
-    );
+    assert_eq!(socket.closed().await, Closed::Code(CloseCode::HeartbeatTimeout.code()));
 }
 
 #[tokio::test]
@@ -235,14 +207,12 @@ async fn a_client_answering_pings_stays_connected() {
     let until = tokio::time::Instant::now() + Duration::from_millis(800);
     let mut pings = 0;
     while tokio::time::Instant::now() < until {
-        let frame = tokio::time::timeout(
-            Duration::from_secs(2),
-            futures_util::StreamExt::next(&mut socket.stream),
-        )
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+        let frame =
+            tokio::time::timeout(Duration::from_secs(2), futures_util::StreamExt::next(&mut socket.stream))
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
         if let Message::Text(text) = frame {
             if let ServerMessage::Ping { ts } = serde_json::from_str(&text).unwrap() {
                 pings += 1;
@@ -262,17 +232,12 @@ async fn another_visitors_inbox_is_forbidden() {
     let bob = app.visitor().await;
     let mut socket = bob.connect().await;
     let id = socket
-        .send_request(|id| ClientMessage::Subscribe {
-            id,
-            channel: alice.inbox(),
-            since: Some(0),
-        })
+        .send_request(|id| ClientMessage::Subscribe { id, channel: alice.inbox(), since: Some(0) })
         .await;
     assert_eq!(socket.expect_nack(Some(&id)).await, ErrorCode::Forbidden);
     assert_eq!(bob.poll(&alice.inbox(), 0).await.status(), 403);
     // Nothing leaked and the connection still works.
-    app.publish_ok(&alice.inbox(), json!({ "secret": true }))
-        .await;
+    app.publish_ok(&alice.inbox(), json!({ "secret": true })).await;
     let (_, head) = socket.subscribe(&bob.inbox(), None).await;
     assert_eq!(head, 0);
 }
@@ -288,20 +253,11 @@ async fn another_visitors_connect_session_is_forbidden() {
     own.subscribe(&channel, Some(0)).await;
     let mut socket = bob.connect().await;
     let id = socket
-        .send_request(|id| ClientMessage::Subscribe {
-            id,
-            channel: channel.clone(),
-            since: Some(0),
-        })
+        .send_request(|id| ClientMessage::Subscribe { id, channel: channel.clone(), since: Some(0) })
         .await;
     assert_eq!(socket.expect_nack(Some(&id)).await, ErrorCode::Forbidden);
-    let status = bob
-        .http
-        .get(app.url(&format!("/api/connections/session/{session}")))
-        .send()
-        .await
-        .unwrap()
-        .status();
+    let status =
+        bob.http.get(app.url(&format!("/api/connections/session/{session}"))).send().await.unwrap().status();
     assert_eq!(status, 404);
     let status = alice
         .http
@@ -324,17 +280,9 @@ async fn conversation_and_dashboard_channels_need_a_grant() {
     let mut other = outsider.connect().await;
     for channel in ["conversation:team", "dashboard:ops"] {
         let id = other
-            .send_request(|id| ClientMessage::Subscribe {
-                id,
-                channel: channel.into(),
-                since: None,
-            })
+            .send_request(|id| ClientMessage::Subscribe { id, channel: channel.into(), since: None })
             .await;
-        assert_eq!(
-            other.expect_nack(Some(&id)).await,
-            ErrorCode::Forbidden,
-            "{channel}"
-        );
+        assert_eq!(other.expect_nack(Some(&id)).await, ErrorCode::Forbidden, "{channel}");
     }
 }
 
@@ -343,25 +291,11 @@ async fn unknown_kinds_and_malformed_names_are_invalid_channels() {
     let app = spawn_app().await;
     let visitor = app.visitor().await;
     let mut socket = visitor.connect().await;
-    for bad in [
-        "admin:1",
-        "user",
-        "user:",
-        "user:../../etc",
-        &format!("user:{}", "a".repeat(65)),
-    ] {
+    for bad in ["admin:1", "user", "user:", "user:../../etc", &format!("user:{}", "a".repeat(65))] {
         let id = socket
-            .send_request(|id| ClientMessage::Subscribe {
-                id,
-                channel: bad.to_owned(),
-                since: None,
-            })
+            .send_request(|id| ClientMessage::Subscribe { id, channel: bad.to_owned(), since: None })
             .await;
-        assert_eq!(
-            socket.expect_nack(Some(&id)).await,
-            ErrorCode::InvalidChannel,
-            "{bad}"
-        );
+        assert_eq!(socket.expect_nack(Some(&id)).await, ErrorCode::InvalidChannel, "{bad}");
     }
     assert_eq!(visitor.poll("admin:1", 0).await.status(), 400);
 }
@@ -372,27 +306,12 @@ async fn subscribing_before_auth_is_refused_and_bad_tokens_close() {
     let visitor = app.visitor().await;
     let mut socket = visitor.open_socket().await;
     let id = socket
-        .send_request(|id| ClientMessage::Subscribe {
-            id,
-            channel: visitor.inbox(),
-            since: None,
-        })
+        .send_request(|id| ClientMessage::Subscribe { id, channel: visitor.inbox(), since: None })
         .await;
-    assert_eq!(
-        socket.expect_nack(Some(&id)).await,
-        ErrorCode::NotAuthenticated
-    );
-    let id = socket
-        .send_request(|id| ClientMessage::Auth {
-            id,
-            token: "forged.token.value".into(),
-        })
-        .await;
+    assert_eq!(socket.expect_nack(Some(&id)).await, ErrorCode::NotAuthenticated);
+    let id = socket.send_request(|id| ClientMessage::Auth { id, token: "forged.token.value".into() }).await;
     assert_eq!(socket.expect_nack(Some(&id)).await, ErrorCode::BadToken);
-    assert_eq!(
-        socket.closed().await,
-        Closed::Code(CloseCode::BadToken.code())
-    );
+    assert_eq!(socket.closed().await, Closed::Code(CloseCode::BadToken.code()));
 }
 
 #[tokio::test]
@@ -402,18 +321,11 @@ async fn tokens_refresh_without_reconnecting() {
     let other = app.visitor().await;
     let mut socket = visitor.connect().await;
     let token = visitor.token().await;
-    let id = socket
-        .send_request(|id| ClientMessage::RefreshToken { id, token })
-        .await;
+    let id = socket.send_request(|id| ClientMessage::RefreshToken { id, token }).await;
     socket.expect_ack(&id).await;
     let token = other.token().await;
-    let id = socket
-        .send_request(|id| ClientMessage::RefreshToken { id, token })
-        .await;
-    assert_eq!(
-        socket.expect_nack(Some(&id)).await,
-        ErrorCode::PrincipalMismatch
-    );
+    let id = socket.send_request(|id| ClientMessage::RefreshToken { id, token }).await;
+    assert_eq!(socket.expect_nack(Some(&id)).await, ErrorCode::PrincipalMismatch);
 }
 
 #[tokio::test]
@@ -421,10 +333,7 @@ async fn an_unauthenticated_socket_times_out() {
     let app = spawn_app_with(|c| c.auth_timeout = Duration::from_millis(300)).await;
     let visitor = app.visitor().await;
     let mut socket = visitor.open_socket().await;
-    assert_eq!(
-        socket.closed().await,
-        Closed::Code(CloseCode::AuthTimeout.code())
-    );
+    assert_eq!(socket.closed().await, Closed::Code(CloseCode::AuthTimeout.code()));
 }
 
 #[tokio::test]
@@ -434,19 +343,14 @@ async fn malformed_and_unknown_messages_are_nacked_and_the_server_stays_healthy(
     let mut socket = visitor.connect().await;
     socket.send_raw(Message::text("{not json")).await;
     assert_eq!(socket.expect_nack(None).await, ErrorCode::MalformedMessage);
-    socket
-        .send_json(&json!({ "type": "teleport", "id": "x" }))
-        .await;
+    socket.send_json(&json!({ "type": "teleport", "id": "x" })).await;
     assert_eq!(socket.expect_nack(None).await, ErrorCode::UnknownType);
     socket.send_json(&json!({ "type": "subscribe" })).await;
     assert_eq!(socket.expect_nack(None).await, ErrorCode::MalformedMessage);
     // Still usable.
     let (_, head) = socket.subscribe(&visitor.inbox(), None).await;
     assert_eq!(head, 0);
-    assert_eq!(
-        reqwest::get(app.url("/health")).await.unwrap().status(),
-        200
-    );
+    assert_eq!(reqwest::get(app.url("/health")).await.unwrap().status(), 200);
 }
 
 #[tokio::test]
@@ -455,14 +359,8 @@ async fn binary_frames_close_with_protocol_violation() {
     let visitor = app.visitor().await;
     let mut socket = visitor.connect().await;
     socket.send_raw(Message::binary(vec![1u8, 2, 3])).await;
-    assert_eq!(
-        socket.closed().await,
-        Closed::Code(CloseCode::ProtocolViolation.code())
-    );
-    assert_eq!(
-        reqwest::get(app.url("/health")).await.unwrap().status(),
-        200
-    );
+    assert_eq!(socket.closed().await, Closed::Code(CloseCode::ProtocolViolation.code()));
+    assert_eq!(reqwest::get(app.url("/health")).await.unwrap().status(), 200);
 }
 
 #[tokio::test]
@@ -472,10 +370,7 @@ async fn oversize_frames_close_with_message_too_big() {
     let mut socket = visitor.connect().await;
     let huge = json!({ "type": "ping", "ts": 1, "pad": "x".repeat(64 * 1024) });
     socket.send_json(&huge).await;
-    assert_eq!(
-        socket.closed().await,
-        Closed::Code(CloseCode::MessageTooBig.code())
-    );
+    assert_eq!(socket.closed().await, Closed::Code(CloseCode::MessageTooBig.code()));
     let mut again = visitor.connect().await;
     again.subscribe(&visitor.inbox(), None).await;
 }
@@ -490,12 +385,9 @@ async fn flooding_is_nacked_then_closed() {
     }
     let mut saw_rate_nack = false;
     let code = loop {
-        match tokio::time::timeout(
-            FRAME_WAIT,
-            futures_util::StreamExt::next(&mut socket.stream),
-        )
-        .await
-        .unwrap()
+        match tokio::time::timeout(FRAME_WAIT, futures_util::StreamExt::next(&mut socket.stream))
+            .await
+            .unwrap()
         {
             Some(Ok(Message::Text(text))) => {
                 if let ServerMessage::Nack(nack) = serde_json::from_str(&text).unwrap() {
@@ -523,16 +415,9 @@ async fn too_many_channels_is_nacked() {
     socket.subscribe("conversation:a", None).await;
     socket.subscribe("conversation:b", None).await;
     let id = socket
-        .send_request(|id| ClientMessage::Subscribe {
-            id,
-            channel: "conversation:c".into(),
-            since: None,
-        })
+        .send_request(|id| ClientMessage::Subscribe { id, channel: "conversation:c".into(), since: None })
         .await;
-    assert_eq!(
-        socket.expect_nack(Some(&id)).await,
-        ErrorCode::TooManyChannels
-    );
+    assert_eq!(socket.expect_nack(Some(&id)).await, ErrorCode::TooManyChannels);
 }
 
 #[tokio::test]
@@ -543,13 +428,8 @@ async fn too_many_connections_for_one_principal_are_refused() {
     let _b = visitor.connect().await;
     let mut third = visitor.open_socket().await;
     let token = visitor.token().await;
-    third
-        .send_request(|id| ClientMessage::Auth { id, token })
-        .await;
-    assert_eq!(
-        third.closed().await,
-        Closed::Code(CloseCode::TooManyConnections.code())
-    );
+    third.send_request(|id| ClientMessage::Auth { id, token }).await;
+    assert_eq!(third.closed().await, Closed::Code(CloseCode::TooManyConnections.code()));
 }
 
 #[tokio::test]
@@ -573,11 +453,7 @@ async fn long_poll_returns_the_same_sequence_as_the_socket() {
         let url = app.url("/api/realtime/poll");
         let inbox = inbox.clone();
         tokio::spawn(async move {
-            http.get(url)
-                .query(&[("channel", inbox.as_str()), ("since", "6")])
-                .send()
-                .await
-                .unwrap()
+            http.get(url).query(&[("channel", inbox.as_str()), ("since", "6")]).send().await.unwrap()
         })
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -591,12 +467,7 @@ async fn long_poll_returns_the_same_sequence_as_the_socket() {
 async fn an_idle_long_poll_answers_empty_at_the_deadline() {
     let app = spawn_app_with(|c| c.long_poll_wait = Duration::from_millis(300)).await;
     let visitor = app.visitor().await;
-    let answer: protocol::PollResponse = visitor
-        .poll(&visitor.inbox(), 0)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let answer: protocol::PollResponse = visitor.poll(&visitor.inbox(), 0).await.json().await.unwrap();
     assert!(answer.events.is_empty());
     assert!(answer.reset.is_none());
     assert_eq!(answer.head_seq, 0);
@@ -615,11 +486,7 @@ async fn since_beyond_retention_gets_reset_not_a_partial_replay() {
 
     let mut socket = visitor.connect().await;
     let id = socket
-        .send_request(|id| ClientMessage::Subscribe {
-            id,
-            channel: inbox.clone(),
-            since: Some(3),
-        })
+        .send_request(|id| ClientMessage::Subscribe { id, channel: inbox.clone(), since: Some(3) })
         .await;
     match socket.recv().await {
         ServerMessage::Reset(reset) => {
@@ -634,17 +501,11 @@ async fn since_beyond_retention_gets_reset_not_a_partial_replay() {
     assert_eq!(seqs(&replayed), vec![9, 10, 11, 12]);
     // The long-poll says the same.
     let polled: protocol::PollResponse = visitor.poll(&inbox, 3).await.json().await.unwrap();
-    assert_eq!(
-        polled.reset.map(|r| r.reason),
-        Some(ResetReason::BeyondRetention)
-    );
+    assert_eq!(polled.reset.map(|r| r.reason), Some(ResetReason::BeyondRetention));
     assert!(polled.events.is_empty());
     // A since ahead of the log is a reset too.
     let polled: protocol::PollResponse = visitor.poll(&inbox, 99).await.json().await.unwrap();
-    assert_eq!(
-        polled.reset.map(|r| r.reason),
-        Some(ResetReason::AheadOfLog)
-    );
+    assert_eq!(polled.reset.map(|r| r.reason), Some(ResetReason::AheadOfLog));
 }
 
 #[tokio::test]
@@ -655,13 +516,7 @@ async fn publish_needs_the_key_and_valid_input() {
     let body = json!({ "channel": "dashboard:x", "payload": {} });
     let r = client.post(&url).json(&body).send().await.unwrap();
     assert_eq!(r.status(), 401);
-    let r = client
-        .post(&url)
-        .bearer_auth("wrong")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let r = client.post(&url).bearer_auth("wrong").json(&body).send().await.unwrap();
     assert_eq!(r.status(), 401);
     let r = client
         .post(&url)
@@ -686,9 +541,7 @@ async fn stats_and_metrics_report_the_hub() {
     socket.subscribe(&visitor.inbox(), None).await;
     app.publish_ok(&visitor.inbox(), json!({})).await;
     socket.events(1).await;
-    let r = reqwest::get(app.url("/api/admin/realtime-stats"))
-        .await
-        .unwrap();
+    let r = reqwest::get(app.url("/api/admin/realtime-stats")).await.unwrap();
     assert_eq!(r.status(), 401);
     let stats: serde_json::Value = reqwest::Client::new()
         .get(app.url("/api/admin/realtime-stats"))
@@ -700,17 +553,9 @@ async fn stats_and_metrics_report_the_hub() {
         .await
         .unwrap();
     assert_eq!(stats["connections"], 1);
-    assert_eq!(
-        stats["subscribers_per_channel"][0],
-        json!([visitor.inbox(), 1])
-    );
+    assert_eq!(stats["subscribers_per_channel"][0], json!([visitor.inbox(), 1]));
     assert_eq!(stats["metrics"]["published"], 1);
-    let text = reqwest::get(app.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = reqwest::get(app.url("/metrics")).await.unwrap().text().await.unwrap();
     assert!(text.contains("beacon_events_published_total 1"), "{text}");
     assert!(text.contains("beacon_connections 1"), "{text}");
 }
@@ -719,22 +564,15 @@ async fn stats_and_metrics_report_the_hub() {
 async fn the_publish_cli_posts_through_the_api() {
     let app = spawn_app().await;
     let visitor = app.visitor().await;
-    let answer = server::cli::publish(
-        channel(&visitor.inbox()),
-        r#"{"text":"hi"}"#,
-        &app.url(""),
-        PUBLISH_KEY,
-    )
-    .await
-    .unwrap();
+    let answer =
+        server::cli::publish(channel(&visitor.inbox()), r#"{"text":"hi"}"#, &app.url(""), PUBLISH_KEY)
+            .await
+            .unwrap();
     assert_eq!(answer.seq, 1);
-    let err = server::cli::publish(channel(&visitor.inbox()), "{", &app.url(""), PUBLISH_KEY)
-        .await
-        .unwrap_err();
+    let err =
+        server::cli::publish(channel(&visitor.inbox()), "{", &app.url(""), PUBLISH_KEY).await.unwrap_err();
     assert!(err.to_string().contains("not JSON"));
-    let err = server::cli::publish(channel(&visitor.inbox()), "{}", &app.url(""), "wrong")
-        .await
-        .unwrap_err();
+    let err = server::cli::publish(channel(&visitor.inbox()), "{}", &app.url(""), "wrong").await.unwrap_err();
     assert!(err.to_string().contains("401"));
 }
 
@@ -756,10 +594,7 @@ async fn an_admin_disconnect_closes_with_the_reconnect_code() {
         .await
         .unwrap();
     assert_eq!(answer["closed"], 1);
-    assert_eq!(
-        socket.closed().await,
-        Closed::Code(CloseCode::Reconnect.code())
-    );
+    assert_eq!(socket.closed().await, Closed::Code(CloseCode::Reconnect.code()));
     assert!(CloseCode::Reconnect.reconnect_allowed());
     // Other principals are untouched.
     bystander.subscribe(&other.inbox(), None).await;
