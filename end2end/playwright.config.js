@@ -5,6 +5,29 @@ const { defineConfig } = require('@playwright/test');
 
 const PORT = Number(process.env.BEACON_E2E_PORT || 3210);
 const BASE_URL = `http://127.0.0.1:${PORT}`;
+const EXPIRY_PORT = PORT + 1;
+
+function server(port, databaseUrl, extraEnv) {
+  return {
+    command: process.env.BEACON_E2E_SERVER || './target/debug/beacon',
+    cwd: '..',
+    url: `http://127.0.0.1:${port}/health`,
+    timeout: 120_000,
+    reuseExistingServer: false,
+    stdout: 'pipe',
+    stderr: 'pipe',
+    env: {
+      BEACON_BIND: `127.0.0.1:${port}`,
+      DATABASE_URL: databaseUrl,
+      BEACON_SECRET: 'end-to-end-secret-0123456789abcdef',
+      BEACON_PUBLISH_KEY: 'e2e-publish-key',
+      BEACON_ADMIN_KEY: 'e2e-admin-key',
+      LEPTOS_SITE_ROOT: 'target/site',
+      RUST_LOG: 'warn',
+      ...extraEnv,
+    },
+  };
+}
 
 module.exports = defineConfig({
   testDir: './tests',
@@ -32,22 +55,9 @@ module.exports = defineConfig({
       ],
     },
   },
-  webServer: {
-    command: process.env.BEACON_E2E_SERVER || './target/debug/beacon',
-    cwd: '..',
-    url: `${BASE_URL}/health`,
-    timeout: 120_000,
-    reuseExistingServer: false,
-    stdout: 'pipe',
-    stderr: 'pipe',
-    env: {
-      BEACON_BIND: `127.0.0.1:${PORT}`,
-      DATABASE_URL: process.env.BEACON_E2E_DATABASE_URL || 'sqlite://target/e2e/beacon.db',
-      BEACON_SECRET: 'end-to-end-secret-0123456789abcdef',
-      BEACON_PUBLISH_KEY: 'e2e-publish-key',
-      BEACON_ADMIN_KEY: 'e2e-admin-key',
-      LEPTOS_SITE_ROOT: 'target/site',
-      RUST_LOG: 'warn',
-    },
-  },
+  webServer: [
+    server(PORT, 'sqlite://target/e2e/beacon.db', {}),
+    // A second instance whose QR codes expire in seconds, for the expiry path.
+    server(EXPIRY_PORT, 'sqlite://target/e2e/expiry.db', { BEACON_CONNECT_TTL_SECS: '4', BEACON_STALL_POLL_MS: '300' }),
+  ],
 });

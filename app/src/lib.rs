@@ -9,10 +9,11 @@
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::{
-    StaticSegment,
+    SsrMode, StaticSegment,
     components::{Route, Router, Routes},
 };
 
+pub mod api;
 pub mod components;
 pub mod pages;
 pub mod realtime;
@@ -50,6 +51,11 @@ pub fn App() -> impl IntoView {
             <components::Frame>
                 <Routes fallback=pages::NotFound>
                     <Route path=StaticSegment("") view=pages::HomePage />
+                    // Async: the whole page, QR included, is in the first HTML response,
+                    // so it works before (and without) the WASM.
+                    <Route path=(StaticSegment("register"), StaticSegment("connect")) view=pages::ConnectPage ssr=SsrMode::Async />
+                    <Route path=StaticSegment("register") view=pages::RegisterPage ssr=SsrMode::Async />
+                    <Route path=StaticSegment("me") view=pages::MePage ssr=SsrMode::Async />
                 </Routes>
             </components::Frame>
         </Router>

@@ -2,6 +2,7 @@
 
 pub mod health;
 pub mod metrics;
+pub mod pages;
 pub mod realtime;
 pub mod sessions;
 pub mod socket;
@@ -42,7 +43,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/connections/session/{id}/registration", get(sessions::registration))
         .route("/api/register", post(sessions::register))
         .route("/api/me", get(sessions::me))
-        .leptos_routes(&state, routes, {
+        .leptos_routes_with_context(&state, routes, pages::provide_backend(state.clone()), {
             let options = leptos_options.clone();
             move || app::shell(options.clone())
         })

@@ -21,6 +21,10 @@ pub fn HomePage() -> impl IntoView {
                 "message, a notification. One connection per tab, resumed without loss "
                 "after any network blink."
             </p>
+            <div class="cta-row">
+                <a class="button" href="/register/connect" rel="external">"Register with your wallet"</a>
+                <a class="quiet-button" href="/me">"My account"</a>
+            </div>
         </section>
         <section class="card" aria-labelledby="inbox-title">
             <div class="card-head">

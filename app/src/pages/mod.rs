@@ -1,8 +1,14 @@
 //! One module per route.
 
+mod connect;
 mod home;
+mod me;
+mod register;
 
+pub use connect::ConnectPage;
 pub use home::HomePage;
+pub use me::MePage;
+pub use register::RegisterPage;
 
 use leptos::prelude::*;
 

@@ -203,7 +203,7 @@ const WALLET_PAGE: &str = r#"<!DOCTYPE html>
 <title>Dev wallet</title>
 <style>
 body{margin:0;font-family:system-ui,sans-serif;background:#10131f;color:#eef0f7;display:flex;justify-content:center}
-main{width:min(26rem,100%);padding:1.5rem 1.2rem 3rem}
+*{box-sizing:border-box}main{width:min(26rem,100%);padding:1.5rem 1.2rem 3rem}
 h1{font-size:1.2rem;margin:.2rem 0 1rem}.card{background:#1a1f33;border-radius:16px;padding:1.1rem;margin-bottom:1rem}
 label{display:block;font-size:.85rem;color:#a9b0c7;margin-bottom:.3rem}
 input{width:100%;box-sizing:border-box;padding:.65rem;border-radius:10px;border:1px solid #333a57;background:#0f1322;color:inherit;font-size:1rem}

@@ -1,0 +1,83 @@
+//! What the Leptos pages' server functions run: the [`app::api::Backend`]
+//! implemented on the application state, the visitor taken from the request.
+
+use std::sync::Arc;
+
+use app::api::{Backend, BackendHandle, BoxFuture};
+use axum::http::request::Parts;
+use leptos::prelude::provide_context;
+use protocol::connect::{ConnectView, RegistrationDraft, UserView};
+
+use crate::auth::Principal;
+use crate::error::AppError;
+use crate::http::sessions;
+use crate::state::AppState;
+
+/// The context hook for `leptos_routes_with_context`.
+pub fn provide_backend(state: AppState) -> impl Fn() + Clone + Send + Sync + 'static {
+    let handle = BackendHandle(Arc::new(state));
+    move || provide_context(handle.clone())
+}
+
+fn principal(request: &Parts) -> Result<Principal, String> {
+    request.extensions.get::<Principal>().cloned().ok_or_else(|| "no visitor".to_owned())
+}
+
+/// A message fit for the page: the error's client-facing text.
+fn shown(err: AppError) -> String {
+    match err {
+        AppError::Store(_) | AppError::Unexpected(_) => {
+            tracing::error!(error = ?err, "page request failed");
+            "Something went wrong on our side. Please try again.".into()
+        }
+        AppError::Upstream(cause) => {
+            tracing::error!(cause, "identity platform call failed");
+            "The identity service is not answering. Please try again in a moment.".into()
+        }
+        AppError::NotFound => "This registration link is not valid for this browser.".into(),
+        other => other.to_string(),
+    }
+}
+
+impl Backend for AppState {
+    fn start_connect(&self, request: &Parts) -> BoxFuture<ConnectView> {
+        let state = self.clone();
+        let principal = principal(request);
+        Box::pin(async move {
+            let principal = principal?;
+            let session = state.flow.start_session(principal.as_str()).await.map_err(|e| shown(e.into()))?;
+            sessions::connect_view(&session).map_err(shown)
+        })
+    }
+
+    fn registration_draft(&self, request: &Parts, session_id: String) -> BoxFuture<RegistrationDraft> {
+        let state = self.clone();
+        let principal = principal(request);
+        Box::pin(async move { sessions::draft(&state, &principal?, &session_id).await.map_err(shown) })
+    }
+
+    fn register(
+        &self,
+        request: &Parts,
+        session_id: String,
+        display_name: String,
+        email: String,
+    ) -> BoxFuture<()> {
+        let state = self.clone();
+        let principal = principal(request);
+        Box::pin(async move {
+            let principal = principal?;
+            state
+                .flow
+                .register(principal.as_str(), &session_id, &display_name, &email)
+                .await
+                .map_err(|e| shown(e.into()))
+        })
+    }
+
+    fn whoami(&self, request: &Parts) -> BoxFuture<Option<UserView>> {
+        let state = self.clone();
+        let principal = principal(request);
+        Box::pin(async move { state.store.user(principal?.as_str()).await.map_err(|e| shown(e.into())) })
+    }
+}
