@@ -126,7 +126,7 @@ pub enum AgentMode {
     /// The built-in dev agent on this server.
     Dev,
     /// A ConfirmD deployment.
-    Confirmd(ConfirmdConfig),
+    Confirmd(Box<ConfirmdConfig>),
 }
 
 /// `CONFIRMD_*`: where the platform is and who Beacon is there.
@@ -237,7 +237,7 @@ impl Config {
                             reason: "required with BEACON_AGENT=confirmd".into(),
                         })
                     };
-                    AgentMode::Confirmd(ConfirmdConfig {
+                    AgentMode::Confirmd(Box::new(ConfirmdConfig {
                         base_url: required("CONFIRMD_BASE_URL")?,
                         auth_url: required("CONFIRMD_AUTH_URL")?,
                         client_id: required("CONFIRMD_CLIENT_ID")?,
@@ -252,7 +252,7 @@ impl Config {
                             .collect(),
                         schema_id: required("CONFIRMD_SCHEMA_ID")?,
                         cred_def_id: required("CONFIRMD_CRED_DEF_ID")?,
-                    })
+                    }))
                 }
                 Some(other) => {
                     return Err(ConfigError::Invalid {

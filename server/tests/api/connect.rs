@@ -312,6 +312,8 @@ async fn an_unmatched_webhook_is_stored_not_guessed() {
     let answer: serde_json::Value = app.post_webhook(&stranger).await.json().await.unwrap();
     assert_eq!(answer["outcome"], "unmatched");
     assert_eq!(app.store.webhook_outcomes().await.unwrap(), vec![("unmatched".to_owned(), 1)]);
+    let metrics = reqwest::get(app.url("/metrics")).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("beacon_webhooks_unmatched_total 1"), "{metrics}");
     // The open session was not touched.
     let status = session_status(&visitor, &app, &view.session_id).await;
     assert_eq!(status["status"], "awaiting_scan");

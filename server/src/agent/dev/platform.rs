@@ -39,20 +39,20 @@ fn fail(status: StatusCode, message: &str) -> Response {
         .into_response()
 }
 
-/// Checks the bearer token and the org id in the path.
-fn authorized(agent: &DevAgent, headers: &HeaderMap, org: &str) -> Result<(), Response> {
+/// Checks the bearer token and the org id in the path; `Some` is the refusal.
+fn refusal(agent: &DevAgent, headers: &HeaderMap, org: &str) -> Option<Response> {
     let token = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     let known = token.is_some_and(|t| agent.with_state(|s| s.tokens.iter().any(|k| k == t)));
     if !known {
-        return Err(fail(StatusCode::UNAUTHORIZED, "Unauthorized"));
+        return Some(fail(StatusCode::UNAUTHORIZED, "Unauthorized"));
     }
     if org != agent.settings().org_id {
-        return Err(fail(StatusCode::FORBIDDEN, "Forbidden resource"));
+        return Some(fail(StatusCode::FORBIDDEN, "Forbidden resource"));
     }
-    Ok(())
+    None
 }
 
 #[derive(Deserialize)]
@@ -95,7 +95,7 @@ async fn create_invitation(
     headers: HeaderMap,
     Json(body): Json<CreateInvitation>,
 ) -> Response {
-    if let Err(denied) = authorized(&agent, &headers, &org) {
+    if let Some(denied) = refusal(&agent, &headers, &org) {
         return denied;
     }
     if body.multi_use_invitation || !body.auto_accept_connection {
@@ -128,7 +128,7 @@ async fn connections_by_record(
     headers: HeaderMap,
     Query(query): Query<ByRecord>,
 ) -> Response {
-    if let Err(denied) = authorized(&agent, &headers, &org) {
+    if let Some(denied) = refusal(&agent, &headers, &org) {
         return denied;
     }
     let records: Vec<Value> = agent.with_state(|s| {
@@ -145,7 +145,7 @@ async fn connection(
     Path((org, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(denied) = authorized(&agent, &headers, &org) {
+    if let Some(denied) = refusal(&agent, &headers, &org) {
         return denied;
     }
     let record = agent.with_state(|s| {
@@ -180,7 +180,7 @@ async fn request_proof(
     headers: HeaderMap,
     Json(body): Json<ProofRequest>,
 ) -> Response {
-    if let Err(denied) = authorized(&agent, &headers, &org) {
+    if let Some(denied) = refusal(&agent, &headers, &org) {
         return denied;
     }
     if kind.request_type != "indy" || body.proof_formats.pointer("/indy/attributes").is_none() {
@@ -231,7 +231,7 @@ async fn proof(
     Path((org, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(denied) = authorized(&agent, &headers, &org) {
+    if let Some(denied) = refusal(&agent, &headers, &org) {
         return denied;
     }
     match find_proof(&agent, &id) {
@@ -245,7 +245,7 @@ async fn verify(
     Path((org, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(denied) = authorized(&agent, &headers, &org) {
+    if let Some(denied) = refusal(&agent, &headers, &org) {
         return denied;
     }
     let Some((code, proof)) = find_proof(&agent, &id) else {
@@ -268,7 +268,7 @@ async fn verified_proof(
     Path((org, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(denied) = authorized(&agent, &headers, &org) {
+    if let Some(denied) = refusal(&agent, &headers, &org) {
         return denied;
     }
     let Some((_, proof)) = find_proof(&agent, &id) else {
