@@ -18,8 +18,16 @@ pub async fn prometheus(State(state): State<AppState>) -> impl IntoResponse {
     let flow_counters = [
         ("beacon_webhooks_total", "Identity platform webhooks received.", &flow.webhooks),
         ("beacon_webhooks_duplicate_total", "Webhooks already seen (kind, record, state).", &flow.duplicates),
-        ("beacon_webhooks_unmatched_total", "Webhooks matching no session (stored, not guessed).", &flow.unmatched),
-        ("beacon_sessions_recovered_total", "Session steps recovered by polling the platform.", &flow.recovered_by_polling),
+        (
+            "beacon_webhooks_unmatched_total",
+            "Webhooks matching no session (stored, not guessed).",
+            &flow.unmatched,
+        ),
+        (
+            "beacon_sessions_recovered_total",
+            "Session steps recovered by polling the platform.",
+            &flow.recovered_by_polling,
+        ),
     ];
     for (name, help, counter) in flow_counters {
         let value = counter.load(std::sync::atomic::Ordering::Relaxed);
