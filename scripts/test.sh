@@ -15,6 +15,10 @@ step "unit and integration tests (SQLite)"
 cargo test
 
 step "integration tests (PostgreSQL)"
+# Each test makes its own database; drop the ones earlier runs left behind.
+psql -h 127.0.0.1 -U postgres -d postgres -Atqc \
+  "select datname from pg_database where datname like 'beacon_test_%'" |
+  while read -r db; do psql -h 127.0.0.1 -U postgres -d postgres -qc "drop database if exists \"$db\"" >/dev/null; done
 BEACON_TEST_POSTGRES_URL="${BEACON_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}" \
   cargo test -p server --test api
 

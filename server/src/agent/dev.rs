@@ -248,22 +248,6 @@ impl DevAgent {
     pub fn set_faults(&self, code: &str, faults: Faults) -> bool {
         self.with_state(|s| s.invitations.get_mut(code).map(|i| i.faults = faults).is_some())
     }
-
-    /// Forgets invitations older than `max_age` (called with the sessions' lifetime).
-    pub fn forget_older_than(&self, max_age: Duration) {
-        self.with_state(|state| {
-            while let Some(code) = state.order.front().cloned() {
-                let old = state.invitations.get(&code).is_none_or(|i| i.created_at.elapsed() > max_age);
-                if !old {
-                    break;
-                }
-                state.order.pop_front();
-                if let Some(inv) = state.invitations.remove(&code) {
-                    state.by_record.remove(&inv.record_id);
-                }
-            }
-        });
-    }
 }
 
 /// The JSON of a connection record, as the platform stores it.

@@ -417,11 +417,13 @@ fn token_deadline(expires_at_unix: u64) -> tokio::time::Instant {
     tokio::time::Instant::now() + left
 }
 
+/// Every `type` a client may send; a unit test keeps it equal to [`ClientMessage`]'s tags.
+const KNOWN: [&str; 6] = ["auth", "subscribe", "unsubscribe", "refresh_token", "ping", "pong"];
+
 /// Parses a frame, telling unknown message types from malformed ones.
 fn parse_client_message(text: &str) -> Result<ClientMessage, (ErrorCode, String)> {
     let value: serde_json::Value =
         serde_json::from_str(text).map_err(|e| (ErrorCode::MalformedMessage, format!("not JSON: {e}")))?;
-    const KNOWN: [&str; 6] = ["auth", "subscribe", "unsubscribe", "refresh_token", "ping", "pong"];
     match value.get("type").and_then(|t| t.as_str()) {
         None => return Err((ErrorCode::MalformedMessage, "missing `type`".into())),
         Some(kind) if !KNOWN.contains(&kind) => {
@@ -446,5 +448,22 @@ mod tests {
             ErrorCode::MalformedMessage
         );
         assert!(parse_client_message(r#"{"type":"ping","ts":1}"#).is_ok());
+    }
+
+    #[test]
+    fn the_known_types_are_exactly_the_protocol_s() {
+        let every_variant = [
+            ClientMessage::Auth { id: String::new(), token: String::new() },
+            ClientMessage::Subscribe { id: String::new(), channel: String::new(), since: None },
+            ClientMessage::Unsubscribe { id: String::new(), channel: String::new() },
+            ClientMessage::RefreshToken { id: String::new(), token: String::new() },
+            ClientMessage::Ping { ts: 0 },
+            ClientMessage::Pong { ts: 0 },
+        ];
+        let tags: Vec<String> = every_variant
+            .iter()
+            .map(|m| serde_json::to_value(m).unwrap()["type"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(tags, KNOWN);
     }
 }
