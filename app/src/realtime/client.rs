@@ -84,6 +84,8 @@ struct Inner {
     offline: bool,
     stopped: bool,
     retry_scheduled: bool,
+    /// A token fetch for a new socket is under way; a second `connect` waits for it.
+    connecting: bool,
 }
 
 impl Client {
@@ -164,7 +166,7 @@ impl Client {
         {
             let mut inner = self.inner.borrow_mut();
             inner.retry_scheduled = false;
-            if inner.stopped || inner.socket.is_some() {
+            if inner.stopped || inner.socket.is_some() || inner.connecting {
                 return;
             }
             if inner.offline {
@@ -173,11 +175,14 @@ impl Client {
                 return;
             }
             inner.generation += 1;
+            inner.connecting = true;
         }
         let weak = self.weak();
         leptos::task::spawn_local(async move {
             let Some(client) = weak.upgrade() else { return };
-            match client.fresh_token().await {
+            let token = client.fresh_token().await;
+            client.inner.borrow_mut().connecting = false;
+            match token {
                 Ok(()) => client.open_socket(),
                 Err(err) => {
                     leptos::logging::warn!("beacon: token request failed: {err}");
