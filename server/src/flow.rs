@@ -257,18 +257,7 @@ impl ConnectFlow {
         let Some(connection_id) = session.connection_id.clone() else { return };
         match self.inner.agent.send_proof_request(&connection_id).await {
             Ok(proof) => {
-                let observation = Observation {
-                    kind: RecordKind::Proof,
-                    record_id: proof.id,
-                    state: proof.state,
-                    out_of_band_id: None,
-                    reused_out_of_band_id: None,
-                    alias: None,
-                    connection_id: Some(connection_id),
-                    their_label: None,
-                    is_verified: proof.is_verified,
-                    error_message: proof.error_message,
-                };
+                let observation = Observation::of_proof(proof, Some(connection_id));
                 if let Err(err) = self.apply(session_id, &observation).await {
                     tracing::warn!(session = session_id, error = %err, "recording the proof request failed");
                 }
@@ -309,19 +298,7 @@ impl ConnectFlow {
         let agent = &self.inner.agent;
         let proof = agent.proof(proof_id).await?;
         if proof.is_verified != Some(true) {
-            let failed = self
-                .store()
-                .update_session(session_id, |s| {
-                    let ok = s.status.can_become(SessionStatus::Failed);
-                    if ok {
-                        s.status = SessionStatus::Failed;
-                    }
-                    ok
-                })
-                .await?;
-            if let Some(session) = failed {
-                self.announce(&session).await;
-            }
+            self.move_to(session_id, SessionStatus::Failed).await?;
             return Ok(());
         }
         if proof.state == "presentation-received" {
@@ -343,6 +320,24 @@ impl ConnectFlow {
             })
             .await?;
         if let Some(session) = verified {
+            self.announce(&session).await;
+        }
+        Ok(())
+    }
+
+    /// Moves a session to `status` if that is forward, and announces it.
+    async fn move_to(&self, session_id: &str, status: SessionStatus) -> Result<(), FlowError> {
+        let moved = self
+            .store()
+            .update_session(session_id, |s| {
+                let forward = s.status.can_become(status);
+                if forward {
+                    s.status = status;
+                }
+                forward
+            })
+            .await?;
+        if let Some(session) = moved {
             self.announce(&session).await;
         }
         Ok(())
@@ -392,37 +387,14 @@ impl ConnectFlow {
 
     async fn advance_stalled(&self, session: &ConnectSession) -> Result<(), FlowError> {
         if session.status == SessionStatus::AwaitingScan && now_ms() >= session.expires_at {
-            let expired = self
-                .store()
-                .update_session(&session.id, |s| {
-                    let ok = s.status.can_become(SessionStatus::Expired);
-                    if ok {
-                        s.status = SessionStatus::Expired;
-                    }
-                    ok
-                })
-                .await?;
-            if let Some(expired) = expired {
-                self.announce(&expired).await;
-            }
+            self.move_to(&session.id, SessionStatus::Expired).await?;
             return Ok(());
         }
         let agent = &self.inner.agent;
         let connected = session.connection_state.as_deref() == Some("completed");
         if !connected && let Some(record_id) = &session.record_id {
             if let Some(connection) = agent.connection_by_record(record_id).await? {
-                let observation = Observation {
-                    kind: RecordKind::Connection,
-                    record_id: connection.id,
-                    state: connection.state,
-                    out_of_band_id: Some(record_id.clone()),
-                    reused_out_of_band_id: None,
-                    alias: None,
-                    connection_id: None,
-                    their_label: connection.their_label,
-                    is_verified: None,
-                    error_message: None,
-                };
+                let observation = Observation::of_connection(connection, record_id);
                 if self.apply(&session.id, &observation).await? {
                     self.inner.metrics.recovered_by_polling.fetch_add(1, Ordering::Relaxed);
                 }
@@ -433,18 +405,7 @@ impl ConnectFlow {
             && !matches!(session.proof_state.as_deref(), Some("done" | "abandoned"))
         {
             let proof = agent.proof(proof_id).await?;
-            let observation = Observation {
-                kind: RecordKind::Proof,
-                record_id: proof.id,
-                state: proof.state,
-                out_of_band_id: None,
-                reused_out_of_band_id: None,
-                alias: None,
-                connection_id: session.connection_id.clone(),
-                their_label: None,
-                is_verified: proof.is_verified,
-                error_message: proof.error_message,
-            };
+            let observation = Observation::of_proof(proof, session.connection_id.clone());
             if self.apply(&session.id, &observation).await? {
                 self.inner.metrics.recovered_by_polling.fetch_add(1, Ordering::Relaxed);
                 return Ok(());
@@ -484,19 +445,6 @@ impl ConnectFlow {
         if !self.store().create_user(owner, display_name, email, &attributes, session_id).await? {
             return Err(FlowError::AlreadyRegistered);
         }
-        let registered = self
-            .store()
-            .update_session(session_id, |s| {
-                let ok = s.status.can_become(SessionStatus::Registered);
-                if ok {
-                    s.status = SessionStatus::Registered;
-                }
-                ok
-            })
-            .await?;
-        if let Some(session) = registered {
-            self.announce(&session).await;
-        }
-        Ok(())
+        self.move_to(session_id, SessionStatus::Registered).await
     }
 }

@@ -41,6 +41,40 @@ pub struct Observation {
     pub error_message: Option<String>,
 }
 
+impl Observation {
+    /// A proof record read from the platform (polling, or our own request's answer).
+    pub fn of_proof(proof: crate::agent::ProofRecord, connection_id: Option<String>) -> Self {
+        Self {
+            kind: RecordKind::Proof,
+            record_id: proof.id,
+            state: proof.state,
+            out_of_band_id: None,
+            reused_out_of_band_id: None,
+            alias: None,
+            connection_id,
+            their_label: None,
+            is_verified: proof.is_verified,
+            error_message: proof.error_message,
+        }
+    }
+
+    /// A connection record read from the platform for the invitation `out_of_band_id`.
+    pub fn of_connection(connection: crate::agent::ConnectionRecord, out_of_band_id: &str) -> Self {
+        Self {
+            kind: RecordKind::Connection,
+            record_id: connection.id,
+            state: connection.state,
+            out_of_band_id: Some(out_of_band_id.to_owned()),
+            reused_out_of_band_id: None,
+            alias: None,
+            connection_id: None,
+            their_label: connection.their_label,
+            is_verified: None,
+            error_message: None,
+        }
+    }
+}
+
 /// Why a body is not a usable record.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NormalizeError {
