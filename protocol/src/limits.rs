@@ -17,6 +17,10 @@ pub const LONG_POLL_WAIT_MS: u64 = 25_000;
 /// Largest text frame the server reads; larger ones close the connection.
 pub const MAX_FRAME_BYTES: usize = 16 * 1024;
 
+/// Largest publish request body (channel + payload). Events are notifications,
+/// not file transfers; the bound also caps what one socket may have to buffer.
+pub const MAX_PUBLISH_BYTES: usize = 64 * 1024;
+
 /// Most events returned by one replay or one long-poll answer; the client asks
 /// again with the last seq to get the rest.
 pub const MAX_REPLAY_BATCH: usize = 500;

@@ -23,6 +23,8 @@ pub enum AppError {
     Unavailable,
     #[error("{0}")]
     Conflict(String),
+    #[error("request body larger than {0} bytes")]
+    TooLarge(usize),
     #[error("the identity platform did not answer as expected")]
     Upstream(String),
     #[error(transparent)]
@@ -40,6 +42,7 @@ impl AppError {
             Self::NotFound => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
             Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable),
             Self::Conflict(_) => (StatusCode::CONFLICT, ErrorCode::BadRequest),
+            Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::BadRequest),
             Self::Upstream(_) => (StatusCode::BAD_GATEWAY, ErrorCode::Unavailable),
             Self::Store(_) | Self::Unexpected(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
         }

@@ -54,7 +54,11 @@ pub fn router(state: AppState) -> Router {
     let api_routes = Router::new()
         .route("/health", get(health::health))
         .route("/metrics", get(metrics::prometheus))
-        .route("/api/realtime/publish", post(realtime::publish))
+        .route(
+            "/api/realtime/publish",
+            post(realtime::publish)
+                .layer(axum::extract::DefaultBodyLimit::max(protocol::limits::MAX_PUBLISH_BYTES)),
+        )
         .route("/api/realtime/grants", post(realtime::grant))
         .route("/api/admin/realtime-stats", get(realtime::stats))
         .route("/api/admin/disconnect", post(realtime::disconnect))

@@ -105,7 +105,10 @@ pub async fn publish(
     if !api_key::check(&headers, state.config.publish_key.as_ref()) {
         return Err(AppError::Unauthorized);
     }
-    let Json(request) = body.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    let Json(request) = body.map_err(|e| match e.status() {
+        axum::http::StatusCode::PAYLOAD_TOO_LARGE => AppError::TooLarge(limits::MAX_PUBLISH_BYTES),
+        _ => AppError::BadRequest(e.body_text()),
+    })?;
     let event = state.hub.publish(&request.channel, request.payload).await?;
     Ok(Json(PublishResponse { channel: event.channel, seq: event.seq, id: event.id }))
 }

@@ -9,6 +9,13 @@ use crate::error::AppError;
 use crate::hub::connection;
 use crate::state::AppState;
 
+/// Per-socket read buffer; grows on demand for the rare large frame.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// Gather this much of a batch before writing to the kernel.
+const WRITE_BUFFER_BYTES: usize = 16 * 1024;
+/// Hard cap on unsent bytes held for one socket.
+const MAX_WRITE_BUFFER_BYTES: usize = 1024 * 1024;
+
 pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
     if !origin_allowed(&headers, &state.config.allowed_origins) {
         // A page on another site must not ride the visitor's cookie into a socket.
@@ -19,6 +26,13 @@ pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, ws: WebS
     let max = state.config.max_frame_bytes;
     ws.max_message_size(max)
         .max_frame_size(max)
+        // Client frames are small; the library's 128 KiB default read buffer,
+        // allocated per socket, would dominate memory with many idle sockets.
+        .read_buffer_size(READ_BUFFER_BYTES)
+        // Writes gather up to this much before going to the kernel (batches of events),
+        .write_buffer_size(WRITE_BUFFER_BYTES)
+        // and a socket whose peer stopped reading errors out instead of growing.
+        .max_write_buffer_size(MAX_WRITE_BUFFER_BYTES)
         .on_upgrade(move |socket| tasks.track_future(connection::serve(ctx, socket)))
 }
 

@@ -25,6 +25,9 @@ use crate::auth::{Principal, authorize};
 use crate::bus::Published;
 use crate::config::Config;
 
+/// Live events written to a socket before one flush: bursts cost one write, and
+/// a long backlog still reaches the client in steady pieces.
+const WRITE_BATCH: usize = 64;
 /// Consecutive refused messages (rate limit) before the connection is closed.
 const RATE_VIOLATIONS_BEFORE_CLOSE: u32 = 10;
 /// Unparseable frames tolerated before the connection is closed.
@@ -130,7 +133,7 @@ impl Connection {
                     Err(End::Closed(CloseCode::TokenExpired))
                 }
                 _ = heartbeat.tick() => self.on_heartbeat(&config).await,
-                Some(event) = self.queue.recv() => self.deliver(&event).await,
+                Some(event) = self.queue.recv() => self.deliver_batch(event).await,
                 inbound = self.socket.recv() => self.on_inbound(inbound).await,
             };
             if let Err(end) = result {
@@ -384,18 +387,38 @@ impl Connection {
         }
     }
 
-    async fn deliver(&mut self, event: &Published) -> Result<(), End> {
+    /// Writes `first` and whatever else is already queued (up to a batch), then
+    /// flushes once: one write to the socket for a burst instead of one per event.
+    async fn deliver_batch(&mut self, first: Arc<Published>) -> Result<(), End> {
+        let mut written = u64::from(self.deliver(&first).await?);
+        for _ in 1..WRITE_BATCH {
+            let Ok(next) = self.queue.try_recv() else { break };
+            written += u64::from(self.deliver(&next).await?);
+        }
+        if written > 0 {
+            self.ctx.hub.metrics().frames_out.fetch_add(written, Ordering::Relaxed);
+            futures_util::SinkExt::flush(&mut self.socket).await.map_err(|_| End::ClientGone)?;
+        }
+        Ok(())
+    }
+
+    /// Queues one live event on the socket (unflushed); returns whether it was written.
+    async fn deliver(&mut self, event: &Published) -> Result<bool, End> {
         let Some(&last) = self.subscriptions.get(&event.channel) else {
-            return Ok(());
+            return Ok(false);
         };
         if event.seq <= last {
-            return Ok(()); // already sent by a replay
+            return Ok(false); // already sent by a replay
         }
         if event.seq > last + 1 {
             self.replay(&event.channel, event.seq - 1).await?;
         }
-        self.subscriptions.insert(event.channel.clone(), event.seq);
-        self.send(event.frame.clone()).await
+        if let Some(last) = self.subscriptions.get_mut(&event.channel) {
+            *last = event.seq;
+        }
+        let frame = Message::Text(event.frame.clone());
+        futures_util::SinkExt::feed(&mut self.socket, frame).await.map_err(|_| End::ClientGone)?;
+        Ok(true)
     }
 
     async fn unsubscribe(&mut self, id: &str, channel: &str) -> Result<(), End> {

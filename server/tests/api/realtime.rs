@@ -528,6 +528,9 @@ async fn publish_needs_the_key_and_valid_input() {
     assert_eq!(r.status(), 400);
     let error: serde_json::Value = r.json().await.unwrap();
     assert_eq!(error["error"], "bad_request");
+    let huge = json!({ "channel": "dashboard:x", "payload": { "pad": "x".repeat(70 * 1024) } });
+    let r = client.post(&url).bearer_auth(PUBLISH_KEY).json(&huge).send().await.unwrap();
+    assert_eq!(r.status(), 413);
     // Nothing was stored by the refused requests.
     let bounds = app.store.log_bounds(&channel("dashboard:x")).await.unwrap();
     assert_eq!(bounds.head, 0);
