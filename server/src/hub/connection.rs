@@ -225,7 +225,10 @@ impl Connection {
                 return self.nack(None, code, detail).await;
             }
         };
-        self.handle(message).await
+        // Boxed: requests (database reads, token checks) are rare next to idle
+        // time, and their large futures would otherwise sit inline in every
+        // connection's task for its whole life.
+        Box::pin(self.handle(message)).await
     }
 
     async fn handle(&mut self, message: ClientMessage) -> Result<(), End> {
@@ -411,7 +414,7 @@ impl Connection {
             return Ok(false); // already sent by a replay
         }
         if event.seq > last + 1 {
-            self.replay(&event.channel, event.seq - 1).await?;
+            Box::pin(self.replay(&event.channel, event.seq - 1)).await?;
         }
         if let Some(last) = self.subscriptions.get_mut(&event.channel) {
             *last = event.seq;
