@@ -8,6 +8,7 @@
 //! - [`webhooks`]: identity-platform webhooks, stored first and deduplicated.
 //! - [`users`]: registered people.
 
+pub mod appender;
 pub mod events;
 pub mod grants;
 pub mod sessions;
@@ -45,6 +46,8 @@ impl Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite only: the single writer of the event log.
+    appender: Option<appender::Appender>,
 }
 
 /// A storage failure; the cause is logged where it is turned into a response.
@@ -54,6 +57,10 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    #[error("event log write failed: {0}")]
+    Failed(String),
+    #[error("the event log writer has stopped")]
+    WriterGone,
 }
 
 impl Store {
@@ -99,7 +106,8 @@ impl Store {
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrator.run(&pool).await.context("running migrations")?;
-        Ok(Self { pool, backend })
+        let appender = (backend == Backend::Sqlite).then(|| appender::Appender::start(pool.clone()));
+        Ok(Self { pool, backend, appender })
     }
 
     pub fn backend(&self) -> Backend {

@@ -10,7 +10,7 @@ use crate::hub::connection;
 use crate::state::AppState;
 
 /// Per-socket read buffer; grows on demand for the rare large frame.
-const READ_BUFFER_BYTES: usize = 4 * 1024;
+const READ_BUFFER_BYTES: usize = 1024;
 /// Gather this much of a batch before writing to the kernel.
 const WRITE_BUFFER_BYTES: usize = 16 * 1024;
 /// Hard cap on unsent bytes held for one socket.

@@ -28,6 +28,8 @@ use crate::config::Config;
 /// Live events written to a socket before one flush: bursts cost one write, and
 /// a long backlog still reaches the client in steady pieces.
 const WRITE_BATCH: usize = 64;
+/// Longest the closing handshake may take before the socket is dropped anyway.
+const CLOSE_HANDSHAKE: Duration = Duration::from_secs(2);
 /// Consecutive refused messages (rate limit) before the connection is closed.
 const RATE_VIOLATIONS_BEFORE_CLOSE: u32 = 10;
 /// Unparseable frames tolerated before the connection is closed.
@@ -113,25 +115,36 @@ impl Connection {
             return self.close(CloseCode::Shutdown).await;
         }
 
-        let auth_deadline = tokio::time::sleep(config.auth_timeout);
-        tokio::pin!(auth_deadline);
+        // One deadline: the auth timeout until authenticated, then the token's
+        // expiry (moved on every refresh). Every future below is created once and
+        // polled across iterations: re-creating them would re-register with the
+        // shared shutdown token and the timer wheel on every event.
+        let deadline = tokio::time::sleep(config.auth_timeout);
+        tokio::pin!(deadline);
+        let mut deadline_for = 0u64;
         let mut heartbeat = tokio::time::interval(config.heartbeat_interval);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         heartbeat.reset(); // the first tick would fire at once
         let shutdown = self.ctx.hub.shutdown_token().clone();
+        let shutting_down = shutdown.cancelled();
+        tokio::pin!(shutting_down);
         let kick = self.outbox.kick.clone();
+        let kicked = kick.fired();
+        tokio::pin!(kicked);
 
         loop {
-            let token_expiry = token_deadline(self.token_expires_at);
+            if self.principal.is_some() && deadline_for != self.token_expires_at {
+                deadline_for = self.token_expires_at;
+                deadline.as_mut().reset(token_deadline(self.token_expires_at));
+            }
             let result = tokio::select! {
-                _ = shutdown.cancelled() => Err(End::Closed(CloseCode::Shutdown)),
-                code = kick.fired() => Err(End::Closed(code)),
-                _ = &mut auth_deadline, if self.principal.is_none() => {
-                    Err(End::Closed(CloseCode::AuthTimeout))
-                }
-                _ = tokio::time::sleep_until(token_expiry), if self.principal.is_some() => {
-                    Err(End::Closed(CloseCode::TokenExpired))
-                }
+                _ = &mut shutting_down => Err(End::Closed(CloseCode::Shutdown)),
+                code = &mut kicked => Err(End::Closed(code)),
+                _ = &mut deadline => Err(End::Closed(if self.principal.is_none() {
+                    CloseCode::AuthTimeout
+                } else {
+                    CloseCode::TokenExpired
+                })),
                 _ = heartbeat.tick() => self.on_heartbeat(&config).await,
                 Some(event) = self.queue.recv() => self.deliver_batch(event).await,
                 inbound = self.socket.recv() => self.on_inbound(inbound).await,
@@ -170,9 +183,22 @@ impl Connection {
             self.ctx.hub.metrics().heartbeat_timeouts.fetch_add(1, Ordering::Relaxed);
         }
         let frame = CloseFrame { code: code.code(), reason: code.reason().into() };
-        // Bounded: a peer that stopped reading must not hold the task open.
-        let _ =
-            tokio::time::timeout(Duration::from_secs(2), self.socket.send(Message::Close(Some(frame)))).await;
+        // The closing handshake: send our close, then read until the peer's
+        // close. Dropping the socket with unread client data would make the
+        // kernel answer with a reset, and the client would lose the frames we
+        // sent before (the close code included). Bounded: a peer that stopped
+        // reading or answering must not hold the task open.
+        let handshake = async {
+            if self.socket.send(Message::Close(Some(frame))).await.is_err() {
+                return;
+            }
+            while let Some(Ok(message)) = self.socket.recv().await {
+                if matches!(message, Message::Close(_)) {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(CLOSE_HANDSHAKE, handshake).await;
         End::Closed(code)
     }
 

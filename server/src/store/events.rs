@@ -8,6 +8,34 @@ use sqlx::Row;
 
 use super::{Store, StoreError, now_ms};
 
+/// Appends one event inside `tx`: takes the channel's next seq and inserts the row.
+pub(super) async fn append_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    channel: ChannelName,
+    payload: serde_json::Value,
+) -> Result<EventEnvelope, StoreError> {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let ts = now_ms();
+    let seq: i64 = sqlx::query(
+        "INSERT INTO channel_heads (channel, last_seq) VALUES ($1, 1) \
+         ON CONFLICT (channel) DO UPDATE SET last_seq = channel_heads.last_seq + 1 \
+         RETURNING last_seq",
+    )
+    .bind(channel.as_str())
+    .fetch_one(&mut **tx)
+    .await?
+    .try_get(0)?;
+    sqlx::query("INSERT INTO events (channel, seq, id, ts, payload) VALUES ($1, $2, $3, $4, $5)")
+        .bind(channel.as_str())
+        .bind(seq)
+        .bind(&id)
+        .bind(ts)
+        .bind(payload.to_string())
+        .execute(&mut **tx)
+        .await?;
+    Ok(EventEnvelope { channel, seq: seq as u64, id, ts, payload })
+}
+
 /// Where a channel's retained log starts and ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogBounds {
@@ -19,35 +47,23 @@ pub struct LogBounds {
 
 impl Store {
     /// Appends an event and returns it as stored, with its seq.
+    ///
+    /// On SQLite the append goes through the single writer (see [`appender`]),
+    /// which groups concurrent appends into one transaction; on Postgres each
+    /// append is its own transaction and the head row's lock orders them.
     #[tracing::instrument(skip(self, payload), fields(channel = %channel))]
     pub async fn append_event(
         &self,
         channel: &ChannelName,
         payload: serde_json::Value,
     ) -> Result<EventEnvelope, StoreError> {
-        let id = uuid::Uuid::new_v4().simple().to_string();
-        let ts = now_ms();
-        let body = payload.to_string();
+        if let Some(appender) = &self.appender {
+            return appender.append(channel.clone(), payload).await;
+        }
         let mut tx = self.pool().begin().await?;
-        let seq: i64 = sqlx::query(
-            "INSERT INTO channel_heads (channel, last_seq) VALUES ($1, 1) \
-             ON CONFLICT (channel) DO UPDATE SET last_seq = channel_heads.last_seq + 1 \
-             RETURNING last_seq",
-        )
-        .bind(channel.as_str())
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get(0)?;
-        sqlx::query("INSERT INTO events (channel, seq, id, ts, payload) VALUES ($1, $2, $3, $4, $5)")
-            .bind(channel.as_str())
-            .bind(seq)
-            .bind(&id)
-            .bind(ts)
-            .bind(&body)
-            .execute(&mut *tx)
-            .await?;
+        let event = append_in(&mut tx, channel.clone(), payload).await?;
         tx.commit().await?;
-        Ok(EventEnvelope { channel: channel.clone(), seq: seq as u64, id, ts, payload })
+        Ok(event)
     }
 
     /// Events with seq in `(after, up_to]`, oldest first, at most `limit`.

@@ -397,7 +397,7 @@ async fn flooding_is_nacked_then_closed() {
             }
             Some(Ok(Message::Close(frame))) => break frame.map(|f| u16::from(f.code)),
             Some(Ok(_)) => {}
-            _ => break None,
+            other => panic!("unexpected end: {other:?}"),
         }
     };
     assert!(saw_rate_nack);

@@ -1,0 +1,100 @@
+//! SQLite's single writer for the event log.
+//!
+//! SQLite allows one write transaction at a time. With every publisher opening
+//! its own, a transaction whose task waits behind thousands of busy socket
+//! tasks holds the file lock while the others spin on the busy timeout (seen
+//! as 5 s publish failures under fan-out load). Instead, one task owns event
+//! appends: it takes what is queued (up to [`GROUP_MAX`]) and writes it in one
+//! transaction, so concurrent publishers share a commit and never contend.
+
+use protocol::{ChannelName, EventEnvelope};
+use sqlx::AnyPool;
+use tokio::sync::{mpsc, oneshot};
+
+use super::StoreError;
+use super::events::append_in;
+
+/// Appends waiting for the writer. When full, publishers wait (backpressure
+/// reaches the publish API) rather than queueing without bound.
+const QUEUE: usize = 1024;
+/// Most appends committed together; keeps one transaction short.
+const GROUP_MAX: usize = 128;
+
+struct Job {
+    channel: ChannelName,
+    payload: serde_json::Value,
+    reply: oneshot::Sender<Result<EventEnvelope, StoreError>>,
+}
+
+/// Handle to the writer task; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Appender {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job").field("channel", &self.channel).finish_non_exhaustive()
+    }
+}
+
+impl Appender {
+    /// Starts the writer. It ends when every handle is dropped.
+    pub fn start(pool: AnyPool) -> Self {
+        let (jobs, mut queue) = mpsc::channel::<Job>(QUEUE);
+        tokio::spawn(async move {
+            while let Some(first) = queue.recv().await {
+                let mut group = vec![first];
+                while group.len() < GROUP_MAX {
+                    match queue.try_recv() {
+                        Ok(job) => group.push(job),
+                        Err(_) => break,
+                    }
+                }
+                write_group(&pool, group).await;
+            }
+        });
+        Self { jobs }
+    }
+
+    pub async fn append(
+        &self,
+        channel: ChannelName,
+        payload: serde_json::Value,
+    ) -> Result<EventEnvelope, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs.send(Job { channel, payload, reply }).await.map_err(|_| StoreError::WriterGone)?;
+        answer.await.map_err(|_| StoreError::WriterGone)?
+    }
+}
+
+/// Writes a group in one transaction; on failure every member gets the error
+/// (nothing of the group is stored, so each publisher may retry).
+async fn write_group(pool: &AnyPool, group: Vec<Job>) {
+    let mut replies = Vec::with_capacity(group.len());
+    let result = async {
+        let mut tx = pool.begin().await?;
+        let mut events = Vec::with_capacity(group.len());
+        for job in group {
+            replies.push(job.reply);
+            events.push(append_in(&mut tx, job.channel, job.payload).await?);
+        }
+        tx.commit().await?;
+        Ok::<_, StoreError>(events)
+    }
+    .await;
+    match result {
+        Ok(events) => {
+            for (reply, event) in replies.into_iter().zip(events) {
+                let _ = reply.send(Ok(event));
+            }
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "event log append failed");
+            let message = err.to_string();
+            for reply in replies {
+                let _ = reply.send(Err(StoreError::Failed(message.clone())));
+            }
+        }
+    }
+}
