@@ -122,8 +122,27 @@ fn leptos_options(config: &Config, addr: SocketAddr) -> LeptosOptions {
         .build()
 }
 
-/// Periodically trims the event log to the configured count and age.
+/// How often SQLite's write-ahead log is checkpointed (see `Store::checkpoint`).
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+/// Periodically trims the event log to the configured count and age, and
+/// checkpoints SQLite's write-ahead log.
 fn spawn_retention(state: &AppState) {
+    let store = state.store.clone();
+    let shutdown = state.hub.shutdown_token().clone();
+    state.hub.tasks().spawn(async move {
+        let mut every = tokio::time::interval(CHECKPOINT_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = every.tick() => {}
+            }
+            if let Err(err) = store.checkpoint().await {
+                tracing::warn!(error = %err, "WAL checkpoint failed");
+            }
+        }
+    });
     let store = state.store.clone();
     let config = state.config.clone();
     let shutdown = state.hub.shutdown_token().clone();

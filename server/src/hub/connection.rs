@@ -122,9 +122,13 @@ impl Connection {
         let deadline = tokio::time::sleep(config.auth_timeout);
         tokio::pin!(deadline);
         let mut deadline_for = 0u64;
-        let mut heartbeat = tokio::time::interval(config.heartbeat_interval);
+        // The first ping comes at a random point of the interval: sockets that
+        // connected together (a reconnect storm, a deploy) must not ping together
+        // forever after.
+        let interval = config.heartbeat_interval;
+        let first_ping = interval.mul_f64(rand::random::<f64>().max(0.01));
+        let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + first_ping, interval);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        heartbeat.reset(); // the first tick would fire at once
         let shutdown = self.ctx.hub.shutdown_token().clone();
         let shutting_down = shutdown.cancelled();
         tokio::pin!(shutting_down);
