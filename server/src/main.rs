@@ -23,12 +23,24 @@ async fn main() -> anyhow::Result<()> {
 
 async fn serve() -> anyhow::Result<()> {
     let config = Config::from_env()?;
-    let listener = tokio::net::TcpListener::bind(config.bind)
-        .await
-        .with_context(|| format!("binding {}", config.bind))?;
+    let listener = listen(config.bind).with_context(|| format!("binding {}", config.bind))?;
     let app = Application::build(config, listener).await?;
     tracing::info!(address = %app.local_addr(), database = app.state().store.backend().as_str(), "Beacon is listening");
     app.run_until(shutdown_signal()).await
+}
+
+/// Connections the kernel may hold before `accept`. The default 1024 overflows
+/// when thousands of clients reconnect at once (a deploy, a network blink): the
+/// overflow waits a whole SYN retry (1 s, then 3 s). The kernel caps it at
+/// `net.core.somaxconn`.
+const LISTEN_BACKLOG: u32 = 8192;
+
+fn listen(address: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket =
+        if address.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 async fn shutdown_signal() {
