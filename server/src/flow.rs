@@ -27,6 +27,9 @@ use crate::webhook::{Observation, RecordKind, normalize};
 
 /// Sessions the stall poller looks at per round, oldest first.
 const STALL_BATCH: usize = 50;
+/// Longest wait between two polls of one quiet session: an open QR page nobody
+/// scans costs the platform one request a minute, not one per poll round.
+const POLL_BACKOFF_CAP_MS: i64 = 60_000;
 
 /// Timing of the flow.
 #[derive(Debug, Clone)]
@@ -377,9 +380,19 @@ impl ConnectFlow {
     pub async fn sweep(&self) -> Result<(), FlowError> {
         let stall_ms = self.inner.settings.stall_after.as_millis() as i64;
         let stalled = self.store().stalled_sessions(now_ms() - stall_ms, STALL_BATCH).await?;
+        let poll_ms = self.inner.settings.poll_every.as_millis() as i64;
         for session in stalled {
             if let Err(err) = self.advance_stalled(&session).await {
                 tracing::debug!(session = %session.id, error = %err, "polling the platform failed");
+            }
+            // No-op when the poll changed the session (the update reset the schedule).
+            let unchanged = self
+                .store()
+                .connect_session(&session.id)
+                .await?
+                .is_some_and(|s| s.version == session.version);
+            if unchanged {
+                self.store().poll_later(&session.id, poll_ms, POLL_BACKOFF_CAP_MS).await?;
             }
         }
         Ok(())

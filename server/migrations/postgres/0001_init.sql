@@ -42,13 +42,17 @@ CREATE TABLE connect_sessions (
     proof_id             TEXT,
     proof_state          TEXT,
     verification_started BIGINT NOT NULL,
-    attributes           TEXT
+    attributes           TEXT,
+    -- The stall poller's schedule: when it may next ask the platform about
+    -- this session, and how many times it asked without news (for backoff).
+    next_poll_at         BIGINT NOT NULL DEFAULT 0,
+    poll_attempts        BIGINT NOT NULL DEFAULT 0
 );
 CREATE INDEX connect_sessions_by_owner ON connect_sessions (owner);
 CREATE INDEX connect_sessions_by_record ON connect_sessions (record_id);
 CREATE INDEX connect_sessions_by_connection ON connect_sessions (connection_id);
 CREATE INDEX connect_sessions_by_proof ON connect_sessions (proof_id);
-CREATE INDEX connect_sessions_open ON connect_sessions (status, updated_at);
+CREATE INDEX connect_sessions_open ON connect_sessions (status, next_poll_at);
 
 -- Every webhook as received, first, before acting on it. The unique key makes
 -- redelivered (kind, record, state) triples no-ops.

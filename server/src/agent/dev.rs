@@ -110,6 +110,8 @@ struct InvitationState {
     sent: VecDeque<SentWebhook>,
     /// Proof requests Beacon sent on this invitation's connection (must be one).
     proof_requests: u32,
+    /// Times Beacon asked for this invitation's connection (its stall poller).
+    connection_reads: u32,
 }
 
 #[derive(Default)]
@@ -148,6 +150,7 @@ pub struct InvitationView {
     pub faults: Faults,
     pub sent: Vec<SentWebhook>,
     pub proof_requests: u32,
+    pub connection_reads: u32,
 }
 
 impl DevAgent {
@@ -183,6 +186,7 @@ impl DevAgent {
                 faults: inv.faults.clone(),
                 sent: inv.sent.iter().cloned().collect(),
                 proof_requests: inv.proof_requests,
+                connection_reads: inv.connection_reads,
             })
         })
     }
@@ -217,6 +221,7 @@ impl DevAgent {
                     faults: Faults::default(),
                     sent: VecDeque::new(),
                     proof_requests: 0,
+                    connection_reads: 0,
                 },
             );
         });

@@ -118,6 +118,8 @@ impl Store {
     }
 
     /// Open sessions not updated since `before`, oldest first, at most `limit`.
+    /// Open sessions unchanged since `before` whose poll is due (or whose QR
+    /// has expired), oldest first, at most `limit`.
     pub async fn stalled_sessions(
         &self,
         before: i64,
@@ -127,11 +129,33 @@ impl Store {
             SessionStatus::ALL.iter().filter(|s| s.is_terminal()).map(|s| s.as_str()).collect();
         let sql = format!(
             "SELECT {COLUMNS} FROM connect_sessions WHERE status NOT IN ('{}') AND updated_at < $1 \
+             AND (next_poll_at <= $3 OR (status = '{}' AND expires_at <= $3)) \
              ORDER BY updated_at LIMIT $2",
-            terminal.join("', '")
+            terminal.join("', '"),
+            SessionStatus::AwaitingScan.as_str(),
         );
-        let rows = sqlx::query(&sql).bind(before).bind(limit as i64).fetch_all(self.pool()).await?;
+        let rows =
+            sqlx::query(&sql).bind(before).bind(limit as i64).bind(now_ms()).fetch_all(self.pool()).await?;
         rows.iter().map(from_row).collect()
+    }
+
+    /// Puts off the next poll of a session the platform had no news about:
+    /// `base_ms` doubled per fruitless poll, at most `cap_ms`.
+    pub async fn poll_later(&self, id: &str, base_ms: i64, cap_ms: i64) -> Result<(), StoreError> {
+        let row = sqlx::query("SELECT poll_attempts FROM connect_sessions WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        let Some(row) = row else { return Ok(()) };
+        let attempts: i64 = row.try_get("poll_attempts")?;
+        let wait = base_ms.saturating_mul(1 << attempts.clamp(0, 20)).min(cap_ms);
+        sqlx::query("UPDATE connect_sessions SET poll_attempts = $1, next_poll_at = $2 WHERE id = $3")
+            .bind(attempts + 1)
+            .bind(now_ms() + wait)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
     }
 
     /// Applies `change` to the session's current row and stores the result if
@@ -155,7 +179,7 @@ impl Store {
                 "UPDATE connect_sessions SET status = $1, updated_at = $2, version = $3, invitation_url = $4, \
                  record_id = $5, connection_id = $6, connection_state = $7, wallet_label = $8, \
                  proof_requested = $9, proof_id = $10, proof_state = $11, verification_started = $12, \
-                 attributes = $13 WHERE id = $14 AND version = $15",
+                 attributes = $13, next_poll_at = 0, poll_attempts = 0 WHERE id = $14 AND version = $15",
             )
             .bind(next.status.as_str())
             .bind(next.updated_at)

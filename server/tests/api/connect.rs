@@ -368,3 +368,15 @@ async fn the_confirmd_client_speaks_the_platform_api_of_the_dev_agent() {
     assert!(page.contains("Beacon wants to connect"));
     assert_eq!(app.wallet_view(&code).await["alias"], view.session_id, "the alias is the session id");
 }
+
+#[tokio::test]
+async fn the_stall_poller_backs_off_on_a_quiet_session() {
+    let app = spawn_app().await;
+    let visitor = app.visitor().await;
+    let (_, code) = visitor.start_connect().await;
+    // Stalled after 400 ms, polled every 100 ms: without backoff that is ~16
+    // reads in two seconds; doubling from 100 ms it is about four.
+    tokio::time::sleep(Duration::from_millis(2_400)).await;
+    let reads = app.wallet_view(&code).await["connection_reads"].as_u64().unwrap();
+    assert!((1..=6).contains(&reads), "the platform was asked {reads} times");
+}

@@ -132,7 +132,11 @@ async fn connections_by_record(
         return denied;
     }
     let records: Vec<Value> = agent.with_state(|s| {
-        let inv = s.by_record.get(&query.out_of_band_id).and_then(|code| s.invitations.get(code));
+        let code = s.by_record.get(&query.out_of_band_id).cloned();
+        if let Some(inv) = code.as_ref().and_then(|code| s.invitations.get_mut(code)) {
+            inv.connection_reads += 1;
+        }
+        let inv = code.and_then(|code| s.invitations.get(&code));
         inv.and_then(|i| i.connection.as_ref().map(|c| connection_json(c, &i.alias, &i.record_id)))
             .into_iter()
             .collect()
