@@ -93,6 +93,9 @@ pub struct Config {
     pub retention_age: Duration,
     /// `BEACON_RETENTION_EVERY_SECS`, default 60: how often retention runs.
     pub retention_every: Duration,
+    /// `BEACON_HISTORY_DAYS`, default 30: finished connect sessions and stored
+    /// webhooks older than this are deleted (registered users stay).
+    pub history_retention: Duration,
     /// `BEACON_SHUTDOWN_DRAIN_SECS`, default 10: how long in-flight HTTP may finish.
     pub shutdown_drain: Duration,
     /// `LEPTOS_SITE_ROOT`, default `target/site`: the built WASM, JS and CSS.
@@ -225,6 +228,7 @@ impl Config {
             retention_events: parse("BEACON_RETENTION_EVENTS", 1000)?.max(1),
             retention_age: secs("BEACON_RETENTION_SECS", 86_400)?,
             retention_every: secs("BEACON_RETENTION_EVERY_SECS", 60)?.max(Duration::from_secs(1)),
+            history_retention: Duration::from_secs(parse("BEACON_HISTORY_DAYS", 30)? * 86_400),
             shutdown_drain: secs("BEACON_SHUTDOWN_DRAIN_SECS", 10)?,
             site_root: var("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".into()).into(),
             public_url: var("BEACON_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_owned()),

@@ -160,6 +160,12 @@ fn spawn_retention(state: &AppState) {
                 Ok(removed) => tracing::debug!(removed, "retention trimmed the event log"),
                 Err(err) => tracing::warn!(error = %err, "retention failed"),
             }
+            let history = config.history_retention.as_millis() as i64;
+            match store.forget_history(crate::store::now_ms() - history).await {
+                Ok(0) => {}
+                Ok(removed) => tracing::debug!(removed, "old sessions and webhooks deleted"),
+                Err(err) => tracing::warn!(error = %err, "history retention failed"),
+            }
         }
     });
 }

@@ -139,6 +139,24 @@ impl Store {
         rows.iter().map(from_row).collect()
     }
 
+    /// Deletes finished sessions and stored webhooks last touched before
+    /// `before` (ms since the epoch). Returns how many rows went.
+    pub async fn forget_history(&self, before: i64) -> Result<u64, StoreError> {
+        let terminal: Vec<&str> =
+            SessionStatus::ALL.iter().filter(|s| s.is_terminal()).map(|s| s.as_str()).collect();
+        let sql = format!(
+            "DELETE FROM connect_sessions WHERE status IN ('{}') AND updated_at < $1",
+            terminal.join("', '")
+        );
+        let sessions = sqlx::query(&sql).bind(before).execute(self.pool()).await?.rows_affected();
+        let webhooks = sqlx::query("DELETE FROM webhooks WHERE received_at < $1")
+            .bind(before)
+            .execute(self.pool())
+            .await?
+            .rows_affected();
+        Ok(sessions + webhooks)
+    }
+
     /// Puts off the next poll of a session the platform had no news about:
     /// `base_ms` doubled per fruitless poll, at most `cap_ms`.
     pub async fn poll_later(&self, id: &str, base_ms: i64, cap_ms: i64) -> Result<(), StoreError> {

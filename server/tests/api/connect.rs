@@ -380,3 +380,25 @@ async fn the_stall_poller_backs_off_on_a_quiet_session() {
     let reads = app.wallet_view(&code).await["connection_reads"].as_u64().unwrap();
     assert!((1..=6).contains(&reads), "the platform was asked {reads} times");
 }
+
+#[tokio::test]
+async fn old_finished_sessions_and_webhooks_are_forgotten_open_ones_kept() {
+    let (app, _visitor, session, _, _) = verified_with(json!({})).await;
+    let other = app.visitor().await;
+    let (open, _) = other.start_connect().await;
+    // Declined: finished. Verified (not registered) and awaiting_scan: still open.
+    let (declined_app, mut socket, code) = awaiting_share().await;
+    declined_app.wallet(&code, "decline", json!({})).await;
+    socket.statuses_until(Declined).await;
+    let removed = declined_app.store.forget_history(i64::MAX).await.unwrap();
+    assert!(removed >= 1, "the declined session and its webhooks went");
+    assert!(declined_app.store.webhook_outcomes().await.unwrap().is_empty());
+
+    assert!(
+        app.store.forget_history(server::store::now_ms() - 60_000).await.unwrap() == 0,
+        "nothing is old yet"
+    );
+    app.store.forget_history(i64::MAX).await.unwrap();
+    assert!(app.store.connect_session(&session).await.unwrap().is_some(), "verified sessions are still open");
+    assert!(app.store.connect_session(&open.session_id).await.unwrap().is_some());
+}
