@@ -151,7 +151,21 @@ impl ConnectFlow {
             self.inner.metrics.duplicates.fetch_add(1, Ordering::Relaxed);
             return Ok(Ingested::Duplicate);
         };
-        let Some(session) = self.correlate(&observation).await? else {
+        match self.process(&webhook_id, &observation).await {
+            Ok(outcome) => Ok(outcome),
+            Err(err) => {
+                // Not applied: forget it, so the platform's retry is processed
+                // instead of being answered as a duplicate.
+                let _ = self.store().delete_webhook(&webhook_id).await;
+                Err(err)
+            }
+        }
+    }
+
+    /// Correlates and applies a stored webhook.
+    async fn process(&self, webhook_id: &str, observation: &Observation) -> Result<Ingested, FlowError> {
+        let kind = observation.kind.as_str();
+        let Some(session) = self.correlate(observation).await? else {
             self.inner.metrics.unmatched.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(
                 kind,
@@ -159,12 +173,12 @@ impl ConnectFlow {
                 state = %observation.state,
                 "webhook matches no session; stored, not guessed"
             );
-            self.store().set_webhook_outcome(&webhook_id, Outcome::Unmatched, None).await?;
+            self.store().set_webhook_outcome(webhook_id, Outcome::Unmatched, None).await?;
             return Ok(Ingested::Unmatched);
         };
-        let applied = self.apply(&session.id, &observation).await?;
+        let applied = self.apply(&session.id, observation).await?;
         let outcome = if applied { Outcome::Applied } else { Outcome::Ignored };
-        self.store().set_webhook_outcome(&webhook_id, outcome, Some(&session.id)).await?;
+        self.store().set_webhook_outcome(webhook_id, outcome, Some(&session.id)).await?;
         Ok(if applied { Ingested::Applied } else { Ingested::Ignored })
     }
 

@@ -70,17 +70,23 @@ fn ConnectPanel(view: ConnectView) -> impl IntoView {
     let channel = ChannelName::parse(&view.channel).ok();
     let feed = use_channel(Signal::derive(move || channel.clone()));
     let initial = (view.status, view.wallet_label.clone(), None::<i64>);
-    // The newest update wins; `since` tracks when the current status began.
+    // Statuses only move forward, so the page shows the furthest one seen:
+    // updates published close together may reach the log in either order.
+    // `since` is when the shown status began.
     let state = Memo::new(move |_| {
-        let events = feed.events.get();
-        let latest = events
-            .iter()
-            .rev()
-            .find_map(|e| serde_json::from_value::<SessionUpdate>(e.payload.clone()).ok().map(|u| (u, e.ts)));
-        match latest {
-            Some((update, ts)) => (update.status, update.wallet_label, Some(ts)),
-            None => initial.clone(),
-        }
+        feed.events.with(|events| {
+            events.iter().fold(initial.clone(), |shown, event| {
+                match serde_json::from_value::<SessionUpdate>(event.payload.clone()) {
+                    Ok(update) if shown.0.can_become(update.status) => {
+                        (update.status, update.wallet_label.or(shown.1), Some(event.ts))
+                    }
+                    Ok(update) if update.status == shown.0 && update.wallet_label.is_some() => {
+                        (shown.0, update.wallet_label, shown.2)
+                    }
+                    _ => shown,
+                }
+            })
+        })
     });
     let status = Memo::new(move |_| state.get().0);
     let now = clock();

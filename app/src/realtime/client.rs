@@ -117,6 +117,7 @@ impl Client {
     ) {
         let (send_now, polling) = {
             let mut inner = self.inner.borrow_mut();
+            // A new subscription starts a new (empty) feed, so it replays from 0.
             inner.subs.insert(channel.clone(), Subscription { last_seq: 0, events, resets });
             (inner.authenticated, inner.polling)
         };
@@ -460,6 +461,11 @@ impl Client {
                 match get_json::<PollResponse>(&url).await {
                     Ok(answer) => {
                         let Some(client) = weak.upgrade() else { return };
+                        // The socket took over while this poll was out: its answer
+                        // may be older than what the socket already applied.
+                        if client.inner.borrow().poll_generation != generation {
+                            return;
+                        }
                         if let Some(reset) = answer.reset {
                             client.apply_reset(&reset.channel, reset.head_seq);
                         }

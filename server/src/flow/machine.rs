@@ -68,6 +68,11 @@ fn apply_connection(session: &mut ConnectSession, obs: &Observation) {
     if same_connection && new_rank <= current_rank {
         return;
     }
+    // Another connection for the same invitation (a reused one) may replace the
+    // known one only by going forward, and never fails the session.
+    if !same_connection && (new_rank < current_rank || obs.state == "abandoned") {
+        return;
+    }
     if current_rank == 4 {
         return;
     }
@@ -239,6 +244,20 @@ mod tests {
         assert_eq!(apply(&mut s, &conn("completed")), Effect::Stale);
         assert_eq!(apply(&mut s, &conn("response-sent")), Effect::Stale);
         assert_eq!(apply(&mut s, &conn("dancing")), Effect::Stale);
+    }
+
+    #[test]
+    fn another_connection_never_fails_or_rewinds_the_session() {
+        let mut s = session();
+        apply(&mut s, &conn("completed"));
+        let mut stale = conn("abandoned");
+        stale.record_id = "old-connection".into();
+        assert_eq!(apply(&mut s, &stale), Effect::Stale);
+        let mut older = conn("request-received");
+        older.record_id = "old-connection".into();
+        assert_eq!(apply(&mut s, &older), Effect::Stale);
+        assert_eq!(s.status, SessionStatus::AwaitingShare);
+        assert_eq!(s.connection_id.as_deref(), Some("c1"));
     }
 
     #[test]

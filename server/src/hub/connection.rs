@@ -28,6 +28,8 @@ use crate::config::Config;
 /// Live events written to a socket before one flush: bursts cost one write, and
 /// a long backlog still reaches the client in steady pieces.
 const WRITE_BATCH: usize = 64;
+/// Longest one socket write may wait for the peer to read.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest the closing handshake may take before the socket is dropped anyway.
 const CLOSE_HANDSHAKE: Duration = Duration::from_secs(2);
 /// Consecutive refused messages (rate limit) before the connection is closed.
@@ -164,7 +166,7 @@ impl Connection {
 
     async fn send(&mut self, frame: Utf8Bytes) -> Result<(), End> {
         self.ctx.hub.metrics().frames_out.fetch_add(1, Ordering::Relaxed);
-        self.socket.send(Message::Text(frame)).await.map_err(|_| End::ClientGone)
+        write_bounded(self.socket.send(Message::Text(frame))).await
     }
 
     async fn send_message(&mut self, message: &ServerMessage) -> Result<(), End> {
@@ -359,19 +361,20 @@ impl Connection {
                 return self.nack(Some(id), ErrorCode::Internal, "try again").await;
             }
         };
-        let start = match since {
-            None => bounds.head,
-            Some(since) if since > bounds.head => {
-                self.reset(&channel, ResetReason::AheadOfLog, bounds.head).await?;
-                bounds.head
-            }
+        let (start, reset) = match since {
+            None => (bounds.head, None),
+            Some(since) if since > bounds.head => (bounds.head, Some(ResetReason::AheadOfLog)),
             Some(since) if since + 1 < bounds.first_retained => {
-                self.reset(&channel, ResetReason::BeyondRetention, bounds.head).await?;
-                bounds.head
+                (bounds.head, Some(ResetReason::BeyondRetention))
             }
-            Some(since) => since,
+            Some(since) => (since, None),
         };
+        // Recorded before anything is sent, so the listener is removed with the
+        // connection whatever happens next.
         self.subscriptions.insert(channel.clone(), start);
+        if let Some(reason) = reset {
+            self.reset(&channel, reason, bounds.head).await?;
+        }
         if start < bounds.head {
             self.replay(&channel, bounds.head).await?;
         }
@@ -430,7 +433,7 @@ impl Connection {
         }
         if written > 0 {
             self.ctx.hub.metrics().frames_out.fetch_add(written, Ordering::Relaxed);
-            futures_util::SinkExt::flush(&mut self.socket).await.map_err(|_| End::ClientGone)?;
+            write_bounded(futures_util::SinkExt::flush(&mut self.socket)).await?;
         }
         Ok(())
     }
@@ -450,7 +453,7 @@ impl Connection {
             *last = event.seq;
         }
         let frame = Message::Text(event.frame.clone());
-        futures_util::SinkExt::feed(&mut self.socket, frame).await.map_err(|_| End::ClientGone)?;
+        write_bounded(futures_util::SinkExt::feed(&mut self.socket, frame)).await?;
         Ok(true)
     }
 
@@ -463,6 +466,16 @@ impl Connection {
             }
             None => self.nack(Some(id), ErrorCode::NotSubscribed, "not subscribed to that channel").await,
         }
+    }
+}
+
+/// Runs a socket write, giving up on a peer that has not taken our bytes for
+/// [`WRITE_TIMEOUT`]: a frozen or hostile client that keeps its receive window
+/// shut must not hold the task (and its kick, shutdown and expiry) forever.
+async fn write_bounded<E>(write: impl std::future::Future<Output = Result<(), E>>) -> Result<(), End> {
+    match tokio::time::timeout(WRITE_TIMEOUT, write).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) | Err(_) => Err(End::ClientGone),
     }
 }
 

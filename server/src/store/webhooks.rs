@@ -74,6 +74,11 @@ impl Store {
         Ok(())
     }
 
+    pub async fn delete_webhook(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM webhooks WHERE id = $1").bind(id).execute(self.pool()).await?;
+        Ok(())
+    }
+
     /// How many webhooks ended with each outcome.
     pub async fn webhook_outcomes(&self) -> Result<Vec<(String, i64)>, StoreError> {
         let rows =

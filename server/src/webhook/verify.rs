@@ -40,7 +40,7 @@ pub fn check(
     if let Some(signature) = header(headers, "x-signature") {
         let timestamp = header(headers, "x-timestamp").ok_or(WebhookAuthError::Missing)?;
         let ms: i64 = timestamp.parse().map_err(|_| WebhookAuthError::BadSignature)?;
-        if (now_ms - ms).abs() > replay_window_ms {
+        if now_ms.abs_diff(ms) > replay_window_ms.unsigned_abs() {
             return Err(WebhookAuthError::Stale);
         }
         let expected = hex::decode(signature).map_err(|_| WebhookAuthError::BadSignature)?;
@@ -101,5 +101,7 @@ mod tests {
         assert_eq!(check(&signed, body, "s", "org", 9000, 1000), Err(WebhookAuthError::Stale));
         assert_eq!(check(&signed, b"{}", "s", "org", 5500, 1000), Err(WebhookAuthError::BadSignature));
         assert_eq!(check(&signed, body, "t", "org", 5500, 1000), Err(WebhookAuthError::BadSignature));
+        let extreme = headers(&[("x-timestamp", i64::MIN.to_string()), ("x-signature", "00".into())]);
+        assert_eq!(check(&extreme, body, "s", "org", 5500, 1000), Err(WebhookAuthError::Stale));
     }
 }
