@@ -82,27 +82,13 @@ async fn the_whole_flow_verifies_and_registers() {
     assert_eq!(draft.display_name, "Ada Lovelace");
     assert!(draft.attributes.contains(&("email".into(), "ada.lovelace@example.org".into())));
 
-    let bad = visitor
-        .http
-        .post(app.url("/api/register"))
-        .json(&json!({ "session_id": session, "display_name": "Ada", "email": "not-an-email" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(bad.status(), 400);
+    assert_eq!(visitor.register(&session, "Ada", "not-an-email").await, 400);
     assert_eq!(visitor.http.get(app.url("/api/me")).send().await.unwrap().status(), 404, "nothing created");
 
     let mut socket = visitor.connect().await;
     let (replayed, _) = socket.subscribe(&format!("session:{session}"), Some(0)).await;
     assert_eq!(replayed.len(), 4, "the whole history replays for a late tab");
-    let created = visitor
-        .http
-        .post(app.url("/api/register"))
-        .json(&json!({ "session_id": session, "display_name": "Ada Lovelace", "email": "ada@example.org" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), 201);
+    assert_eq!(visitor.register(&session, "Ada Lovelace", "ada@example.org").await, 201);
     assert_eq!(socket.statuses_until(Registered).await, vec![Registered]);
     let me: protocol::connect::UserView =
         visitor.http.get(app.url("/api/me")).send().await.unwrap().json().await.unwrap();
@@ -110,28 +96,14 @@ async fn the_whole_flow_verifies_and_registers() {
     assert_eq!(me.id, visitor.principal, "the verified cookie is the signed-in one");
     assert!(me.attributes.contains(&("surname".into(), "Lovelace".into())));
 
-    let again = visitor
-        .http
-        .post(app.url("/api/register"))
-        .json(&json!({ "session_id": session, "display_name": "Ada", "email": "ada@example.org" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(again.status(), 409);
+    assert_eq!(visitor.register(&session, "Ada", "ada@example.org").await, 409);
 }
 
 #[tokio::test]
 async fn another_visitor_cannot_register_with_my_session() {
     let (app, _visitor, session, _, _) = verified_with(json!({})).await;
     let thief = app.visitor().await;
-    let response = thief
-        .http
-        .post(app.url("/api/register"))
-        .json(&json!({ "session_id": session, "display_name": "Eve", "email": "eve@example.org" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 404);
+    assert_eq!(thief.register(&session, "Eve", "eve@example.org").await, 404);
 }
 
 #[tokio::test]

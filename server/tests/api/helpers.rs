@@ -373,6 +373,12 @@ impl TestApp {
 }
 
 impl Visitor {
+    /// Registers with a verified session; returns the HTTP status.
+    pub async fn register(&self, session: &str, display_name: &str, email: &str) -> reqwest::StatusCode {
+        let body = serde_json::json!({ "session_id": session, "display_name": display_name, "email": email });
+        self.http.post(format!("{}/api/register", self.base)).json(&body).send().await.unwrap().status()
+    }
+
     /// Starts a connect session; returns its view and the dev agent's invitation code.
     pub async fn start_connect(&self) -> (protocol::connect::ConnectView, String) {
         let response = self.http.post(format!("{}/api/connections/session", self.base)).send().await.unwrap();
