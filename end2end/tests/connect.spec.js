@@ -124,7 +124,7 @@ test('an unscanned QR expires live', async ({ page }, testInfo) => {
   const expiryBase = `http://127.0.0.1:${Number(process.env.BEACON_E2E_PORT || 3210) + 1}`;
   await openConnect(page, expiryBase);
   await expect(page.locator('.connect-card')).toHaveAttribute('data-status', 'expired', { timeout: 20_000 });
-  await expect(page.getByTestId('status-text')).toHaveText('This QR code has expired.');
+  await expect(page.getByTestId('status-text')).toHaveText('This attempt has expired.');
   await expect(page.getByTestId('new-qr')).toBeVisible();
   await page.screenshot({ path: testInfo.outputPath('expired.png'), fullPage: true });
 });
@@ -134,16 +134,22 @@ test('every tab watching a session moves at once', async ({ browser }) => {
   const first = await context.newPage();
   const invitation = await openConnect(first);
   const sessionId = await first.locator('.connect-card').getAttribute('data-session');
-  // A second tab of the same visitor follows the same session through the status API and channel.
+  // A second tab of the same visitor shows the same attempt (not a new QR) and
+  // follows it over its own socket.
   const second = await context.newPage();
-  await second.goto('/');
-  await expect(second.locator('.conn')).toHaveAttribute('data-state', 'live');
-  const status = await second.evaluate(async (id) => (await fetch(`/api/connections/session/${id}`)).json(), sessionId);
-  expect(status.status).toBe('awaiting_scan');
+  await openConnect(second);
+  await expect(second.locator('.connect-card')).toHaveAttribute('data-session', sessionId);
+  await watchStatuses(first);
+  await watchStatuses(second);
   const { context: walletContext, wallet } = await openWallet(browser, invitation);
   await connectAndWaitForRequest(first, wallet, 'Tab test');
-  const after = await second.evaluate(async (id) => (await fetch(`/api/connections/session/${id}`)).json(), sessionId);
-  expect(after.status).toBe('awaiting_share');
+  await expect(second.locator('.connect-card')).toHaveAttribute('data-status', 'awaiting_share');
+  await expect(second.getByTestId('status-text')).toContainText('Connected to Tab test');
+  for (const tab of [first, second]) {
+    expect(await tab.evaluate(() => window.__noReload)).toBe(true);
+    const seen = await tab.evaluate(() => window.__statuses.filter((s, i, all) => s !== all[i - 1]));
+    expect(seen).toEqual(['awaiting_scan', 'connecting', 'awaiting_share']);
+  }
   await walletContext.close();
   await context.close();
 });

@@ -1,8 +1,8 @@
 // Shared steps for the end-to-end tests.
 const { expect } = require('@playwright/test');
 
-const PUBLISH_KEY = 'e2e-publish-key';
-const ADMIN_KEY = 'e2e-admin-key';
+const PUBLISH_KEY = 'e2e-publish-key-0123456789abcdefghij';
+const ADMIN_KEY = 'e2e-admin-key-0123456789abcdefghijklm';
 
 /** Opens `path` and waits until the page has hydrated and its socket is live. */
 async function openLive(page, path = '/') {

@@ -27,7 +27,9 @@ pub enum SessionStatus {
     Failed,
     /// The connection was abandoned. Terminal.
     ConnectionFailed,
-    /// Nobody scanned the QR in time. Terminal.
+    /// The attempt ran out of time: nobody scanned the QR in time, or the
+    /// stage it reached has a deadline that passed (connected but never
+    /// shared, verified but never registered). Terminal.
     Expired,
 }
 
@@ -94,7 +96,8 @@ impl SessionStatus {
         match next {
             // Once verified, only registering finishes the session.
             Self::Declined | Self::Failed | Self::ConnectionFailed => self.rank() < Self::Verified.rank(),
-            Self::Expired => self == Self::AwaitingScan,
+            // Every open stage has a deadline.
+            Self::Expired => true,
             _ => next.rank() > self.rank(),
         }
     }
@@ -159,7 +162,9 @@ mod tests {
         assert!(!Verified.can_become(Declined));
         assert!(Verified.can_become(Registered));
         assert!(AwaitingScan.can_become(Expired));
-        assert!(!Connecting.can_become(Expired));
+        assert!(Connecting.can_become(Expired), "every open stage has a deadline");
+        assert!(Verified.can_become(Expired));
+        assert!(!Registered.can_become(Expired));
         for terminal in SessionStatus::ALL.into_iter().filter(|s| s.is_terminal()) {
             for next in SessionStatus::ALL {
                 assert!(!terminal.can_become(next), "{terminal:?} -> {next:?}");

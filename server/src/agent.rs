@@ -8,6 +8,7 @@
 //!   and both sides of the contract are exercised.
 
 pub mod confirmd;
+#[cfg(feature = "dev-agent")]
 pub mod dev;
 
 use std::collections::BTreeMap;

@@ -1,32 +1,35 @@
 //! Configuration from the environment (`BEACON_*`, plus `DATABASE_URL`), each
-//! field with its default and the reason for it. Secrets live in [`Secret`],
-//! which never prints.
+//! field with its default and the reason for it, validated at start: a value
+//! that cannot work is an error naming its variable, never a surprise later.
+//!
+//! - [`secret`]: the [`Secret`] type that never prints, and `data/beacon.secret`.
+//! - [`agent`]: which identity platform, and the dev agent's guard rails.
+//! - [`net`]: address ranges (trusted proxies).
+//! - `env`: typed readers over the environment.
 
-use std::fmt;
+pub mod agent;
+mod env;
+pub mod net;
+pub mod secret;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use protocol::limits;
 
-/// A value that must not reach logs: `Debug` and `Display` print `[redacted]`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+pub use agent::{AgentMode, ConfirmdConfig, DEV_AGENT_BUILT, DevAgentOptions};
+pub use net::IpNet;
+pub use secret::{MIN_SECRET_LEN, Secret};
 
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
+use env::{Env, invalid};
 
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
+/// Longest any plain HTTP request may take. Long-polls must answer well
+/// before it (see [`LONG_POLL_MARGIN`]); upgraded WebSockets are not affected.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(35);
+/// Room a long-poll leaves between its wait and the request timeout, for the
+/// database reads around the wait.
+pub const LONG_POLL_MARGIN: Duration = Duration::from_secs(5);
 
 /// Why the environment does not describe a runnable server.
 #[derive(Debug, thiserror::Error)]
@@ -44,30 +47,37 @@ pub struct Config {
     /// `DATABASE_URL`, default `sqlite://data/beacon.db` (created and migrated at
     /// start). A `postgres://` URL selects Postgres.
     pub database_url: String,
-    /// `BEACON_DB_MAX_CONNECTIONS`, default 10: enough for the event log's short
-    /// transactions; SQLite serializes writers anyway.
+    /// `BEACON_DB_MAX_CONNECTIONS`, default 10 (1..=1000): enough for the event
+    /// log's short transactions; SQLite serializes writers anyway.
     pub db_max_connections: u32,
-    /// `BEACON_SECRET`: signs visitor cookies and connect tokens. Every node of a
-    /// deployment needs the same one. Default: a random secret kept in
-    /// `data/beacon.secret`, so restarts keep visitors signed in.
+    /// `BEACON_SECRET` (at least 32 characters): signs visitor cookies and
+    /// connect tokens. Every node of a deployment needs the same one. Default: a
+    /// random secret kept in `data/beacon.secret` (mode 0600), so restarts keep
+    /// visitors signed in.
     pub secret: Secret,
-    /// `BEACON_PUBLISH_KEY`: the API key of `POST /api/realtime/publish` and the
-    /// grants API. Unset: those APIs answer 401 to everyone.
+    /// `BEACON_PUBLISH_KEY` (at least 32 characters): the API key of
+    /// `POST /api/realtime/publish` and the grants API. Unset: 401 to everyone.
     pub publish_key: Option<Secret>,
-    /// `BEACON_ADMIN_KEY`: the API key of `/api/admin/*`. Unset: 401 to everyone.
+    /// `BEACON_ADMIN_KEY` (at least 32 characters): the API key of `/api/admin/*`.
+    /// Unset: 401 to everyone.
     pub admin_key: Option<Secret>,
-    /// `BEACON_SECURE_COOKIES`, default false: set true behind HTTPS.
-    pub secure_cookies: bool,
+    /// Derived from `BEACON_PUBLIC_URL`: served over HTTPS, so cookies are
+    /// `Secure` with the `__Host-` prefix and responses carry HSTS.
+    pub https: bool,
     /// `BEACON_ALLOWED_ORIGINS`, comma-separated, default empty: WebSocket upgrades
     /// with an `Origin` header must come from the server's own host or from one of
     /// these (cross-site WebSocket hijacking).
     pub allowed_origins: Vec<String>,
+    /// `BEACON_TRUSTED_PROXIES`, comma-separated addresses or ranges, default
+    /// empty: only a request arriving from one of these may name the client's
+    /// address in `X-Forwarded-For`. Anyone else could write any address there.
+    pub trusted_proxies: Vec<IpNet>,
     /// `BEACON_TOKEN_TTL_SECS`, default 300: short, since the client refreshes it
     /// on the open socket without reconnecting.
     pub token_ttl: Duration,
-    /// `BEACON_HEARTBEAT_SECS`, default 25.
+    /// `BEACON_HEARTBEAT_SECS` (or `_MS`), default 25, not zero.
     pub heartbeat_interval: Duration,
-    /// `BEACON_HEARTBEAT_GRACE_SECS`, default 10.
+    /// `BEACON_HEARTBEAT_GRACE_SECS` (or `_MS`), default 10, not zero.
     pub heartbeat_grace: Duration,
     /// `BEACON_AUTH_TIMEOUT_SECS`, default 10: a socket that does not authenticate
     /// by then holds a file descriptor for nothing.
@@ -85,7 +95,10 @@ pub struct Config {
     /// `BEACON_INBOUND_RATE`, default 20 messages per second sustained per connection,
     /// with a burst of twice that.
     pub inbound_rate_per_sec: u32,
-    /// `BEACON_LONG_POLL_SECS`, default 25 (see `protocol::limits`).
+    /// Per-address and whole-server caps; see [`AbuseLimits`].
+    pub abuse: AbuseLimits,
+    /// `BEACON_LONG_POLL_SECS` (or `_MS`), default 25 (see `protocol::limits`);
+    /// at most the request timeout minus [`LONG_POLL_MARGIN`].
     pub long_poll_wait: Duration,
     /// `BEACON_RETENTION_EVENTS`, default 1000 newest events per channel.
     pub retention_events: u64,
@@ -93,61 +106,68 @@ pub struct Config {
     pub retention_age: Duration,
     /// `BEACON_RETENTION_EVERY_SECS`, default 60: how often retention runs.
     pub retention_every: Duration,
-    /// `BEACON_HISTORY_DAYS`, default 30: finished connect sessions and stored
-    /// webhooks older than this are deleted (registered users stay).
+    /// `BEACON_HISTORY_DAYS`, default 30: finished connect sessions, stored
+    /// webhooks and ended sign-ins older than this are deleted (users stay).
     pub history_retention: Duration,
     /// `BEACON_SHUTDOWN_DRAIN_SECS`, default 10: how long in-flight HTTP may finish.
     pub shutdown_drain: Duration,
     /// `LEPTOS_SITE_ROOT`, default `target/site`: the built WASM, JS and CSS.
     pub site_root: PathBuf,
-    /// `BEACON_PUBLIC_URL`: the base URL phones and browsers reach this server at,
-    /// used in invitation links. Default: `http://` + the bound address (set it
-    /// to the LAN address, e.g. `http://192.168.1.20:3000`, for a phone).
+    /// `BEACON_PUBLIC_URL` (`http://` or `https://`, no path): the base URL
+    /// phones and browsers reach this server at, used in invitation links.
+    /// Default: `http://` + the bound address (set it to the LAN address, e.g.
+    /// `http://192.168.1.20:3000`, for a phone).
     pub public_url: Option<String>,
-    /// `BEACON_AGENT`, default `dev`: the built-in dev agent stands in for the
-    /// identity platform and the wallet. `confirmd` talks to the real platform
-    /// configured by the `CONFIRMD_*` variables.
+    /// `BEACON_AGENT`: `confirmd` talks to the real platform configured by the
+    /// `CONFIRMD_*` variables; `dev` (the default in builds with the `dev-agent`
+    /// feature) starts the built-in stand-in for the platform and the wallet.
     pub agent: AgentMode,
     /// `BEACON_CONNECT_TTL_SECS`, default 300: how long a QR stays valid.
     pub connect_ttl: Duration,
+    /// `BEACON_SHARE_DEADLINE_SECS`, default 900: a session connected but never
+    /// shared (or stuck verifying) expires this long after it was created.
+    pub share_deadline: Duration,
+    /// `BEACON_REGISTER_DEADLINE_SECS`, default 1800: a verified session nobody
+    /// registered with expires this long after it was created.
+    pub register_deadline: Duration,
+    /// `BEACON_CLAIM_LEASE_SECS`, default 30: a "proof requested" or
+    /// "verification started" claim older than this without progress is taken
+    /// back by the stall poller (the server may have died mid-call).
+    pub claim_lease: Duration,
     /// `BEACON_STALL_AFTER_MS`, default 10000: a session unchanged this long is
     /// advanced by reading the platform (which sends each webhook once).
     pub stall_after: Duration,
-    /// `BEACON_STALL_POLL_MS`, default 5000: how often stalled sessions are polled.
+    /// `BEACON_STALL_POLL_MS`, default 5000 (at least 50): how often stalled
+    /// sessions are polled.
     pub stall_poll_every: Duration,
     /// `BEACON_WEBHOOK_REPLAY_WINDOW_SECS`, default 300: signed webhooks older
     /// (or newer) than this are refused.
     pub webhook_replay_window: Duration,
-    /// `BEACON_DEV_AGENT_DELAY_MS`, default `200-800`: the dev agent's pause
-    /// before each webhook, like the platform's.
-    pub dev_agent_delay_ms: (u64, u64),
 }
 
-/// Which identity platform Beacon talks to.
-#[derive(Debug, Clone)]
-pub enum AgentMode {
-    /// The built-in dev agent on this server.
-    Dev,
-    /// A ConfirmD deployment.
-    Confirmd(Box<ConfirmdConfig>),
-}
-
-/// `CONFIRMD_*`: where the platform is and who Beacon is there.
-#[derive(Debug, Clone)]
-pub struct ConfirmdConfig {
-    /// `CONFIRMD_BASE_URL`, e.g. `https://platform.example/api`.
-    pub base_url: String,
-    /// `CONFIRMD_AUTH_URL`: the Keycloak token endpoint.
-    pub auth_url: String,
-    pub client_id: String,
-    pub client_secret: Secret,
-    pub org_id: String,
-    /// `CONFIRMD_WEBHOOK_SECRET`: the `x-api-key` (or HMAC key) of webhooks.
-    pub webhook_secret: Secret,
-    /// `CONFIRMD_ATTRIBUTES`, default `given_name,surname,email`.
-    pub attributes: Vec<String>,
-    pub schema_id: String,
-    pub cred_def_id: String,
+/// Limits that hold however many cookies a client mints: by client address
+/// (IPv6 by /64, the unit one subscriber controls) and for the whole server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AbuseLimits {
+    /// `BEACON_MAX_SOCKETS_PER_IP`, default 256: a household or office behind
+    /// one NAT, with many tabs each.
+    pub sockets_per_ip: usize,
+    /// `BEACON_MAX_LONG_POLLS_PER_IP`, default 64.
+    pub long_polls_per_ip: usize,
+    /// `BEACON_MAX_LONG_POLLS_PER_PRINCIPAL`, default 8: a tab polls a few
+    /// channels; more would let one cookie hold the database pool.
+    pub long_polls_per_principal: usize,
+    /// `BEACON_CONNECT_SESSIONS_PER_IP_PER_MIN`, default 10: each one costs a
+    /// platform call; a person needs one or two.
+    pub connect_sessions_per_ip_per_min: u32,
+    /// `BEACON_TOKEN_REQUESTS_PER_IP_PER_MIN`, default 600: every reconnect of
+    /// every tab behind the address fetches one.
+    pub token_requests_per_ip_per_min: u32,
+    /// `BEACON_MAX_SOCKETS`, default 20000: below the process's file limit, so
+    /// the listener keeps descriptors for HTTP and the database.
+    pub max_sockets: usize,
+    /// `BEACON_MAX_LONG_POLLS`, default 4096.
+    pub max_long_polls: usize,
 }
 
 impl Config {
@@ -158,159 +178,159 @@ impl Config {
 
     /// Reads configuration through `lookup`, so tests can pass their own values.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let parse = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
-            match var(name) {
-                None => Ok(default),
-                Some(v) => v.trim().parse().map_err(|e| ConfigError::Invalid {
-                    name,
-                    reason: format!("`{v}` is not a whole number ({e})"),
-                }),
-            }
-        };
-        let secs = |name, default| parse(name, default).map(Duration::from_secs);
+        let env = Env::new(lookup);
 
-        let bind = match var("BEACON_BIND") {
+        let bind = match env.get("BEACON_BIND") {
             None => SocketAddr::from(([127, 0, 0, 1], 3000)),
-            Some(v) => v.parse().map_err(|e| ConfigError::Invalid {
-                name: "BEACON_BIND",
-                reason: format!("`{v}` is not host:port ({e})"),
-            })?,
-        };
-        let database_url = var("DATABASE_URL").unwrap_or_else(|| "sqlite://data/beacon.db".into());
-        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres")) {
-            return Err(ConfigError::Invalid {
-                name: "DATABASE_URL",
-                reason: "must start with sqlite: or postgres://".into(),
-            });
-        }
-        let secret = match var("BEACON_SECRET") {
-            Some(s) if s.len() < 32 => {
-                return Err(ConfigError::Invalid {
-                    name: "BEACON_SECRET",
-                    reason: "must be at least 32 characters".into(),
-                });
+            Some(v) => {
+                v.parse().map_err(|e| invalid("BEACON_BIND", format!("`{v}` is not host:port ({e})")))?
             }
-            Some(s) => Secret::new(s),
-            None => Secret::new(String::new()), // filled in by `ensure_secret`
         };
+        let database_url = env.get("DATABASE_URL").unwrap_or_else(|| "sqlite://data/beacon.db".into());
+        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres")) {
+            return Err(invalid("DATABASE_URL", "must start with sqlite: or postgres://"));
+        }
+        let key = |name: &'static str| -> Result<Option<Secret>, ConfigError> {
+            match env.get(name) {
+                Some(value) if value.len() < MIN_SECRET_LEN => {
+                    Err(invalid(name, format!("must be at least {MIN_SECRET_LEN} characters")))
+                }
+                value => Ok(value.map(Secret::new)),
+            }
+        };
+        if env.get("BEACON_SECURE_COOKIES").is_some() {
+            return Err(invalid(
+                "BEACON_SECURE_COOKIES",
+                "no longer read: cookies are Secure whenever BEACON_PUBLIC_URL is https://",
+            ));
+        }
+        let public_url = env.get("BEACON_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_owned());
+        if let Some(url) = &public_url {
+            let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+            if rest.is_none_or(|host| host.is_empty() || host.contains(['/', '?', '#', ' '])) {
+                return Err(invalid("BEACON_PUBLIC_URL", format!("`{url}` is not http(s)://host[:port]")));
+            }
+        }
+        let long_poll_wait = env.ms_or_secs(
+            "BEACON_LONG_POLL_MS",
+            "BEACON_LONG_POLL_SECS",
+            Duration::from_millis(limits::LONG_POLL_WAIT_MS),
+        )?;
+        if long_poll_wait + LONG_POLL_MARGIN > REQUEST_TIMEOUT {
+            let most = (REQUEST_TIMEOUT - LONG_POLL_MARGIN).as_secs();
+            return Err(invalid(
+                "BEACON_LONG_POLL_SECS",
+                format!(
+                    "at most {most} s: the {} s request timeout would cut a longer wait",
+                    REQUEST_TIMEOUT.as_secs()
+                ),
+            ));
+        }
 
-        Ok(Self {
+        let config = Self {
             bind,
             database_url,
-            db_max_connections: parse("BEACON_DB_MAX_CONNECTIONS", 10)? as u32,
-            secret,
-            publish_key: var("BEACON_PUBLISH_KEY").map(Secret::new),
-            admin_key: var("BEACON_ADMIN_KEY").map(Secret::new),
-            secure_cookies: var("BEACON_SECURE_COOKIES").is_some_and(|v| v == "true" || v == "1"),
-            allowed_origins: var("BEACON_ALLOWED_ORIGINS")
+            db_max_connections: env.ranged("BEACON_DB_MAX_CONNECTIONS", 10, 1, 1000)? as u32,
+            secret: key("BEACON_SECRET")?.unwrap_or_else(|| Secret::new(String::new())),
+            publish_key: key("BEACON_PUBLISH_KEY")?,
+            admin_key: key("BEACON_ADMIN_KEY")?,
+            https: public_url.as_deref().is_some_and(|u| u.starts_with("https://")),
+            allowed_origins: env
+                .get("BEACON_ALLOWED_ORIGINS")
                 .map(|v| v.split(',').map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect())
                 .unwrap_or_default(),
-            token_ttl: secs("BEACON_TOKEN_TTL_SECS", 300)?,
-            heartbeat_interval: Duration::from_millis(parse(
-                "BEACON_HEARTBEAT_MS",
-                parse("BEACON_HEARTBEAT_SECS", limits::HEARTBEAT_INTERVAL_MS / 1000)? * 1000,
-            )?),
-            heartbeat_grace: Duration::from_millis(parse(
-                "BEACON_HEARTBEAT_GRACE_MS",
-                parse("BEACON_HEARTBEAT_GRACE_SECS", limits::HEARTBEAT_GRACE_MS / 1000)? * 1000,
-            )?),
-            auth_timeout: secs("BEACON_AUTH_TIMEOUT_SECS", 10)?,
-            outbound_queue: parse("BEACON_OUTBOUND_QUEUE", 256)?.max(1) as usize,
-            max_frame_bytes: parse("BEACON_MAX_FRAME_BYTES", limits::MAX_FRAME_BYTES as u64)? as usize,
-            max_channels_per_connection: parse("BEACON_MAX_CHANNELS_PER_CONNECTION", 64)? as usize,
-            max_connections_per_principal: parse("BEACON_MAX_CONNECTIONS_PER_PRINCIPAL", 32)? as usize,
-            inbound_rate_per_sec: parse("BEACON_INBOUND_RATE", 20)?.max(1) as u32,
-            long_poll_wait: Duration::from_millis(parse(
-                "BEACON_LONG_POLL_MS",
-                parse("BEACON_LONG_POLL_SECS", limits::LONG_POLL_WAIT_MS / 1000)? * 1000,
-            )?),
-            retention_events: parse("BEACON_RETENTION_EVENTS", 1000)?.max(1),
-            retention_age: secs("BEACON_RETENTION_SECS", 86_400)?,
-            retention_every: secs("BEACON_RETENTION_EVERY_SECS", 60)?.max(Duration::from_secs(1)),
-            history_retention: Duration::from_secs(parse("BEACON_HISTORY_DAYS", 30)? * 86_400),
-            shutdown_drain: secs("BEACON_SHUTDOWN_DRAIN_SECS", 10)?,
-            site_root: var("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".into()).into(),
-            public_url: var("BEACON_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_owned()),
-            agent: match var("BEACON_AGENT").as_deref() {
-                None | Some("dev") => AgentMode::Dev,
-                Some("confirmd") => {
-                    let required = |name: &'static str| {
-                        var(name).ok_or(ConfigError::Invalid {
-                            name,
-                            reason: "required with BEACON_AGENT=confirmd".into(),
+            trusted_proxies: match env.get("BEACON_TRUSTED_PROXIES") {
+                None => Vec::new(),
+                Some(list) => list
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| {
+                        IpNet::parse(s).ok_or_else(|| {
+                            invalid("BEACON_TRUSTED_PROXIES", format!("`{s}` is not an address or range"))
                         })
-                    };
-                    AgentMode::Confirmd(Box::new(ConfirmdConfig {
-                        base_url: required("CONFIRMD_BASE_URL")?,
-                        auth_url: required("CONFIRMD_AUTH_URL")?,
-                        client_id: required("CONFIRMD_CLIENT_ID")?,
-                        client_secret: Secret::new(required("CONFIRMD_CLIENT_SECRET")?),
-                        org_id: required("CONFIRMD_ORG_ID")?,
-                        webhook_secret: Secret::new(required("CONFIRMD_WEBHOOK_SECRET")?),
-                        attributes: var("CONFIRMD_ATTRIBUTES")
-                            .unwrap_or_else(|| "given_name,surname,email".into())
-                            .split(',')
-                            .map(|a| a.trim().to_owned())
-                            .filter(|a| !a.is_empty())
-                            .collect(),
-                        schema_id: required("CONFIRMD_SCHEMA_ID")?,
-                        cred_def_id: required("CONFIRMD_CRED_DEF_ID")?,
-                    }))
-                }
-                Some(other) => {
-                    return Err(ConfigError::Invalid {
-                        name: "BEACON_AGENT",
-                        reason: format!("`{other}` is neither `dev` nor `confirmd`"),
-                    });
-                }
+                    })
+                    .collect::<Result<_, _>>()?,
             },
-            connect_ttl: secs("BEACON_CONNECT_TTL_SECS", 300)?,
-            stall_after: Duration::from_millis(parse("BEACON_STALL_AFTER_MS", 10_000)?),
-            stall_poll_every: Duration::from_millis(parse("BEACON_STALL_POLL_MS", 5_000)?.max(50)),
-            webhook_replay_window: secs("BEACON_WEBHOOK_REPLAY_WINDOW_SECS", 300)?,
-            dev_agent_delay_ms: match var("BEACON_DEV_AGENT_DELAY_MS") {
-                None => (200, 800),
-                Some(v) => {
-                    let bad = || ConfigError::Invalid {
-                        name: "BEACON_DEV_AGENT_DELAY_MS",
-                        reason: format!("`{v}` is not `<min>-<max>` milliseconds"),
-                    };
-                    let (low, high) = v.split_once('-').ok_or_else(bad)?;
-                    let low: u64 = low.trim().parse().map_err(|_| bad())?;
-                    let high: u64 = high.trim().parse().map_err(|_| bad())?;
-                    if low > high {
-                        return Err(bad());
-                    }
-                    (low, high)
-                }
+            token_ttl: nonzero("BEACON_TOKEN_TTL_SECS", env.secs("BEACON_TOKEN_TTL_SECS", 300)?)?,
+            heartbeat_interval: env.ms_or_secs(
+                "BEACON_HEARTBEAT_MS",
+                "BEACON_HEARTBEAT_SECS",
+                Duration::from_millis(limits::HEARTBEAT_INTERVAL_MS),
+            )?,
+            heartbeat_grace: env.ms_or_secs(
+                "BEACON_HEARTBEAT_GRACE_MS",
+                "BEACON_HEARTBEAT_GRACE_SECS",
+                Duration::from_millis(limits::HEARTBEAT_GRACE_MS),
+            )?,
+            auth_timeout: nonzero("BEACON_AUTH_TIMEOUT_SECS", env.secs("BEACON_AUTH_TIMEOUT_SECS", 10)?)?,
+            outbound_queue: env.ranged("BEACON_OUTBOUND_QUEUE", 256, 1, 1 << 20)? as usize,
+            max_frame_bytes: env.ranged(
+                "BEACON_MAX_FRAME_BYTES",
+                limits::MAX_FRAME_BYTES as u64,
+                256,
+                1 << 20,
+            )? as usize,
+            max_channels_per_connection: env.ranged("BEACON_MAX_CHANNELS_PER_CONNECTION", 64, 1, 4096)?
+                as usize,
+            max_connections_per_principal: env.ranged(
+                "BEACON_MAX_CONNECTIONS_PER_PRINCIPAL",
+                32,
+                1,
+                1 << 20,
+            )? as usize,
+            inbound_rate_per_sec: env.ranged("BEACON_INBOUND_RATE", 20, 1, 100_000)? as u32,
+            abuse: AbuseLimits {
+                sockets_per_ip: env.ranged("BEACON_MAX_SOCKETS_PER_IP", 256, 1, 1 << 20)? as usize,
+                long_polls_per_ip: env.ranged("BEACON_MAX_LONG_POLLS_PER_IP", 64, 1, 1 << 20)? as usize,
+                long_polls_per_principal: env.ranged("BEACON_MAX_LONG_POLLS_PER_PRINCIPAL", 8, 1, 1024)?
+                    as usize,
+                connect_sessions_per_ip_per_min: env.ranged(
+                    "BEACON_CONNECT_SESSIONS_PER_IP_PER_MIN",
+                    10,
+                    1,
+                    1 << 20,
+                )? as u32,
+                token_requests_per_ip_per_min: env.ranged(
+                    "BEACON_TOKEN_REQUESTS_PER_IP_PER_MIN",
+                    600,
+                    1,
+                    1 << 24,
+                )? as u32,
+                max_sockets: env.ranged("BEACON_MAX_SOCKETS", 20_000, 1, 1 << 24)? as usize,
+                max_long_polls: env.ranged("BEACON_MAX_LONG_POLLS", 4096, 1, 1 << 24)? as usize,
             },
-        })
+            long_poll_wait,
+            retention_events: env.ranged("BEACON_RETENTION_EVENTS", 1000, 1, i64::MAX as u64 / 2)?,
+            retention_age: env.secs("BEACON_RETENTION_SECS", 86_400)?,
+            retention_every: env.secs("BEACON_RETENTION_EVERY_SECS", 60)?.max(Duration::from_secs(1)),
+            history_retention: env.days("BEACON_HISTORY_DAYS", 30)?,
+            shutdown_drain: env.secs("BEACON_SHUTDOWN_DRAIN_SECS", 10)?,
+            site_root: env.get("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".into()).into(),
+            agent: agent::from_env(&env, bind)?,
+            public_url,
+            connect_ttl: nonzero("BEACON_CONNECT_TTL_SECS", env.secs("BEACON_CONNECT_TTL_SECS", 300)?)?,
+            share_deadline: env.secs("BEACON_SHARE_DEADLINE_SECS", 900)?,
+            register_deadline: env.secs("BEACON_REGISTER_DEADLINE_SECS", 1800)?,
+            claim_lease: nonzero("BEACON_CLAIM_LEASE_SECS", env.secs("BEACON_CLAIM_LEASE_SECS", 30)?)?,
+            stall_after: env.millis("BEACON_STALL_AFTER_MS", 10_000)?,
+            stall_poll_every: env.millis("BEACON_STALL_POLL_MS", 5_000)?.max(Duration::from_millis(50)),
+            webhook_replay_window: env.secs("BEACON_WEBHOOK_REPLAY_WINDOW_SECS", 300)?,
+        };
+        if config.share_deadline < config.connect_ttl || config.register_deadline < config.share_deadline {
+            return Err(invalid(
+                "BEACON_SHARE_DEADLINE_SECS",
+                "deadlines must grow: connect TTL <= share deadline <= register deadline",
+            ));
+        }
+        Ok(config)
     }
 
     /// Fills an unset secret from `data/beacon.secret`, creating it once.
     pub fn ensure_secret(&mut self) -> anyhow::Result<()> {
-        use anyhow::Context;
-        if !self.secret.expose().is_empty() {
-            return Ok(());
+        if self.secret.expose().is_empty() {
+            self.secret = secret::load_or_create(std::path::Path::new("data/beacon.secret"))?;
         }
-        let path = PathBuf::from("data/beacon.secret");
-        if let Ok(existing) = std::fs::read_to_string(&path)
-            && existing.trim().len() >= 32
-        {
-            self.secret = Secret::new(existing.trim());
-            return Ok(());
-        }
-        let fresh = hex::encode(rand::random::<[u8; 32]>());
-        std::fs::create_dir_all("data").context("creating data/")?;
-        std::fs::write(&path, &fresh).context("writing data/beacon.secret")?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
-                .context("restricting data/beacon.secret")?;
-        }
-        self.secret = Secret::new(fresh);
         Ok(())
     }
 
@@ -318,42 +338,19 @@ impl Config {
     pub fn is_postgres(&self) -> bool {
         self.database_url.starts_with("postgres")
     }
+
+    /// The dev agent's settings, when it is the identity platform.
+    pub fn dev_agent(&self) -> Option<&DevAgentOptions> {
+        match &self.agent {
+            AgentMode::Dev(options) => Some(options),
+            AgentMode::Confirmd(_) => None,
+        }
+    }
+}
+
+fn nonzero(name: &'static str, value: Duration) -> Result<Duration, ConfigError> {
+    if value.is_zero() { Err(invalid(name, "must be greater than zero")) } else { Ok(value) }
 }
 
 #[cfg(test)]
-mod tests {
-    use std::collections::HashMap;
-
-    use super::*;
-
-    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-        Config::from_lookup(|k| map.get(k).cloned())
-    }
-
-    #[test]
-    fn defaults_are_loopback_and_sqlite() {
-        let c = config(&[]).unwrap();
-        assert_eq!(c.bind.to_string(), "127.0.0.1:3000");
-        assert_eq!(c.database_url, "sqlite://data/beacon.db");
-        assert_eq!(c.heartbeat_interval, Duration::from_secs(25));
-        assert!(c.publish_key.is_none());
-    }
-
-    #[test]
-    fn bad_values_name_the_variable() {
-        let err = config(&[("BEACON_BIND", "nowhere")]).unwrap_err().to_string();
-        assert!(err.starts_with("BEACON_BIND"), "{err}");
-        let err = config(&[("BEACON_OUTBOUND_QUEUE", "-1")]).unwrap_err().to_string();
-        assert!(err.starts_with("BEACON_OUTBOUND_QUEUE"), "{err}");
-        let err = config(&[("BEACON_SECRET", "short")]).unwrap_err().to_string();
-        assert!(err.starts_with("BEACON_SECRET"), "{err}");
-    }
-
-    #[test]
-    fn secrets_never_print() {
-        let c = config(&[("BEACON_PUBLISH_KEY", "hunter2hunter2")]).unwrap();
-        assert!(!format!("{c:?}").contains("hunter2"));
-    }
-}
+mod tests;

@@ -2,7 +2,8 @@
 //! code (`protocol::ErrorCode`); the cause of a 5xx goes to the log only.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use protocol::ErrorCode;
 use serde_json::json;
@@ -25,6 +26,10 @@ pub enum AppError {
     Conflict(String),
     #[error("request body larger than {0} bytes")]
     TooLarge(usize),
+    #[error("too many requests from this client; try again later")]
+    RateLimited { retry_after: std::time::Duration },
+    #[error("the server is at capacity; try again later")]
+    Busy { retry_after: std::time::Duration },
     #[error("the identity platform did not answer as expected")]
     Upstream(String),
     #[error(transparent)]
@@ -43,6 +48,8 @@ impl AppError {
             Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable),
             Self::Conflict(_) => (StatusCode::CONFLICT, ErrorCode::BadRequest),
             Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::BadRequest),
+            Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited),
+            Self::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable),
             Self::Upstream(_) => (StatusCode::BAD_GATEWAY, ErrorCode::Unavailable),
             Self::Store(_) | Self::Unexpected(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
         }
@@ -55,13 +62,21 @@ impl IntoResponse for AppError {
         if let Self::Upstream(cause) = &self {
             tracing::error!(cause, "identity platform call failed");
         }
-        let message = if status.is_server_error() {
+        let retry_after = match &self {
+            Self::RateLimited { retry_after } | Self::Busy { retry_after } => Some(retry_after.as_secs()),
+            _ => None,
+        };
+        let message = if status.is_server_error() && retry_after.is_none() {
             tracing::error!(error = ?self, "request failed");
             "internal error; the server logged the cause".to_owned()
         } else {
             self.to_string()
         };
-        (status, Json(json!({ "error": code, "message": message }))).into_response()
+        let mut response = (status, Json(json!({ "error": code, "message": message }))).into_response();
+        if let Some(secs) = retry_after {
+            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
     }
 }
 

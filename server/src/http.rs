@@ -8,8 +8,6 @@ pub mod sessions;
 pub mod socket;
 pub mod webhooks;
 
-use std::time::Duration;
-
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue};
 use axum::routing::{get, post};
@@ -22,11 +20,8 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::visitor;
+use crate::config::REQUEST_TIMEOUT;
 use crate::state::AppState;
-
-/// Longest any plain HTTP request may take: a long-poll's wait plus margin.
-/// Upgraded WebSockets are not affected (their response is immediate).
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(35);
 
 /// Every route of the application.
 pub fn router(state: AppState) -> Router {
@@ -42,6 +37,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/connections/session/{id}", get(sessions::status))
         .route("/api/connections/session/{id}/registration", get(sessions::registration))
         .route("/api/register", post(sessions::register))
+        .route("/api/logout", post(sessions::logout))
         .route("/api/me", get(sessions::me))
         .leptos_routes_with_context(&state, routes, pages::provide_backend(state.clone()), {
             let options = leptos_options.clone();
@@ -68,8 +64,12 @@ pub fn router(state: AppState) -> Router {
         );
 
     let request_id = HeaderName::from_static("x-request-id");
+    let https = state.config.https;
+    #[cfg(feature = "dev-agent")]
     let dev_agent = state.dev_agent.clone();
+    #[allow(unused_mut)] // only the dev-agent build merges more routes
     let mut app = Router::new().merge(api_routes).merge(visitor_routes).with_state(state);
+    #[cfg(feature = "dev-agent")]
     if let Some(dev_agent) = dev_agent {
         app = app.merge(dev_agent.router());
     }
@@ -83,9 +83,21 @@ pub fn router(state: AppState) -> Router {
             .layer(security_header("x-content-type-options", "nosniff"))
             .layer(security_header("x-frame-options", "DENY"))
             .layer(security_header("referrer-policy", "strict-origin-when-cross-origin"))
-            .layer(security_header("permissions-policy", "camera=(), microphone=(), geolocation=()")),
+            .layer(security_header("permissions-policy", "camera=(), microphone=(), geolocation=()"))
+            // Pages set their own policy with the response's nonce (`app::shell`);
+            // everything else (JSON, files, errors) runs no script at all.
+            .layer(security_header("content-security-policy", API_CSP))
+            .layer(SetResponseHeaderLayer::if_not_present(
+                HeaderName::from_static("strict-transport-security"),
+                https.then(|| HeaderValue::from_static(HSTS)),
+            )),
     )
 }
+
+/// The policy of every response that is not a page.
+const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
+/// Two years, subdomains too: once served over HTTPS, browsers never try HTTP.
+const HSTS: &str = "max-age=63072000; includeSubDomains";
 
 fn security_header(name: &'static str, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
     SetResponseHeaderLayer::if_not_present(HeaderName::from_static(name), HeaderValue::from_static(value))

@@ -3,6 +3,7 @@
 //! - [`connection`]: one task per WebSocket (auth, subscribe, resume, heartbeat, limits).
 //! - [`rate`]: the per-connection inbound rate limiter.
 //! - [`metrics`]: counters behind `/metrics` and the stats API.
+//! - [`resume`]: where a socket or long-poll resumes, and the gap check on reads.
 //!
 //! The registry is sharded by channel name so fan-out on one channel does not
 //! contend with subscribes on others. Locks are std mutexes held only for map
@@ -11,6 +12,7 @@
 pub mod connection;
 pub mod metrics;
 pub mod rate;
+pub mod resume;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};

@@ -11,6 +11,7 @@
 //! - [`agent`]: the identity platform client, and the built-in dev agent.
 //! - [`webhook`]: platform webhook authentication and normalisation.
 //! - [`flow`]: the wallet-connect flow from QR to registration.
+//! - [`guard`]: per-address and whole-server abuse limits.
 //! - [`error`]: the HTTP error type.
 //! - [`cli`]: the `beacon publish` client.
 
@@ -21,6 +22,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod flow;
+pub mod guard;
 pub mod http;
 pub mod hub;
 pub mod startup;

@@ -13,11 +13,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::agent::Agent;
 use crate::agent::confirmd::{ConfirmdClient, ConfirmdSettings};
-use crate::agent::dev::{DevAgent, DevAgentSettings};
+#[cfg(feature = "dev-agent")]
+use crate::agent::dev::DevAgent;
 use crate::auth::token::TokenKeys;
 use crate::bus::memory::MemoryBus;
+use crate::config::AgentMode;
 use crate::config::Config;
-use crate::config::{AgentMode, Secret};
 use crate::flow::{ConnectFlow, FlowSettings};
 use crate::hub::Hub;
 use crate::state::{AppState, WebhookAuth};
@@ -45,10 +46,14 @@ impl Application {
             identity.agent,
             FlowSettings {
                 session_ttl: config.connect_ttl,
+                share_deadline: config.share_deadline,
+                register_deadline: config.register_deadline,
+                claim_lease: config.claim_lease,
                 stall_after: config.stall_after,
                 poll_every: config.stall_poll_every,
             },
         );
+        let guards = crate::guard::Guards::new(&config.abuse);
         let state = AppState {
             keys: TokenKeys::new(config.secret.expose()),
             leptos_options: leptos_options(&config, local_addr),
@@ -58,6 +63,8 @@ impl Application {
             started_at: Instant::now(),
             flow,
             webhooks: identity.webhooks,
+            guards,
+            #[cfg(feature = "dev-agent")]
             dev_agent: identity.dev_agent,
         };
         spawn_retention(&state);
@@ -94,7 +101,9 @@ impl Application {
         let store = state.store.clone();
         let hub = state.hub.clone();
         let app = crate::http::router(state);
-        let server = axum::serve(listener, app.into_make_service()).with_graceful_shutdown(signal);
+        // Connect info gives handlers the peer address, for per-address limits.
+        let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(signal);
         tokio::select! {
             served = server => served.context("serving HTTP")?,
             _ = async { stopping.cancelled().await; tokio::time::sleep(drain).await } => {
@@ -173,11 +182,13 @@ fn spawn_retention(state: &AppState) {
 struct IdentityPlatform {
     agent: Arc<dyn Agent>,
     webhooks: WebhookAuth,
+    #[cfg(feature = "dev-agent")]
     dev_agent: Option<DevAgent>,
 }
 
 /// The platform client, and in dev mode the dev agent it talks to on this very
 /// server (over real HTTP on loopback, with credentials made up at start).
+#[cfg_attr(not(feature = "dev-agent"), allow(unused_variables))] // only the dev agent needs them
 fn identity_platform(config: &Config, local_addr: SocketAddr, hub: &Hub) -> IdentityPlatform {
     match &config.agent {
         AgentMode::Confirmd(platform) => IdentityPlatform {
@@ -195,45 +206,20 @@ fn identity_platform(config: &Config, local_addr: SocketAddr, hub: &Hub) -> Iden
                 secret: platform.webhook_secret.clone(),
                 org_id: platform.org_id.clone(),
             },
+            #[cfg(feature = "dev-agent")]
             dev_agent: None,
         },
-        AgentMode::Dev => {
-            let mut loopback = local_addr;
-            if loopback.ip().is_unspecified() {
-                loopback.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-            }
-            let internal = format!("http://{loopback}");
-            let public_url = config.public_url.clone().unwrap_or_else(|| internal.clone());
-            let random = || Secret::new(hex::encode(rand::random::<[u8; 24]>()));
-            let (client_secret, webhook_secret) = (random(), random());
-            let org_id = "beacon-dev-org".to_owned();
-            let dev_agent = DevAgent::new(
-                DevAgentSettings {
-                    webhook_url: format!("{internal}/api/webhooks/confirmd"),
-                    webhook_secret: webhook_secret.clone(),
-                    public_url,
-                    org_id: org_id.clone(),
-                    client_id: "beacon-dev".into(),
-                    client_secret: client_secret.clone(),
-                    delay_ms: config.dev_agent_delay_ms,
-                },
-                hub.tasks().clone(),
-            );
-            let client = ConfirmdClient::new(ConfirmdSettings {
-                base_url: format!("{internal}/dev-agent"),
-                auth_url: format!("{internal}/dev-agent/auth/token"),
-                client_id: "beacon-dev".into(),
-                client_secret,
-                org_id: org_id.clone(),
-                requested_attributes: vec!["given_name".into(), "surname".into(), "email".into()],
-                schema_id: "dev:2:student:1.0".into(),
-                cred_def_id: "dev:3:CL:1:student".into(),
-            });
+        #[cfg(feature = "dev-agent")]
+        AgentMode::Dev(options) => {
+            let started =
+                crate::agent::dev::start(options, config.public_url.as_deref(), local_addr, hub.tasks());
             IdentityPlatform {
-                agent: Arc::new(client),
-                webhooks: WebhookAuth { secret: webhook_secret, org_id },
-                dev_agent: Some(dev_agent),
+                agent: Arc::new(started.client),
+                webhooks: started.webhooks,
+                dev_agent: Some(started.agent),
             }
         }
+        #[cfg(not(feature = "dev-agent"))]
+        AgentMode::Dev(_) => unreachable!("config refuses BEACON_AGENT=dev in builds without the dev agent"),
     }
 }

@@ -6,10 +6,12 @@ use std::time::Instant;
 use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
 
+#[cfg(feature = "dev-agent")]
 use crate::agent::dev::DevAgent;
 use crate::auth::token::TokenKeys;
 use crate::config::{Config, Secret};
 use crate::flow::ConnectFlow;
+use crate::guard::Guards;
 use crate::hub::Hub;
 use crate::hub::connection::ConnectionContext;
 use crate::store::Store;
@@ -24,7 +26,10 @@ pub struct AppState {
     pub started_at: Instant,
     pub flow: ConnectFlow,
     pub webhooks: WebhookAuth,
+    /// Per-address and whole-server abuse limits.
+    pub guards: Guards,
     /// Present when the built-in dev agent stands in for the platform.
+    #[cfg(feature = "dev-agent")]
     pub dev_agent: Option<DevAgent>,
 }
 
@@ -36,6 +41,14 @@ pub struct WebhookAuth {
 }
 
 impl AppState {
+    /// Whether the built-in dev agent is serving (pages show a ribbon then).
+    pub fn dev_agent_active(&self) -> bool {
+        #[cfg(feature = "dev-agent")]
+        return self.dev_agent.is_some();
+        #[cfg(not(feature = "dev-agent"))]
+        false
+    }
+
     pub fn connection_context(&self) -> ConnectionContext {
         ConnectionContext { hub: self.hub.clone(), keys: self.keys.clone(), config: self.config.clone() }
     }

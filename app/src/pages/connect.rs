@@ -1,19 +1,36 @@
 use leptos::prelude::*;
+use leptos_meta::Meta;
+use leptos_router::hooks::use_query_map;
 use protocol::ChannelName;
 use protocol::connect::{ConnectView, SessionStatus, SessionUpdate};
 
 use crate::api::start_connect;
 use crate::realtime::use_channel;
 
+/// Where the "new QR code" links go: a fresh invitation, not the open one.
+const NEW_QR: &str = "/register/connect?new=1";
+
 /// After this long waiting for the share, say it is taking longer than usual.
 const SLOW_SHARE_MS: i64 = 60_000;
 
-/// `/register/connect`: a fresh QR invitation and the live status of the attempt.
+/// `/register/connect`: the visitor's QR invitation and the live status of
+/// the attempt. Reopening the page shows the same QR; `?new=1` asks for a new one.
 #[component]
 pub fn ConnectPage() -> impl IntoView {
+    let query = use_query_map();
+    let fresh = move || query.with(|q| q.get("new").is_some());
     // Blocking: the QR is in the server-rendered HTML, visible before any WASM.
-    let session = Resource::new_blocking(|| (), |_| start_connect());
+    let session = Resource::new_blocking(fresh, start_connect);
+    // Each visit may cost a platform call: not for crawlers and link previews.
+    #[cfg(feature = "ssr")]
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.insert_header(
+            http::HeaderName::from_static("x-robots-tag"),
+            http::HeaderValue::from_static("noindex, nofollow"),
+        );
+    }
     view! {
+        <Meta name="robots" content="noindex, nofollow" />
         <section class="connect-intro">
             <h1>"Register with your wallet"</h1>
             <p class="lead">"Scan the code with your identity wallet and share your verified details. No forms to fill in from scratch, no passwords."</p>
@@ -26,7 +43,7 @@ pub fn ConnectPage() -> impl IntoView {
                         <section class="card alert" role="alert">
                             <h2>"We could not create an invitation"</h2>
                             <p>{err.to_string()}</p>
-                            <a class="button" href="/register/connect" rel="external">"Try again"</a>
+                            <a class="button" href=NEW_QR rel="external nofollow">"Try again"</a>
                         </section>
                     }.into_any(),
                 }
@@ -149,14 +166,14 @@ fn ConnectPanel(view: ConnectView) -> impl IntoView {
                     <Show when=move || status.get().is_terminal() && status.get() != SessionStatus::Registered>
                         <div class="alert" role="alert">
                             <p>{move || failure_help(status.get())}</p>
-                            <a class="button" href="/register/connect" rel="external" data-testid="new-qr">"Get a new QR code"</a>
+                            <a class="button" href=NEW_QR rel="external nofollow" data-testid="new-qr">"Get a new QR code"</a>
                         </div>
                     </Show>
                     <Show when=move || status.get() == SessionStatus::Verified>
                         <a class="button" href=registration.clone()>"Continue to registration"</a>
                     </Show>
                     <Show when=can_renew>
-                        <a class="quiet-button" href="/register/connect" rel="external">"New QR code"</a>
+                        <a class="quiet-button" href=NEW_QR rel="external nofollow">"New QR code"</a>
                     </Show>
                 </div>
             </div>
@@ -203,7 +220,7 @@ fn status_text((status, label, _): &(SessionStatus, Option<String>, Option<i64>)
         SessionStatus::Declined => "You declined to share your details.".into(),
         SessionStatus::Failed => "We could not verify that credential.".into(),
         SessionStatus::ConnectionFailed => "The connection with your wallet failed.".into(),
-        SessionStatus::Expired => "This QR code has expired.".into(),
+        SessionStatus::Expired => "This attempt has expired.".into(),
     }
 }
 
@@ -216,7 +233,9 @@ fn failure_help(status: SessionStatus) -> &'static str {
         SessionStatus::ConnectionFailed => {
             "Your wallet did not complete the connection. Try again with a new code."
         }
-        SessionStatus::Expired => "For your security each code is valid for a few minutes only.",
+        SessionStatus::Expired => {
+            "For your security each code, and each attempt, is valid for a limited time only."
+        }
         _ => "",
     }
 }

@@ -1,12 +1,14 @@
+use leptos::form::ActionForm;
 use leptos::prelude::*;
 
 use super::register::pretty;
-use crate::api::whoami;
+use crate::api::{SignOut, whoami};
 
 /// `/me`: who the signed-in visitor is.
 #[component]
 pub fn MePage() -> impl IntoView {
     let me = Resource::new_blocking(|| (), |_| whoami());
+    let sign_out = ServerAction::<SignOut>::new();
     view! {
         <Suspense fallback=|| view! { <section class="card"><p class="empty">"Loading…"</p></section> }>
             {move || Suspend::new(async move {
@@ -25,6 +27,9 @@ pub fn MePage() -> impl IntoView {
                                     <dt>{pretty(&name)}</dt><dd>{value}</dd>
                                 }).collect_view()}
                             </dl>
+                            <ActionForm action=sign_out attr:class="form">
+                                <button class="quiet-button" type="submit" data-testid="sign-out">"Sign out"</button>
+                            </ActionForm>
                         </section>
                     }.into_any(),
                     Ok(None) => view! {

@@ -3,7 +3,12 @@
 //! It serves the ConfirmD platform API under `/dev-agent` (token, invitations,
 //! connections, proofs, verify, verified attributes), the short invitation URL
 //! `/i/{code}` (the long URL as a JSON string for wallets, a wallet page for a
-//! browser or a phone), and a control API for tests. Wallet actions make it call
+//! browser or a phone), and a control API for the wallet page and tests,
+//! guarded by a per-start token.
+//!
+//! Compiled only with the `dev-agent` cargo feature, started only when
+//! `BEACON_AGENT` is `dev`, and refused on a non-loopback bind unless
+//! `BEACON_DEV_AGENT_ALLOW_REMOTE` says so (see `config::agent`). Wallet actions make it call
 //! Beacon's webhook over real HTTP with the platform's envelopes, 200-800 ms
 //! apart, with per-invitation fault switches.
 
@@ -20,8 +25,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio_util::task::TaskTracker;
 
-use crate::config::Secret;
+use crate::agent::confirmd::{ConfirmdClient, ConfirmdSettings};
+use crate::config::{DevAgentOptions, Secret};
+use crate::state::WebhookAuth;
 
+pub use wallet::CONTROL_TOKEN_HEADER;
 pub use webhooks::EnvelopeStyle;
 
 /// Invitations kept; the oldest is forgotten beyond this (a dev tool must not grow without bound).
@@ -51,6 +59,8 @@ pub struct DevAgentSettings {
     pub client_secret: Secret,
     /// Pause before each webhook, chosen uniformly in this range (ms).
     pub delay_ms: (u64, u64),
+    /// What the control API requires in `x-dev-agent-token`.
+    pub control_token: Secret,
 }
 
 /// Misbehaviours the platform has been seen to show, switchable per invitation.
@@ -153,6 +163,66 @@ pub struct InvitationView {
     pub connection_reads: u32,
 }
 
+/// What starting the dev agent gives the application: the platform client
+/// pointed at it, what its webhooks present, and the agent itself.
+pub struct Started {
+    pub client: ConfirmdClient,
+    pub webhooks: WebhookAuth,
+    pub agent: DevAgent,
+}
+
+/// Starts the dev agent for a server listening on `local_addr`, with random
+/// platform credentials and (unless configured) a random control token, and
+/// says loudly in the log that it is running.
+pub fn start(
+    options: &DevAgentOptions,
+    public_url: Option<&str>,
+    local_addr: std::net::SocketAddr,
+    tasks: &TaskTracker,
+) -> Started {
+    let mut loopback = local_addr;
+    if loopback.ip().is_unspecified() {
+        loopback.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let internal = format!("http://{loopback}");
+    let public_url = public_url.map_or_else(|| internal.clone(), str::to_owned);
+    let random = || Secret::new(hex::encode(rand::random::<[u8; 24]>()));
+    let (client_secret, webhook_secret) = (random(), random());
+    let control_token = options.control_token.clone().unwrap_or_else(random);
+    let org_id = "beacon-dev-org".to_owned();
+    tracing::warn!(
+        wallet_pages = %format!("{public_url}/i/<code>"),
+        control_token = control_token.expose(),
+        remote_allowed = options.allow_remote,
+        "DEVELOPMENT IDENTITY AGENT ACTIVE: anyone who opens a wallet page gets a verified test \
+         identity. Set BEACON_AGENT=confirmd for real people."
+    );
+    let agent = DevAgent::new(
+        DevAgentSettings {
+            webhook_url: format!("{internal}/api/webhooks/confirmd"),
+            webhook_secret: webhook_secret.clone(),
+            public_url,
+            org_id: org_id.clone(),
+            client_id: "beacon-dev".into(),
+            client_secret: client_secret.clone(),
+            delay_ms: options.delay_ms,
+            control_token,
+        },
+        tasks.clone(),
+    );
+    let client = ConfirmdClient::new(ConfirmdSettings {
+        base_url: format!("{internal}/dev-agent"),
+        auth_url: format!("{internal}/dev-agent/auth/token"),
+        client_id: "beacon-dev".into(),
+        client_secret,
+        org_id: org_id.clone(),
+        requested_attributes: vec!["given_name".into(), "surname".into(), "email".into()],
+        schema_id: "dev:2:student:1.0".into(),
+        cred_def_id: "dev:3:CL:1:student".into(),
+    });
+    Started { client, webhooks: WebhookAuth { secret: webhook_secret, org_id }, agent }
+}
+
 impl DevAgent {
     pub fn new(settings: DevAgentSettings, tasks: TaskTracker) -> Self {
         let http =
@@ -163,6 +233,11 @@ impl DevAgent {
     /// The platform API, the short links and the control API.
     pub fn router(&self) -> Router {
         platform::router(self.clone()).merge(wallet::router(self.clone()))
+    }
+
+    /// The control API's token (the wallet page embeds it; tests are given it).
+    pub fn control_token(&self) -> &Secret {
+        &self.inner.settings.control_token
     }
 
     fn settings(&self) -> &DevAgentSettings {

@@ -15,6 +15,10 @@ struct Claims {
     aud: String,
     iat: u64,
     exp: u64,
+    /// The sign-in of a registered person: checked when the socket
+    /// authenticates, so a revoked sign-in's tokens stop working.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sid: Option<String>,
 }
 
 /// Why a token was refused.
@@ -30,6 +34,8 @@ pub enum TokenError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedToken {
     pub principal: Principal,
+    /// The sign-in the token was issued to, for a registered person.
+    pub sign_in: Option<String>,
     /// Seconds since the Unix epoch.
     pub expires_at: u64,
 }
@@ -58,10 +64,17 @@ impl TokenKeys {
         }
     }
 
-    /// A token for `principal` valid for `ttl_secs`; returns it and its expiry (unix s).
-    pub fn issue(&self, principal: &Principal, ttl_secs: u64) -> (String, u64) {
+    /// A token for `principal` (signed in as `sign_in`) valid for `ttl_secs`;
+    /// returns it and its expiry (unix s).
+    pub fn issue(&self, principal: &Principal, sign_in: Option<&str>, ttl_secs: u64) -> (String, u64) {
         let iat = jsonwebtoken::get_current_timestamp();
-        let claims = Claims { sub: principal.to_string(), aud: AUDIENCE.into(), iat, exp: iat + ttl_secs };
+        let claims = Claims {
+            sub: principal.to_string(),
+            aud: AUDIENCE.into(),
+            iat,
+            exp: iat.saturating_add(ttl_secs),
+            sid: sign_in.map(str::to_owned),
+        };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 signing with a byte key cannot fail");
         (token, claims.exp)
@@ -75,7 +88,11 @@ impl TokenKeys {
             }
         })?;
         let principal = Principal::parse(&data.claims.sub).ok_or(TokenError::Invalid)?;
-        Ok(VerifiedToken { principal, expires_at: data.claims.exp })
+        let sign_in = data.claims.sid;
+        if sign_in.as_deref().is_some_and(|sid| Principal::parse(sid).is_none()) {
+            return Err(TokenError::Invalid);
+        }
+        Ok(VerifiedToken { principal, sign_in, expires_at: data.claims.exp })
     }
 }
 
@@ -87,9 +104,13 @@ mod tests {
     fn issues_and_verifies() {
         let keys = TokenKeys::new("secret-one");
         let p = Principal::new_random();
-        let (token, exp) = keys.issue(&p, 60);
+        let (token, exp) = keys.issue(&p, None, 60);
         let verified = keys.verify(&token).unwrap();
         assert_eq!(verified.principal, p);
+        assert_eq!(verified.sign_in, None);
+        let sid = Principal::new_random().to_string();
+        let (signed_in, _) = keys.issue(&p, Some(&sid), 60);
+        assert_eq!(keys.verify(&signed_in).unwrap().sign_in, Some(sid));
         assert_eq!(verified.expires_at, exp);
         assert_eq!(TokenKeys::new("secret-two").verify(&token), Err(TokenError::Invalid));
         assert_eq!(keys.verify("not.a.token"), Err(TokenError::Invalid));
@@ -98,8 +119,13 @@ mod tests {
     #[test]
     fn expired_tokens_say_so() {
         let keys = TokenKeys::new("k");
-        let claims =
-            Claims { sub: Principal::new_random().to_string(), aud: AUDIENCE.into(), iat: 1, exp: 2 };
+        let claims = Claims {
+            sub: Principal::new_random().to_string(),
+            aud: AUDIENCE.into(),
+            iat: 1,
+            exp: 2,
+            sid: None,
+        };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding).unwrap();
         assert_eq!(keys.verify(&token), Err(TokenError::Expired));
     }

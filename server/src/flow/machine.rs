@@ -4,30 +4,9 @@
 
 use protocol::connect::SessionStatus;
 
+use super::states::{ConnectionState, ProofState};
 use crate::store::sessions::ConnectSession;
 use crate::webhook::{Observation, RecordKind};
-
-/// Connection states in order; `abandoned` is terminal from anywhere.
-fn connection_rank(state: &str) -> Option<u8> {
-    Some(match state {
-        "invitation-sent" | "start" => 0,
-        "request-received" => 1,
-        "response-sent" => 2,
-        "completed" => 3,
-        "abandoned" => 4,
-        _ => return None,
-    })
-}
-
-/// Proof states in order; `abandoned` is terminal from anywhere but `done`.
-fn proof_rank(state: &str) -> Option<u8> {
-    Some(match state {
-        "request-sent" => 1,
-        "presentation-received" => 2,
-        "done" | "abandoned" => 3,
-        _ => return None,
-    })
-}
 
 /// What an observation did to a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,56 +39,61 @@ fn advance_status(session: &mut ConnectSession, next: SessionStatus) {
 }
 
 fn apply_connection(session: &mut ConnectSession, obs: &Observation) {
-    let Some(new_rank) = connection_rank(&obs.state) else { return };
-    let current_rank = session.connection_state.as_deref().and_then(connection_rank).unwrap_or(0);
+    let Ok(new) = obs.state.parse::<ConnectionState>() else { return };
+    let current = session.connection_state.unwrap_or(ConnectionState::Invited);
+    if current == ConnectionState::Abandoned {
+        return;
+    }
     // A different connection id for the same invitation is the wallet reusing an
     // old connection: it replaces the one we knew.
     let same_connection = session.connection_id.as_deref().is_none_or(|id| id == obs.record_id);
-    if same_connection && new_rank <= current_rank {
+    if same_connection && new <= current {
         return;
     }
     // Another connection for the same invitation (a reused one) may replace the
     // known one only by going forward, and never fails the session.
-    if !same_connection && (new_rank < current_rank || obs.state == "abandoned") {
-        return;
-    }
-    if current_rank == 4 {
+    if !same_connection && (new < current || new == ConnectionState::Abandoned) {
         return;
     }
     session.connection_id = Some(obs.record_id.clone());
-    session.connection_state = Some(obs.state.clone());
+    session.connection_state = Some(new);
     if let Some(label) = &obs.their_label {
         session.wallet_label = Some(label.clone());
     }
-    match obs.state.as_str() {
-        "request-received" | "response-sent" => advance_status(session, SessionStatus::Connecting),
-        "completed" => advance_status(session, SessionStatus::AwaitingShare),
-        "abandoned" => advance_status(session, SessionStatus::ConnectionFailed),
-        _ => {}
+    match new {
+        ConnectionState::RequestReceived | ConnectionState::ResponseSent => {
+            advance_status(session, SessionStatus::Connecting)
+        }
+        ConnectionState::Completed => advance_status(session, SessionStatus::AwaitingShare),
+        ConnectionState::Abandoned => advance_status(session, SessionStatus::ConnectionFailed),
+        ConnectionState::Invited => {}
     }
 }
 
 fn apply_proof(session: &mut ConnectSession, obs: &Observation) {
-    let Some(new_rank) = proof_rank(&obs.state) else { return };
+    let Ok(new) = obs.state.parse::<ProofState>() else { return };
     if session.proof_id.as_deref().is_some_and(|id| id != obs.record_id) {
         return; // a proof of some other request
     }
-    let current_rank = session.proof_state.as_deref().and_then(proof_rank).unwrap_or(0);
-    if new_rank <= current_rank {
+    let current_rank = session.proof_state.map_or(0, ProofState::rank);
+    if new.rank() <= current_rank {
         return;
     }
     session.proof_id = Some(obs.record_id.clone());
-    session.proof_state = Some(obs.state.clone());
+    session.proof_state = Some(new);
     // A proof can only exist on a completed connection, whatever webhooks were lost.
-    if session.connection_state.as_deref() != Some("completed") && session.connection_id.is_some() {
-        session.connection_state = Some("completed".into());
+    if session.connection_state != Some(ConnectionState::Completed) && session.connection_id.is_some() {
+        session.connection_state = Some(ConnectionState::Completed);
     }
-    match obs.state.as_str() {
-        "request-sent" => advance_status(session, SessionStatus::AwaitingShare),
-        "presentation-received" | "done" => advance_status(session, SessionStatus::Verifying),
-        "abandoned" if obs.is_verified == Some(false) => advance_status(session, SessionStatus::Failed),
-        "abandoned" => advance_status(session, SessionStatus::Declined),
-        _ => {}
+    match new {
+        ProofState::RequestSent => advance_status(session, SessionStatus::AwaitingShare),
+        ProofState::PresentationReceived | ProofState::Done => {
+            advance_status(session, SessionStatus::Verifying)
+        }
+        ProofState::Abandoned if obs.is_verified == Some(false) => {
+            advance_status(session, SessionStatus::Failed)
+        }
+        ProofState::Abandoned => advance_status(session, SessionStatus::Declined),
     }
 }
 
@@ -135,6 +119,8 @@ mod tests {
             proof_id: None,
             proof_state: None,
             verification_started: false,
+            proof_claimed_at: 0,
+            verify_claimed_at: 0,
             attributes: None,
         }
     }
@@ -192,7 +178,7 @@ mod tests {
                 apply(&mut s, obs);
             }
             assert_eq!(s.status, SessionStatus::AwaitingShare, "{order:?}");
-            assert_eq!(s.connection_state.as_deref(), Some("completed"));
+            assert_eq!(s.connection_state, Some(ConnectionState::Completed));
             assert_eq!(s.wallet_label.as_deref(), Some("Ada"));
         }
     }
@@ -213,7 +199,7 @@ mod tests {
                 apply(&mut s, obs);
             }
             assert_eq!(s.status, SessionStatus::Verifying, "{order:?}");
-            assert_eq!(s.proof_state.as_deref(), Some("done"));
+            assert_eq!(s.proof_state, Some(ProofState::Done));
         }
     }
 

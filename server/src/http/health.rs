@@ -26,17 +26,23 @@ pub struct Health {
 struct DatabaseHealth {
     backend: &'static str,
     reachable: bool,
+    /// Whether an acknowledged event survives a power loss (see docs/SECURITY.md).
+    durable_commits: Option<bool>,
 }
 
 pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     let reachable = tokio::time::timeout(DB_PING_TIMEOUT, state.store.ping()).await.unwrap_or(false);
+    let durable_commits = match tokio::time::timeout(DB_PING_TIMEOUT, state.store.durable_commits()).await {
+        Ok(Ok(durable)) => Some(durable),
+        _ => None,
+    };
     let status = if reachable { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let body = Health {
         status: if reachable { "ok" } else { "unavailable" },
         version: env!("CARGO_PKG_VERSION"),
         uptime_secs: state.started_at.elapsed().as_secs(),
         open_sockets: state.hub.connection_count(),
-        database: DatabaseHealth { backend: state.store.backend().as_str(), reachable },
+        database: DatabaseHealth { backend: state.store.backend().as_str(), reachable, durable_commits },
     };
     (status, Json(body))
 }

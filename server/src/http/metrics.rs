@@ -28,6 +28,16 @@ pub async fn prometheus(State(state): State<AppState>) -> impl IntoResponse {
             "Session steps recovered by polling the platform.",
             &flow.recovered_by_polling,
         ),
+        (
+            "beacon_claims_taken_back_total",
+            "Follow-up claims (proof request, verification) whose lease ran out and were retried.",
+            &flow.claims_taken_back,
+        ),
+        (
+            "beacon_sessions_expired_by_deadline_total",
+            "Open connect sessions ended by their deadline.",
+            &flow.expired_by_deadline,
+        ),
     ];
     for (name, help, counter) in flow_counters {
         let value = counter.load(std::sync::atomic::Ordering::Relaxed);

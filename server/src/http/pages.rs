@@ -3,14 +3,16 @@
 
 use std::sync::Arc;
 
-use app::api::{Backend, BackendHandle, BoxFuture};
+use app::api::{Backend, BackendHandle, BoxFuture, SetCookie};
 use axum::http::request::Parts;
 use leptos::prelude::provide_context;
 use protocol::connect::{ConnectView, RegistrationDraft, UserView};
 
 use crate::auth::Principal;
+use crate::auth::visitor::SignIn;
 use crate::error::AppError;
-use crate::http::sessions;
+use crate::guard::ClientIp;
+use crate::http::sessions::{self, RegisterRequest};
 use crate::state::AppState;
 
 /// The context hook for `leptos_routes_with_context`.
@@ -40,12 +42,14 @@ fn shown(err: AppError) -> String {
 }
 
 impl Backend for AppState {
-    fn start_connect(&self, request: &Parts) -> BoxFuture<ConnectView> {
+    fn start_connect(&self, request: &Parts, fresh: bool) -> BoxFuture<ConnectView> {
         let state = self.clone();
         let principal = principal(request);
+        let ip = ClientIp::of(request, &self.config);
         Box::pin(async move {
             let principal = principal?;
-            let session = state.flow.start_session(principal.as_str()).await.map_err(|e| shown(e.into()))?;
+            let session =
+                sessions::connect_session_for(&state, ip, &principal, fresh).await.map_err(shown)?;
             sessions::connect_view(&session).map_err(shown)
         })
     }
@@ -62,17 +66,29 @@ impl Backend for AppState {
         session_id: String,
         display_name: String,
         email: String,
-    ) -> BoxFuture<()> {
+    ) -> BoxFuture<SetCookie> {
         let state = self.clone();
         let principal = principal(request);
         Box::pin(async move {
-            let principal = principal?;
-            state
-                .flow
-                .register(principal.as_str(), &session_id, &display_name, &email)
-                .await
-                .map_err(|e| shown(e.into()))
+            let request = RegisterRequest { session_id, display_name, email };
+            let (_, cookie) =
+                sessions::register_visitor(&state, &principal?, &request).await.map_err(shown)?;
+            Ok(SetCookie(cookie))
         })
+    }
+
+    fn sign_out(&self, request: &Parts) -> BoxFuture<SetCookie> {
+        let state = self.clone();
+        let principal = principal(request);
+        let sign_in = request.extensions.get::<SignIn>().cloned().unwrap_or(SignIn(None));
+        Box::pin(async move {
+            let cookie = sessions::sign_out_visitor(&state, &principal?, &sign_in).await.map_err(shown)?;
+            Ok(SetCookie(cookie))
+        })
+    }
+
+    fn dev_agent_active(&self) -> bool {
+        AppState::dev_agent_active(self)
     }
 
     fn whoami(&self, request: &Parts) -> BoxFuture<Option<UserView>> {

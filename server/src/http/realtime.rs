@@ -4,7 +4,6 @@
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
 use axum::http::header::CACHE_CONTROL;
 use axum::response::IntoResponse;
 use protocol::message::Reset;
@@ -13,17 +12,31 @@ use protocol::{
 };
 use serde::Deserialize;
 
-use crate::auth::{Principal, api_key, authorize};
+use crate::auth::api_key::{AdminKey, PublishKey};
+use crate::auth::visitor::SignIn;
+use crate::auth::{Principal, authorize};
 use crate::error::AppError;
+use crate::guard::ClientIp;
 use crate::hub::HubStats;
+use crate::hub::resume::{self, Read};
 use crate::state::AppState;
 
 /// `GET /api/realtime/token`: a short-lived connect token for the cookie's principal.
-pub async fn token(State(state): State<AppState>, principal: Principal) -> impl IntoResponse {
-    let (token, expires_at) = state.keys.issue(&principal, state.config.token_ttl.as_secs());
-    let body =
-        ConnectToken { token, expires_at: (expires_at * 1000) as i64, principal: principal.to_string() };
-    ([(CACHE_CONTROL, "no-store")], Json(body))
+pub async fn token(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    principal: Principal,
+    SignIn(sign_in): SignIn,
+) -> Result<impl IntoResponse, AppError> {
+    state.guards.token(ip)?;
+    let (token, expires_at) =
+        state.keys.issue(&principal, sign_in.as_deref(), state.config.token_ttl.as_secs());
+    let body = ConnectToken {
+        token,
+        expires_at: expires_at.saturating_mul(1000).min(i64::MAX as u64) as i64,
+        principal: principal.to_string(),
+    };
+    Ok(([(CACHE_CONTROL, "no-store")], Json(body)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -34,16 +47,19 @@ pub struct PollQuery {
 
 /// `GET /api/realtime/poll?channel=..&since=..`: the events after `since`, waiting
 /// up to the long-poll time for the first one. Same envelopes, same log, same
-/// authorization as the WebSocket.
+/// authorization and the same resume rules as the WebSocket.
 #[tracing::instrument(skip_all, fields(channel))]
 pub async fn poll(
     State(state): State<AppState>,
+    ip: ClientIp,
     principal: Principal,
     query: Result<Query<PollQuery>, QueryRejection>,
 ) -> Result<Json<PollResponse>, AppError> {
     let Query(query) = query.map_err(|e| AppError::BadRequest(e.body_text()))?;
     let channel = ChannelName::parse(&query.channel).map_err(|e| AppError::BadRequest(e.to_string()))?;
     tracing::Span::current().record("channel", channel.as_str());
+    // Before any database read: one cookie or address cannot hold the pool.
+    let _held = state.guards.long_poll(ip, &principal)?;
     if !authorize::may_read(&state.store, &principal, &channel).await? {
         return Err(AppError::Forbidden);
     }
@@ -53,32 +69,29 @@ pub async fn poll(
     let (waiter, notify) = state.hub.add_waiter(&channel);
     let _remove = RemoveOnDrop { hub: &state.hub, channel: &channel, id: waiter };
     let deadline = tokio::time::Instant::now() + state.config.long_poll_wait;
+    let reset = |reason, head_seq| {
+        let reset = Reset { channel: channel.clone(), reason, head_seq };
+        Json(PollResponse { events: Vec::new(), reset: Some(reset), head_seq })
+    };
     loop {
         let bounds = state.store.log_bounds(&channel).await?;
-        let reset = if query.since > bounds.head {
-            Some(ResetReason::AheadOfLog)
-        } else if query.since + 1 < bounds.first_retained {
-            Some(ResetReason::BeyondRetention)
-        } else {
-            None
-        };
-        if let Some(reason) = reset {
-            let reset = Reset { channel: channel.clone(), reason, head_seq: bounds.head };
-            return Ok(Json(PollResponse { events: Vec::new(), reset: Some(reset), head_seq: bounds.head }));
+        if let (_, Some(reason)) = resume::start(Some(query.since), bounds) {
+            return Ok(reset(reason, bounds.head));
         }
-        let events =
-            state.store.events_between(&channel, query.since, bounds.head, limits::MAX_REPLAY_BATCH).await?;
-        if !events.is_empty() {
-            return Ok(Json(PollResponse { events, reset: None, head_seq: bounds.head }));
+        match resume::read_after(&state.store, &channel, query.since, bounds.head, limits::MAX_REPLAY_BATCH)
+            .await?
+        {
+            Read::Gap => return Ok(reset(ResetReason::BeyondRetention, bounds.head)),
+            Read::Events(events) if !events.is_empty() => {
+                return Ok(Json(PollResponse { events, reset: None, head_seq: bounds.head }));
+            }
+            Read::Events(_) => {}
         }
+        let empty = || Json(PollResponse { events: Vec::new(), reset: None, head_seq: bounds.head });
         tokio::select! {
             _ = notify.notified() => {}
-            _ = tokio::time::sleep_until(deadline) => {
-                return Ok(Json(PollResponse { events: Vec::new(), reset: None, head_seq: bounds.head }));
-            }
-            _ = state.hub.shutdown_token().cancelled() => {
-                return Ok(Json(PollResponse { events: Vec::new(), reset: None, head_seq: bounds.head }));
-            }
+            _ = tokio::time::sleep_until(deadline) => return Ok(empty()),
+            _ = state.hub.shutdown_token().cancelled() => return Ok(empty()),
         }
     }
 }
@@ -99,12 +112,9 @@ impl Drop for RemoveOnDrop<'_> {
 #[tracing::instrument(skip_all)]
 pub async fn publish(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _key: PublishKey,
     body: Result<Json<PublishRequest>, JsonRejection>,
 ) -> Result<Json<PublishResponse>, AppError> {
-    if !api_key::check(&headers, state.config.publish_key.as_ref()) {
-        return Err(AppError::Unauthorized);
-    }
     let Json(request) = body.map_err(|e| match e.status() {
         axum::http::StatusCode::PAYLOAD_TOO_LARGE => AppError::TooLarge(limits::MAX_PUBLISH_BYTES),
         _ => AppError::BadRequest(e.body_text()),
@@ -124,15 +134,11 @@ pub struct GrantRequest {
 /// conversation or dashboard channel.
 pub async fn grant(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _key: PublishKey,
     body: Result<Json<GrantRequest>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, AppError> {
-    if !api_key::check(&headers, state.config.publish_key.as_ref()) {
-        return Err(AppError::Unauthorized);
-    }
     let Json(request) = body.map_err(|e| AppError::BadRequest(e.body_text()))?;
-    let principal = Principal::parse(&request.principal)
-        .ok_or_else(|| AppError::BadRequest("principal must be 32 lowercase hex digits".into()))?;
+    let principal = parse_principal(&request.principal)?;
     if !matches!(
         request.channel.kind(),
         protocol::ChannelKind::Conversation | protocol::ChannelKind::Dashboard
@@ -153,23 +159,21 @@ pub struct DisconnectRequest {
 /// the reconnect code; their clients come back and resume.
 pub async fn disconnect(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _key: AdminKey,
     body: Result<Json<DisconnectRequest>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, AppError> {
-    if !api_key::check(&headers, state.config.admin_key.as_ref()) {
-        return Err(AppError::Unauthorized);
-    }
     let Json(request) = body.map_err(|e| AppError::BadRequest(e.body_text()))?;
-    let principal = Principal::parse(&request.principal)
-        .ok_or_else(|| AppError::BadRequest("principal must be 32 lowercase hex digits".into()))?;
+    let principal = parse_principal(&request.principal)?;
     let closed = state.hub.disconnect_principal(&principal);
     Ok(Json(serde_json::json!({ "closed": closed })))
 }
 
 /// `GET /api/admin/realtime-stats` (admin key).
-pub async fn stats(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<HubStats>, AppError> {
-    if !api_key::check(&headers, state.config.admin_key.as_ref()) {
-        return Err(AppError::Unauthorized);
-    }
-    Ok(Json(state.hub.stats()))
+pub async fn stats(State(state): State<AppState>, _key: AdminKey) -> Json<HubStats> {
+    Json(state.hub.stats())
+}
+
+fn parse_principal(value: &str) -> Result<Principal, AppError> {
+    Principal::parse(value)
+        .ok_or_else(|| AppError::BadRequest("principal must be 32 lowercase hex digits".into()))
 }

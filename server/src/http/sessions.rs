@@ -5,15 +5,18 @@
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::header::SET_COOKIE;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use protocol::connect::{ConnectView, RegistrationDraft, UserView};
 use qrcode::QrCode;
 use qrcode::render::svg;
 use serde::Deserialize;
 
 use crate::auth::Principal;
+use crate::auth::visitor::{self, SignIn};
 use crate::error::AppError;
 use crate::flow::session_channel;
+use crate::guard::ClientIp;
 use crate::state::AppState;
 use crate::store::sessions::ConnectSession;
 use crate::store::users::parse_attributes;
@@ -54,12 +57,29 @@ pub async fn owned_session(
     Ok(session)
 }
 
+/// The visitor's session for the connect page: the open one again, or (when
+/// `fresh`, or none is open) a new one, which costs a platform call and so
+/// counts against the address's per-minute allowance.
+pub async fn connect_session_for(
+    state: &AppState,
+    ip: ClientIp,
+    principal: &Principal,
+    fresh: bool,
+) -> Result<ConnectSession, AppError> {
+    if !fresh && let Some(open) = state.flow.open_session(principal.as_str()).await? {
+        return Ok(open);
+    }
+    state.guards.connect_session(ip)?;
+    Ok(state.flow.start_session(principal.as_str()).await?)
+}
+
 /// `POST /api/connections/session`: a new session with a fresh invitation.
 pub async fn create(
     State(state): State<AppState>,
+    ip: ClientIp,
     principal: Principal,
 ) -> Result<(StatusCode, Json<ConnectView>), AppError> {
-    let session = state.flow.start_session(principal.as_str()).await?;
+    let session = connect_session_for(&state, ip, &principal, true).await?;
     Ok((StatusCode::CREATED, Json(connect_view(&session)?)))
 }
 
@@ -103,19 +123,57 @@ pub struct RegisterRequest {
     pub email: String,
 }
 
+/// Registers `principal` with its verified session and returns the cookie
+/// that signs the browser in as the new user. The visitor's sockets are
+/// closed with the reconnect code, so its tabs come back as the user.
+pub async fn register_visitor(
+    state: &AppState,
+    principal: &Principal,
+    request: &RegisterRequest,
+) -> Result<(UserView, HeaderValue), AppError> {
+    let registered = state
+        .flow
+        .register(principal.as_str(), &request.session_id, &request.display_name, &request.email)
+        .await?;
+    state.hub.disconnect_principal(principal);
+    let user = state.store.user(registered.user.as_str()).await?.ok_or(AppError::NotFound)?;
+    Ok((user, visitor::set_cookie(&state.config, &registered.user, Some(&registered.sign_in))))
+}
+
 /// `POST /api/register`: creates the user for the visitor's verified session.
 pub async fn register(
     State(state): State<AppState>,
     principal: Principal,
     body: Result<Json<RegisterRequest>, JsonRejection>,
-) -> Result<(StatusCode, Json<UserView>), AppError> {
+) -> Result<(StatusCode, [(HeaderName, HeaderValue); 1], Json<UserView>), AppError> {
     let Json(request) = body.map_err(|e| AppError::BadRequest(e.body_text()))?;
-    state
-        .flow
-        .register(principal.as_str(), &request.session_id, &request.display_name, &request.email)
-        .await?;
-    let user = state.store.user(principal.as_str()).await?.ok_or(AppError::NotFound)?;
-    Ok((StatusCode::CREATED, Json(user)))
+    let (user, cookie) = register_visitor(&state, &principal, &request).await?;
+    Ok((StatusCode::CREATED, [(SET_COOKIE, cookie)], Json(user)))
+}
+
+/// Signs the browser out: revokes its sign-in on the server (a copied cookie
+/// stops working too), closes the user's sockets, and returns the cookie
+/// that clears the browser's.
+pub async fn sign_out_visitor(
+    state: &AppState,
+    principal: &Principal,
+    sign_in: &SignIn,
+) -> Result<HeaderValue, AppError> {
+    if let SignIn(Some(id)) = sign_in {
+        state.store.revoke_sign_in(id).await?;
+        state.hub.disconnect_principal(principal);
+    }
+    Ok(visitor::clear_cookie(&state.config))
+}
+
+/// `POST /api/logout`: signs out; 204 either way (signing out twice is fine).
+pub async fn logout(
+    State(state): State<AppState>,
+    principal: Principal,
+    sign_in: SignIn,
+) -> Result<(StatusCode, [(HeaderName, HeaderValue); 1]), AppError> {
+    let cookie = sign_out_visitor(&state, &principal, &sign_in).await?;
+    Ok((StatusCode::NO_CONTENT, [(SET_COOKIE, cookie)]))
 }
 
 /// `GET /api/me`: the registered user behind the cookie.

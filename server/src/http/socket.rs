@@ -6,6 +6,7 @@ use axum::http::header::{HOST, ORIGIN};
 use axum::response::{IntoResponse, Response};
 
 use crate::error::AppError;
+use crate::guard::ClientIp;
 use crate::hub::connection;
 use crate::state::AppState;
 
@@ -16,11 +17,22 @@ const WRITE_BUFFER_BYTES: usize = 16 * 1024;
 /// Hard cap on unsent bytes held for one socket.
 const MAX_WRITE_BUFFER_BYTES: usize = 1024 * 1024;
 
-pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+pub async fn upgrade(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
     if !origin_allowed(&headers, &state.config.allowed_origins) {
         // A page on another site must not ride the visitor's cookie into a socket.
         return AppError::Forbidden.into_response();
     }
+    // Refused before the upgrade: an HTTP 429/503 the client backs off from,
+    // and no task or buffers spent on a socket that would be closed at once.
+    let held = match state.guards.socket(ip) {
+        Ok(held) => held,
+        Err(refusal) => return refusal.into_response(),
+    };
     let ctx = state.connection_context();
     let tasks = state.hub.tasks().clone();
     let max = state.config.max_frame_bytes;
@@ -33,7 +45,12 @@ pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, ws: WebS
         .write_buffer_size(WRITE_BUFFER_BYTES)
         // and a socket whose peer stopped reading errors out instead of growing.
         .max_write_buffer_size(MAX_WRITE_BUFFER_BYTES)
-        .on_upgrade(move |socket| tasks.track_future(connection::serve(ctx, socket)))
+        .on_upgrade(move |socket| {
+            tasks.track_future(async move {
+                connection::serve(ctx, socket).await;
+                drop(held);
+            })
+        })
 }
 
 /// Requests without `Origin` come from non-browser clients, which cannot be

@@ -4,6 +4,8 @@
 
 use protocol::connect::SessionStatus;
 use sqlx::Row;
+
+use crate::flow::states::{ConnectionState, ProofState};
 use sqlx::any::AnyRow;
 
 use super::{Store, StoreError, now_ms};
@@ -22,19 +24,28 @@ pub struct ConnectSession {
     /// The platform's out-of-band record id: how connection webhooks find us.
     pub record_id: Option<String>,
     pub connection_id: Option<String>,
-    pub connection_state: Option<String>,
+    pub connection_state: Option<ConnectionState>,
     pub wallet_label: Option<String>,
     pub proof_requested: bool,
     pub proof_id: Option<String>,
-    pub proof_state: Option<String>,
+    pub proof_state: Option<ProofState>,
     pub verification_started: bool,
+    /// When the proof request was claimed (ms); a lease the poller may take back.
+    pub proof_claimed_at: i64,
+    /// When verification was claimed (ms); a lease the poller may take back.
+    pub verify_claimed_at: i64,
     /// Verified attributes as a JSON object.
     pub attributes: Option<String>,
 }
 
 const COLUMNS: &str = "id, owner, status, created_at, expires_at, updated_at, version, invitation_url, \
      record_id, connection_id, connection_state, wallet_label, proof_requested, proof_id, proof_state, \
-     verification_started, attributes";
+     verification_started, proof_claimed_at, verify_claimed_at, attributes";
+
+fn parse_state<T: std::str::FromStr>(row: &AnyRow, column: &str) -> Result<Option<T>, StoreError> {
+    let Some(text) = row.try_get::<Option<String>, _>(column)? else { return Ok(None) };
+    text.parse().map(Some).map_err(|_| StoreError::Corrupt(format!("{column} `{text}`")))
+}
 
 fn from_row(row: &AnyRow) -> Result<ConnectSession, StoreError> {
     let status: String = row.try_get("status")?;
@@ -50,14 +61,29 @@ fn from_row(row: &AnyRow) -> Result<ConnectSession, StoreError> {
         invitation_url: row.try_get("invitation_url")?,
         record_id: row.try_get("record_id")?,
         connection_id: row.try_get("connection_id")?,
-        connection_state: row.try_get("connection_state")?,
+        connection_state: parse_state(row, "connection_state")?,
         wallet_label: row.try_get("wallet_label")?,
         proof_requested: row.try_get::<i64, _>("proof_requested")? != 0,
         proof_id: row.try_get("proof_id")?,
-        proof_state: row.try_get("proof_state")?,
+        proof_state: parse_state(row, "proof_state")?,
         verification_started: row.try_get::<i64, _>("verification_started")? != 0,
+        proof_claimed_at: row.try_get("proof_claimed_at")?,
+        verify_claimed_at: row.try_get("verify_claimed_at")?,
         attributes: row.try_get("attributes")?,
     })
+}
+
+/// Statuses between connecting and verified: bounded by the share deadline.
+const SHARING: [SessionStatus; 3] =
+    [SessionStatus::Connecting, SessionStatus::AwaitingShare, SessionStatus::Verifying];
+
+/// How long after creation an open session may stay in each stage.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionDeadlines {
+    /// Connecting, sharing or verifying.
+    pub share_ms: i64,
+    /// Verified but not registered.
+    pub register_ms: i64,
 }
 
 /// How many compare-and-set attempts an update makes before giving up; each
@@ -117,30 +143,79 @@ impl Store {
         row.as_ref().map(from_row).transpose()
     }
 
-    /// Open sessions not updated since `before`, oldest first, at most `limit`.
-    /// Open sessions unchanged since `before` whose poll is due (or whose QR
-    /// has expired), oldest first, at most `limit`.
-    pub async fn stalled_sessions(
+    /// Open sessions the stall poller should look at, at most `limit`: those
+    /// unchanged since `stall_before` whose poll is due, and those past their
+    /// deadline. Soonest-due first, so sessions that backed off (abandoned
+    /// pages) never crowd out a live one whose webhook was lost.
+    pub async fn due_sessions(
         &self,
-        before: i64,
+        stall_before: i64,
+        deadlines: SessionDeadlines,
         limit: usize,
     ) -> Result<Vec<ConnectSession>, StoreError> {
-        let terminal: Vec<&str> =
-            SessionStatus::ALL.iter().filter(|s| s.is_terminal()).map(|s| s.as_str()).collect();
+        let now = now_ms();
+        let list = |statuses: &[SessionStatus]| {
+            statuses.iter().map(|s| format!("'{}'", s.as_str())).collect::<Vec<_>>().join(", ")
+        };
+        let open: Vec<SessionStatus> = SessionStatus::ALL.into_iter().filter(|s| !s.is_terminal()).collect();
         let sql = format!(
-            "SELECT {COLUMNS} FROM connect_sessions WHERE status NOT IN ('{}') AND updated_at < $1 \
-             AND (next_poll_at <= $3 OR (status = '{}' AND expires_at <= $3)) \
-             ORDER BY updated_at LIMIT $2",
-            terminal.join("', '"),
-            SessionStatus::AwaitingScan.as_str(),
+            "SELECT {COLUMNS} FROM connect_sessions WHERE status IN ({open}) AND \
+             ((updated_at < $1 AND next_poll_at <= $2) \
+              OR (status = '{scan}' AND expires_at <= $2) \
+              OR (status IN ({sharing}) AND created_at <= $3) \
+              OR (status = '{verified}' AND created_at <= $4)) \
+             ORDER BY next_poll_at, updated_at LIMIT $5",
+            open = list(&open),
+            scan = SessionStatus::AwaitingScan.as_str(),
+            sharing = list(&SHARING),
+            verified = SessionStatus::Verified.as_str(),
         );
-        let rows =
-            sqlx::query(&sql).bind(before).bind(limit as i64).bind(now_ms()).fetch_all(self.pool()).await?;
+        let rows = sqlx::query(&sql)
+            .bind(stall_before)
+            .bind(now)
+            .bind(now.saturating_sub(deadlines.share_ms))
+            .bind(now.saturating_sub(deadlines.register_ms))
+            .bind(limit as i64)
+            .fetch_all(self.pool())
+            .await?;
         rows.iter().map(from_row).collect()
     }
 
-    /// Deletes finished sessions and stored webhooks last touched before
-    /// `before` (ms since the epoch). Returns how many rows went.
+    /// The owner's newest session still showing a QR with at least `min_left_ms`
+    /// of validity: reopening the connect page shows it instead of a new one.
+    pub async fn open_session_of(
+        &self,
+        owner: &str,
+        min_left_ms: i64,
+    ) -> Result<Option<ConnectSession>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM connect_sessions WHERE owner = $1 AND status = '{}' \
+             AND expires_at > $2 AND invitation_url IS NOT NULL ORDER BY created_at DESC LIMIT 1",
+            SessionStatus::AwaitingScan.as_str()
+        );
+        let row = sqlx::query(&sql)
+            .bind(owner)
+            .bind(now_ms().saturating_add(min_left_ms))
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    /// Gives a session to another owner (the principal issued at registration).
+    pub async fn transfer_session(&self, id: &str, new_owner: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE connect_sessions SET owner = $1 WHERE id = $2")
+            .bind(new_owner)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes what no one can use any more, last touched before `before` (ms
+    /// since the epoch): finished sessions with their channels' heads and
+    /// events (nobody may subscribe to a deleted session's channel, so its seqs
+    /// cannot be handed out again to a reader), stored webhooks, and revoked
+    /// sign-ins. Returns how many rows went.
     pub async fn forget_history(&self, before: i64) -> Result<u64, StoreError> {
         let terminal: Vec<&str> =
             SessionStatus::ALL.iter().filter(|s| s.is_terminal()).map(|s| s.as_str()).collect();
@@ -148,13 +223,22 @@ impl Store {
             "DELETE FROM connect_sessions WHERE status IN ('{}') AND updated_at < $1",
             terminal.join("', '")
         );
-        let sessions = sqlx::query(&sql).bind(before).execute(self.pool()).await?.rows_affected();
-        let webhooks = sqlx::query("DELETE FROM webhooks WHERE received_at < $1")
-            .bind(before)
-            .execute(self.pool())
-            .await?
-            .rows_affected();
-        Ok(sessions + webhooks)
+        let mut removed = sqlx::query(&sql).bind(before).execute(self.pool()).await?.rows_affected();
+        for orphans in [
+            "DELETE FROM events WHERE channel LIKE 'session:%' AND NOT EXISTS \
+             (SELECT 1 FROM connect_sessions s WHERE 'session:' || s.id = events.channel)",
+            "DELETE FROM channel_heads WHERE channel LIKE 'session:%' AND NOT EXISTS \
+             (SELECT 1 FROM connect_sessions s WHERE 'session:' || s.id = channel_heads.channel)",
+        ] {
+            removed += sqlx::query(orphans).execute(self.pool()).await?.rows_affected();
+        }
+        for old in [
+            "DELETE FROM webhooks WHERE received_at < $1",
+            "DELETE FROM sign_ins WHERE revoked_at IS NOT NULL AND revoked_at < $1",
+        ] {
+            removed += sqlx::query(old).bind(before).execute(self.pool()).await?.rows_affected();
+        }
+        Ok(removed)
     }
 
     /// Puts off the next poll of a session the platform had no news about:
@@ -197,7 +281,8 @@ impl Store {
                 "UPDATE connect_sessions SET status = $1, updated_at = $2, version = $3, invitation_url = $4, \
                  record_id = $5, connection_id = $6, connection_state = $7, wallet_label = $8, \
                  proof_requested = $9, proof_id = $10, proof_state = $11, verification_started = $12, \
-                 attributes = $13, next_poll_at = 0, poll_attempts = 0 WHERE id = $14 AND version = $15",
+                 attributes = $13, proof_claimed_at = $14, verify_claimed_at = $15, next_poll_at = 0, \
+                 poll_attempts = 0 WHERE id = $16 AND version = $17",
             )
             .bind(next.status.as_str())
             .bind(next.updated_at)
@@ -205,13 +290,15 @@ impl Store {
             .bind(next.invitation_url.clone())
             .bind(next.record_id.clone())
             .bind(next.connection_id.clone())
-            .bind(next.connection_state.clone())
+            .bind(next.connection_state.map(ConnectionState::as_str))
             .bind(next.wallet_label.clone())
             .bind(i64::from(next.proof_requested))
             .bind(next.proof_id.clone())
-            .bind(next.proof_state.clone())
+            .bind(next.proof_state.map(ProofState::as_str))
             .bind(i64::from(next.verification_started))
             .bind(next.attributes.clone())
+            .bind(next.proof_claimed_at)
+            .bind(next.verify_claimed_at)
             .bind(id)
             .bind(current.version)
             .execute(self.pool())

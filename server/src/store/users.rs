@@ -6,7 +6,7 @@ use sqlx::Row;
 use super::{Store, StoreError, now_ms};
 
 impl Store {
-    /// Creates the user `id`; registering the same principal again is refused.
+    /// Creates the user `id`; false when that id or that session already has a user.
     pub async fn create_user(
         &self,
         id: &str,
@@ -17,7 +17,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let inserted = sqlx::query(
             "INSERT INTO users (id, display_name, email, attributes, session_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
         )
         .bind(id)
         .bind(display_name)

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use protocol::connect::SessionStatus::{self, *};
 use serde_json::json;
 
@@ -89,12 +90,28 @@ async fn the_whole_flow_verifies_and_registers() {
     let (replayed, _) = socket.subscribe(&format!("session:{session}"), Some(0)).await;
     assert_eq!(replayed.len(), 4, "the whole history replays for a late tab");
     assert_eq!(visitor.register(&session, "Ada Lovelace", "ada@example.org").await, 201);
-    assert_eq!(socket.statuses_until(Registered).await, vec![Registered]);
+    // The visitor's sockets are sent to reconnect: they come back as the user.
+    loop {
+        match tokio::time::timeout(FRAME_WAIT, socket.stream.next()).await.expect("closed in time") {
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Close(Some(frame)))) => {
+                assert_eq!(u16::from(frame.code), protocol::CloseCode::Reconnect.code());
+                break;
+            }
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
     let me: protocol::connect::UserView =
         visitor.http.get(app.url("/api/me")).send().await.unwrap().json().await.unwrap();
     assert_eq!(me.display_name, "Ada Lovelace");
-    assert_eq!(me.id, visitor.principal, "the verified cookie is the signed-in one");
+    assert_ne!(me.id, visitor.principal, "registration issues a new principal (no session fixation)");
     assert!(me.attributes.contains(&("surname".into(), "Lovelace".into())));
+    // The session went with the person: its channel is the user's now.
+    let mut socket = visitor.connect().await;
+    let (replayed, _) = socket.subscribe(&format!("session:{session}"), Some(0)).await;
+    let last: protocol::connect::SessionUpdate =
+        serde_json::from_value(replayed.last().unwrap().payload.clone()).unwrap();
+    assert_eq!(last.status, Registered);
 
     assert_eq!(visitor.register(&session, "Ada", "ada@example.org").await, 409);
 }
@@ -181,6 +198,12 @@ async fn flat_and_signed_envelopes_are_understood() {
 
 /// Connects and waits for the proof request; returns what is needed to finish.
 async fn awaiting_share() -> (TestApp, TestSocket, String) {
+    let (app, socket, code, _) = awaiting_share_session().await;
+    (app, socket, code)
+}
+
+/// Like [`awaiting_share`], with the session id.
+async fn awaiting_share_session() -> (TestApp, TestSocket, String, String) {
     let app = spawn_app().await;
     let visitor = app.visitor().await;
     let (view, code) = visitor.start_connect().await;
@@ -193,7 +216,7 @@ async fn awaiting_share() -> (TestApp, TestSocket, String) {
         assert!(tokio::time::Instant::now() < until);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    (app, socket, code)
+    (app, socket, code, view.session_id)
 }
 
 #[tokio::test]
@@ -205,13 +228,27 @@ async fn an_invalid_presentation_fails() {
 
 #[tokio::test]
 async fn declining_is_final_and_late_webhooks_are_only_recorded() {
-    let (app, mut socket, code) = awaiting_share().await;
+    let (app, mut socket, code, session_id) = awaiting_share_session().await;
     app.wallet(&code, "decline", json!({})).await;
     assert_eq!(socket.statuses_until(Declined).await, vec![Declined]);
     assert_eq!(app.wallet(&code, "share", json!({})).await, 409, "the wallet cannot share after declining");
-    // A late, forged-order webhook for the finished session changes nothing.
-    let wallet = app.wallet_view(&code).await;
-    assert_eq!(wallet["proof_state"], "abandoned");
+    assert_eq!(app.wallet_view(&code).await["proof_state"], "abandoned");
+
+    // A late webhook for the finished session, claiming a verified
+    // presentation: recorded, answered, and it changes nothing.
+    let session = app.store.connect_session(&session_id).await.unwrap().unwrap();
+    let channel = channel(&format!("session:{session_id}"));
+    let head_before = app.store.log_bounds(&channel).await.unwrap().head;
+    let late = json!({"type": "Proof", "orgId": app.org_id, "data": {
+        "id": session.proof_id.clone().unwrap(), "state": "presentation-received", "isVerified": true,
+        "connectionId": session.connection_id.clone().unwrap(), "role": "verifier"}});
+    let response = app.post_webhook(&late).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.json::<serde_json::Value>().await.unwrap()["outcome"], "ignored");
+    let after = app.store.connect_session(&session_id).await.unwrap().unwrap();
+    assert_eq!(after.status, Declined);
+    assert_eq!(after.version, session.version, "the row was not touched");
+    assert_eq!(app.store.log_bounds(&channel).await.unwrap().head, head_before, "nothing announced");
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use protocol::{ChannelName, ClientMessage, ConnectToken, ServerMessage};
+use server::agent::dev::CONTROL_TOKEN_HEADER;
 use server::config::{Config, Secret};
 use server::startup::Application;
 use tokio::net::TcpStream;
@@ -9,8 +10,8 @@ use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-pub const PUBLISH_KEY: &str = "test-publish-key-0123456789";
-pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
+pub const PUBLISH_KEY: &str = "test-publish-key-0123456789abcdefghij";
+pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdefghijkl";
 /// Longest a test waits for any one frame.
 pub const FRAME_WAIT: Duration = Duration::from_secs(10);
 
@@ -22,6 +23,8 @@ pub struct TestApp {
     /// What the platform's webhooks must present to this app.
     pub webhook_secret: String,
     pub org_id: String,
+    /// The dev agent's control token (`x-dev-agent-token`).
+    pub dev_agent_token: String,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _dir: tempfile::TempDir,
@@ -61,7 +64,12 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     config.site_root = dir.path().join("site");
     // The dev agent answers quickly and lost webhooks are recovered soon, so
     // flow tests take seconds, not minutes.
-    config.dev_agent_delay_ms = (5, 25);
+    if let server::config::AgentMode::Dev(dev) = &mut config.agent {
+        dev.delay_ms = (5, 25);
+    }
+    // Every test client is 127.0.0.1: per-address allowances sized for a test,
+    // not a household; the tests of those limits set their own.
+    config.abuse.connect_sessions_per_ip_per_min = 1000;
     config.stall_after = Duration::from_millis(400);
     config.stall_poll_every = Duration::from_millis(100);
     tweak(&mut config);
@@ -71,6 +79,12 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     let store = app.state().store.clone();
     let webhook_secret = app.state().webhooks.secret.expose().to_owned();
     let org_id = app.state().webhooks.org_id.clone();
+    let dev_agent_token = app
+        .state()
+        .dev_agent
+        .as_ref()
+        .map(|agent| agent.control_token().expose().to_owned())
+        .unwrap_or_default();
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async move {
         let _ = rx.await;
@@ -81,6 +95,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         store,
         webhook_secret,
         org_id,
+        dev_agent_token,
         shutdown: Some(tx),
         server: Some(server),
         _dir: dir,
@@ -337,6 +352,7 @@ impl TestApp {
     pub async fn wallet(&self, code: &str, action: &str, body: serde_json::Value) -> reqwest::StatusCode {
         reqwest::Client::new()
             .post(self.url(&format!("/dev-agent/control/{code}/{action}")))
+            .header(CONTROL_TOKEN_HEADER, &self.dev_agent_token)
             .json(&body)
             .send()
             .await
@@ -347,6 +363,7 @@ impl TestApp {
     pub async fn set_faults(&self, code: &str, faults: serde_json::Value) {
         let status = reqwest::Client::new()
             .put(self.url(&format!("/dev-agent/control/{code}/faults")))
+            .header(CONTROL_TOKEN_HEADER, &self.dev_agent_token)
             .json(&faults)
             .send()
             .await
@@ -356,7 +373,15 @@ impl TestApp {
     }
 
     pub async fn wallet_view(&self, code: &str) -> serde_json::Value {
-        reqwest::get(self.url(&format!("/dev-agent/control/{code}"))).await.unwrap().json().await.unwrap()
+        reqwest::Client::new()
+            .get(self.url(&format!("/dev-agent/control/{code}")))
+            .header(CONTROL_TOKEN_HEADER, &self.dev_agent_token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 
     /// Posts a webhook the way ConfirmD does, with this app's credentials.

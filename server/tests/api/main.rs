@@ -9,4 +9,7 @@ mod helpers;
 
 mod connect;
 mod foundation;
+mod hardening;
+mod lifecycle;
+mod limits;
 mod realtime;

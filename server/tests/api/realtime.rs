@@ -236,10 +236,16 @@ async fn another_visitors_inbox_is_forbidden() {
         .await;
     assert_eq!(socket.expect_nack(Some(&id)).await, ErrorCode::Forbidden);
     assert_eq!(bob.poll(&alice.inbox(), 0).await.status(), 403);
-    // Nothing leaked and the connection still works.
-    app.publish_ok(&alice.inbox(), json!({ "secret": true })).await;
+    // Nothing leaked: after Alice's event, the first event Bob's socket gets
+    // is the marker on his own inbox, and polling hers is still refused.
     let (_, head) = socket.subscribe(&bob.inbox(), None).await;
     assert_eq!(head, 0);
+    app.publish_ok(&alice.inbox(), json!({ "secret": true })).await;
+    app.publish_ok(&bob.inbox(), json!({ "marker": true })).await;
+    let next = socket.events(1).await.remove(0);
+    assert_eq!(next.channel.as_str(), bob.inbox(), "only Bob's own channel reaches Bob");
+    assert_eq!(next.payload, json!({ "marker": true }));
+    assert_eq!(bob.poll(&alice.inbox(), 0).await.status(), 403);
 }
 
 #[tokio::test]
@@ -344,7 +350,7 @@ async fn malformed_and_unknown_messages_are_nacked_and_the_server_stays_healthy(
     socket.send_raw(Message::text("{not json")).await;
     assert_eq!(socket.expect_nack(None).await, ErrorCode::MalformedMessage);
     socket.send_json(&json!({ "type": "teleport", "id": "x" })).await;
-    assert_eq!(socket.expect_nack(None).await, ErrorCode::UnknownType);
+    assert_eq!(socket.expect_nack(Some("x")).await, ErrorCode::UnknownType, "the nack names the request");
     socket.send_json(&json!({ "type": "subscribe" })).await;
     assert_eq!(socket.expect_nack(None).await, ErrorCode::MalformedMessage);
     // Still usable.

@@ -1,9 +1,10 @@
 //! The wallet side of the dev agent: the short invitation URL, the wallet page a
 //! phone or a second browser opens, and the control API tests drive it with.
 
-use axum::extract::{Path, State};
-use axum::http::header::ACCEPT;
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, Request, State};
+use axum::http::header::{ACCEPT, CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
@@ -12,13 +13,35 @@ use serde_json::json;
 
 use super::{Connection, DevAgent, Faults};
 
+/// Header carrying the control token on every control API call.
+pub const CONTROL_TOKEN_HEADER: &str = "x-dev-agent-token";
+
 pub(super) fn router(agent: DevAgent) -> Router<()> {
-    Router::new()
-        .route("/i/{code}", get(short_link))
+    // The control API moves an invitation to "connected" and "shared": only
+    // the wallet page (which embeds the token) and tests (which are given it)
+    // may call it.
+    let control = Router::new()
         .route("/dev-agent/control/{code}", get(view))
         .route("/dev-agent/control/{code}/faults", put(set_faults))
         .route("/dev-agent/control/{code}/{action}", post(act))
+        .route_layer(axum::middleware::from_fn_with_state(agent.clone(), require_control_token));
+    Router::new()
+        .route("/i/{code}", get(short_link))
+        .route("/dev-agent/assets/wallet.js", get(wallet_js))
+        .route("/dev-agent/assets/wallet.css", get(wallet_css))
+        .merge(control)
         .with_state(agent)
+}
+
+async fn require_control_token(State(agent): State<DevAgent>, request: Request, next: Next) -> Response {
+    let presented =
+        request.headers().get(CONTROL_TOKEN_HEADER).map(HeaderValue::as_bytes).unwrap_or_default();
+    let expected = agent.settings().control_token.expose().as_bytes();
+    if !bool::from(subtle::ConstantTimeEq::ct_eq(presented, expected)) {
+        return (StatusCode::UNAUTHORIZED, Json(json!({ "error": "missing or wrong x-dev-agent-token" })))
+            .into_response();
+    }
+    next.run(request).await
 }
 
 /// Wallets ask for JSON and get the long URL as a JSON string; a browser gets
@@ -34,7 +57,8 @@ async fn short_link(State(agent): State<DevAgent>, Path(code): Path<String>, hea
     if wants_json {
         return Json(long_url).into_response();
     }
-    Html(wallet_page(&code)).into_response()
+    let page = wallet_page(&code, agent.settings().control_token.expose());
+    ([(CONTENT_SECURITY_POLICY, WALLET_CSP), (CACHE_CONTROL, "no-store")], Html(page)).into_response()
 }
 
 async fn view(State(agent): State<DevAgent>, Path(code): Path<String>) -> Response {
@@ -193,65 +217,47 @@ impl DevAgent {
     }
 }
 
-fn wallet_page(code: &str) -> String {
-    // The code is 32 hex digits (checked by `long_url` before we get here).
-    WALLET_PAGE.replace("__CODE__", code)
+/// The wallet page for one invitation. The code is 32 hex digits (checked by
+/// `long_url` before we get here) and the token is hex too, but both are
+/// escaped anyway: a template should not depend on its callers for that.
+fn wallet_page(code: &str, token: &str) -> String {
+    WALLET_PAGE.replace("{{code}}", &escape_html(code)).replace("{{token}}", &escape_html(token))
 }
 
-const WALLET_PAGE: &str = r#"<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Dev wallet</title>
-<style>
-body{margin:0;font-family:system-ui,sans-serif;background:#10131f;color:#eef0f7;display:flex;justify-content:center}
-*{box-sizing:border-box}main{width:min(26rem,100%);padding:1.5rem 1.2rem 3rem}
-h1{font-size:1.2rem;margin:.2rem 0 1rem}.card{background:#1a1f33;border-radius:16px;padding:1.1rem;margin-bottom:1rem}
-label{display:block;font-size:.85rem;color:#a9b0c7;margin-bottom:.3rem}
-input{width:100%;box-sizing:border-box;padding:.65rem;border-radius:10px;border:1px solid #333a57;background:#0f1322;color:inherit;font-size:1rem}
-button{width:100%;padding:.8rem;margin-top:.6rem;border:0;border-radius:12px;font-size:1rem;font-weight:600;cursor:pointer}
-.primary{background:#3b5bfd;color:#fff}.ghost{background:#272d47;color:#eef0f7}.danger{background:#5a2330;color:#ffd9df}
-dl{display:grid;grid-template-columns:auto 1fr;gap:.35rem .8rem;margin:.4rem 0 0}dt{color:#a9b0c7}dd{margin:0}
-#status{color:#a9b0c7;font-size:.9rem;min-height:1.2rem}.hidden{display:none}
-</style></head>
-<body><main>
-<p class="muted" style="color:#a9b0c7;font-size:.8rem">Beacon dev wallet: stands in for a real identity wallet</p>
-<h1>Beacon wants to connect</h1>
-<section class="card" id="connect">
-<label for="label">Wallet name shown to Beacon</label>
-<input id="label" autocomplete="off">
-<button class="primary" data-action="connect">Connect</button>
-<button class="ghost" data-action="reject">Reject</button>
-</section>
-<section class="card hidden" id="share">
-<strong>Beacon asks for</strong>
-<dl id="attributes"></dl>
-<button class="primary" data-action="share">Share</button>
-<button class="ghost" data-action="share-invalid">Share invalid</button>
-<button class="danger" data-action="decline">Decline</button>
-</section>
-<p id="status" role="status" aria-live="polite"></p>
-</main>
-<script>
-const code = "__CODE__";
-const base = "/dev-agent/control/" + code;
-const $ = (id) => document.getElementById(id);
-$("label").value = "Wallet-" + Math.random().toString(36).slice(2, 8);
-async function refresh() {
-  const r = await fetch(base); if (!r.ok) { $("status").textContent = "Invitation expired."; return; }
-  const v = await r.json();
-  $("connect").classList.toggle("hidden", !!v.connection_state);
-  const asked = v.proof_state === "request-sent";
-  $("share").classList.toggle("hidden", !asked);
-  $("attributes").innerHTML = "";
-  for (const [k, val] of v.requested) { const dt = document.createElement("dt"); dt.textContent = k; const dd = document.createElement("dd"); dd.textContent = val; $("attributes").append(dt, dd); }
-  $("status").textContent = v.proof_state ? "Proof: " + v.proof_state : v.connection_state ? (v.connection_state === "completed" ? "Connected. Waiting for Beacon's request..." : "Connection: " + v.connection_state) : "";
+fn escape_html(value: &str) -> String {
+    value
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
-document.body.addEventListener("click", async (e) => {
-  const action = e.target.dataset && e.target.dataset.action; if (!action) return;
-  const body = action === "connect" ? JSON.stringify({ label: $("label").value }) : "{}";
-  const r = await fetch(base + "/" + action, { method: "POST", headers: { "content-type": "application/json" }, body });
-  $("status").textContent = r.ok ? "Sent." : "Could not " + action + ".";
-  refresh();
-});
-refresh(); setInterval(refresh, 700);
-</script>
-</body></html>"#;
+
+const WALLET_PAGE: &str = include_str!("assets/wallet.html");
+const WALLET_JS: &str = include_str!("assets/wallet.js");
+const WALLET_CSS: &str = include_str!("assets/wallet.css");
+/// The wallet page's own policy: its script and style files, nothing inline.
+const WALLET_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
+     base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+async fn wallet_js() -> Response {
+    ([(CONTENT_TYPE, "text/javascript; charset=utf-8"), (CACHE_CONTROL, "no-cache")], WALLET_JS)
+        .into_response()
+}
+
+async fn wallet_css() -> Response {
+    ([(CONTENT_TYPE, "text/css; charset=utf-8"), (CACHE_CONTROL, "no-cache")], WALLET_CSS).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_carries_code_and_token_escaped() {
+        let page = wallet_page("abc", "t\"><script>");
+        assert!(page.contains(r#"content="abc""#));
+        assert!(page.contains("t&quot;&gt;&lt;script&gt;"));
+        assert!(!page.contains("{{"));
+    }
+}

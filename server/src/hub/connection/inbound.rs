@@ -1,0 +1,234 @@
+//! What arrives on a socket: frames checked for size and rate, parsed once
+//! into a [`ClientMessage`] (a refusal names the request's `id` whenever the
+//! frame has a readable one, so no client waits forever), then handled:
+//! authentication and token refresh here, subscriptions in [`super::subscribe`].
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use axum::extract::ws::Message;
+use protocol::message::Ack;
+use protocol::{ClientMessage, CloseCode, ErrorCode, ServerMessage};
+
+use super::{Connection, End, PROTOCOL_ERRORS_BEFORE_CLOSE, RATE_VIOLATIONS_BEFORE_CLOSE};
+use crate::auth::token::{TokenError, VerifiedToken};
+
+impl Connection {
+    pub(super) async fn on_inbound(
+        &mut self,
+        inbound: Option<Result<Message, axum::Error>>,
+    ) -> Result<(), End> {
+        let message = match inbound {
+            None => return Err(End::ClientGone),
+            Some(Err(err)) => {
+                let too_big = err
+                    .into_inner()
+                    .downcast_ref::<tungstenite::Error>()
+                    .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)));
+                return Err(if too_big { End::Closed(CloseCode::MessageTooBig) } else { End::ClientGone });
+            }
+            Some(Ok(message)) => message,
+        };
+        self.last_inbound = Instant::now();
+        self.ctx.hub.metrics().frames_in.fetch_add(1, Ordering::Relaxed);
+        let text = match message {
+            Message::Text(text) => text,
+            Message::Binary(_) => return Err(End::Closed(CloseCode::ProtocolViolation)),
+            // Protocol-level pings are answered by the library; both count as life.
+            Message::Ping(_) | Message::Pong(_) => return Ok(()),
+            Message::Close(_) => return Err(End::ClientGone),
+        };
+        if text.len() > self.ctx.config.max_frame_bytes {
+            return Err(End::Closed(CloseCode::MessageTooBig));
+        }
+        if !self.limiter.allow(Instant::now()) {
+            self.rate_violations += 1;
+            if self.rate_violations >= RATE_VIOLATIONS_BEFORE_CLOSE {
+                return Err(End::Closed(CloseCode::RateLimited));
+            }
+            let id = request_id(&text);
+            return self.nack(id.as_deref(), ErrorCode::RateLimited, "slow down: too many messages").await;
+        }
+        self.rate_violations = 0;
+        let message = match parse_client_message(&text) {
+            Ok(message) => message,
+            Err(refusal) => {
+                self.protocol_errors += 1;
+                if self.protocol_errors >= PROTOCOL_ERRORS_BEFORE_CLOSE {
+                    return Err(End::Closed(CloseCode::ProtocolViolation));
+                }
+                return self.nack(refusal.id.as_deref(), refusal.code, refusal.detail).await;
+            }
+        };
+        // Boxed: requests (database reads, token checks) are rare next to idle
+        // time, and their large futures would otherwise sit inline in every
+        // connection's task for its whole life.
+        Box::pin(self.handle(message)).await
+    }
+
+    async fn handle(&mut self, message: ClientMessage) -> Result<(), End> {
+        if self.principal.is_none() {
+            return match message {
+                ClientMessage::Auth { id, token } => self.authenticate(&id, &token).await,
+                ClientMessage::Ping { ts } => self.send_message(&ServerMessage::Pong { ts }).await,
+                ClientMessage::Pong { .. } => Ok(()),
+                other => {
+                    let id = other.correlation_id().map(str::to_owned);
+                    self.nack(id.as_deref(), ErrorCode::NotAuthenticated, "send auth first").await
+                }
+            };
+        }
+        match message {
+            ClientMessage::Auth { id, .. } => {
+                self.nack(Some(&id), ErrorCode::AlreadyAuthenticated, "use refresh_token").await
+            }
+            ClientMessage::Subscribe { id, channel, since } => self.subscribe(&id, &channel, since).await,
+            ClientMessage::Unsubscribe { id, channel } => self.unsubscribe(&id, &channel).await,
+            ClientMessage::RefreshToken { id, token } => self.refresh(&id, &token).await,
+            ClientMessage::Ping { ts } => self.send_message(&ServerMessage::Pong { ts }).await,
+            ClientMessage::Pong { .. } => Ok(()),
+        }
+    }
+
+    async fn authenticate(&mut self, id: &str, token: &str) -> Result<(), End> {
+        let verified = match self.ctx.keys.verify(token) {
+            Ok(verified) => verified,
+            Err(TokenError::Expired) => {
+                self.nack(Some(id), ErrorCode::BadToken, "token expired").await?;
+                return Err(End::Closed(CloseCode::TokenExpired));
+            }
+            Err(TokenError::Invalid) => {
+                self.nack(Some(id), ErrorCode::BadToken, "token invalid").await?;
+                return Err(End::Closed(CloseCode::BadToken));
+            }
+        };
+        if !sign_in_active(self.ctx.hub.store().clone(), &verified).await {
+            self.nack(Some(id), ErrorCode::BadToken, "signed out").await?;
+            return Err(End::Closed(CloseCode::BadToken));
+        }
+        if self.ctx.hub.register(self.id, &verified.principal, self.outbox.clone()).is_err() {
+            return Err(End::Closed(CloseCode::TooManyConnections));
+        }
+        self.principal = Some(verified.principal);
+        self.token_expires_at = verified.expires_at;
+        self.send_message(&ServerMessage::Ack(Ack { id: id.to_owned(), head_seq: None })).await
+    }
+
+    async fn refresh(&mut self, id: &str, token: &str) -> Result<(), End> {
+        match self.ctx.keys.verify(token) {
+            Ok(verified) if Some(&verified.principal) == self.principal.as_ref() => {
+                if !sign_in_active(self.ctx.hub.store().clone(), &verified).await {
+                    self.nack(Some(id), ErrorCode::BadToken, "signed out").await?;
+                    return Err(End::Closed(CloseCode::BadToken));
+                }
+                self.token_expires_at = verified.expires_at;
+                self.send_message(&ServerMessage::Ack(Ack { id: id.to_owned(), head_seq: None })).await
+            }
+            Ok(_) => self.nack(Some(id), ErrorCode::PrincipalMismatch, "token names another principal").await,
+            Err(_) => self.nack(Some(id), ErrorCode::BadToken, "token invalid or expired").await,
+        }
+    }
+}
+
+/// Whether a token's sign-in (a registered person's) is still valid; a token
+/// of an anonymous visitor has none. A failed lookup refuses: the client
+/// retries with backoff rather than slipping past a revocation. (A free
+/// function with an owned store: a `&Connection` must not live across an
+/// await, the connection task is `Send` but not `Sync`.)
+async fn sign_in_active(store: crate::store::Store, verified: &VerifiedToken) -> bool {
+    let Some(sign_in) = &verified.sign_in else { return true };
+    match store.sign_in_active(sign_in, verified.principal.as_str()).await {
+        Ok(active) => active,
+        Err(err) => {
+            tracing::error!(error = %err, "checking a sign-in failed");
+            false
+        }
+    }
+}
+
+/// Every `type` a client may send; a unit test keeps it equal to [`ClientMessage`]'s tags.
+const KNOWN: [&str; 6] = ["auth", "subscribe", "unsubscribe", "refresh_token", "ping", "pong"];
+
+/// Why a frame was not a client message, and the request it answers.
+#[derive(Debug, PartialEq)]
+struct Refusal {
+    code: ErrorCode,
+    detail: String,
+    /// The frame's `id` when it has a readable one: the client waits on it.
+    id: Option<String>,
+}
+
+/// The `id` of a frame that is JSON with a string `id`, whatever else is wrong with it.
+fn request_id(text: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct IdOnly {
+        id: Option<String>,
+    }
+    serde_json::from_str::<IdOnly>(text).ok().and_then(|frame| frame.id)
+}
+
+/// Parses a frame, telling unknown message types from malformed ones.
+fn parse_client_message(text: &str) -> Result<ClientMessage, Refusal> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| Refusal {
+        code: ErrorCode::MalformedMessage,
+        detail: format!("not JSON: {e}"),
+        id: None,
+    })?;
+    let id = value.get("id").and_then(|id| id.as_str()).map(str::to_owned);
+    let refuse = |code, detail: String| Refusal { code, detail, id: id.clone() };
+    match value.get("type").and_then(|t| t.as_str()) {
+        None => return Err(refuse(ErrorCode::MalformedMessage, "missing `type`".into())),
+        Some(kind) if !KNOWN.contains(&kind) => {
+            return Err(refuse(ErrorCode::UnknownType, format!("unknown message type `{kind}`")));
+        }
+        Some(_) => {}
+    }
+    serde_json::from_value(value).map_err(|e| refuse(ErrorCode::MalformedMessage, e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tells_unknown_types_from_malformed_frames() {
+        assert_eq!(parse_client_message("{").unwrap_err().code, ErrorCode::MalformedMessage);
+        assert_eq!(parse_client_message("{}").unwrap_err().code, ErrorCode::MalformedMessage);
+        assert_eq!(parse_client_message(r#"{"type":"dance"}"#).unwrap_err().code, ErrorCode::UnknownType);
+        assert_eq!(
+            parse_client_message(r#"{"type":"subscribe"}"#).unwrap_err().code,
+            ErrorCode::MalformedMessage
+        );
+        assert!(parse_client_message(r#"{"type":"ping","ts":1}"#).is_ok());
+    }
+
+    #[test]
+    fn refusals_carry_the_request_id_when_it_is_readable() {
+        let id = |text: &str| parse_client_message(text).unwrap_err().id;
+        // A misspelt field: the client is waiting on request `t`.
+        assert_eq!(id(r#"{"type":"subscribe","id":"t","channel":"user:x","sinze":3}"#).as_deref(), Some("t"));
+        assert_eq!(id(r#"{"type":"dance","id":"u"}"#).as_deref(), Some("u"));
+        assert_eq!(id(r#"{"id":"v"}"#).as_deref(), Some("v"));
+        assert_eq!(id(r#"{"type":"subscribe","id":7}"#), None, "not a string id");
+        assert_eq!(id("{not json"), None);
+        assert_eq!(request_id(r#"{"type":"ping","id":"w","ts":"x"}"#).as_deref(), Some("w"));
+        assert_eq!(request_id(r#"{"type":"ping","id":5}"#), None);
+    }
+
+    #[test]
+    fn the_known_types_are_exactly_the_protocol_s() {
+        let every_variant = [
+            ClientMessage::Auth { id: String::new(), token: String::new() },
+            ClientMessage::Subscribe { id: String::new(), channel: String::new(), since: None },
+            ClientMessage::Unsubscribe { id: String::new(), channel: String::new() },
+            ClientMessage::RefreshToken { id: String::new(), token: String::new() },
+            ClientMessage::Ping { ts: 0 },
+            ClientMessage::Pong { ts: 0 },
+        ];
+        let tags: Vec<String> = every_variant
+            .iter()
+            .map(|m| serde_json::to_value(m).unwrap()["type"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(tags, KNOWN);
+    }
+}

@@ -1,0 +1,124 @@
+//! Subscriptions: authorize, listen, then replay from the log and continue
+//! live (see the module comment of [`super`]); unsubscribe.
+
+use std::sync::atomic::Ordering;
+
+use protocol::message::{Ack, Reset};
+use protocol::{ChannelName, CloseCode, ErrorCode, ResetReason, ServerMessage, limits};
+
+use super::{Connection, DENIALS_BEFORE_CLOSE, End};
+use crate::auth::authorize;
+use crate::hub::encode_event;
+use crate::hub::resume::{self, Read};
+
+impl Connection {
+    pub(super) async fn subscribe(&mut self, id: &str, channel: &str, since: Option<u64>) -> Result<(), End> {
+        let channel = match ChannelName::parse(channel) {
+            Ok(channel) => channel,
+            Err(err) => {
+                return self.nack(Some(id), ErrorCode::InvalidChannel, err.to_string()).await;
+            }
+        };
+        let already = self.subscriptions.contains_key(&channel);
+        if !already && self.subscriptions.len() >= self.ctx.config.max_channels_per_connection {
+            let limit = self.ctx.config.max_channels_per_connection;
+            return self
+                .nack(Some(id), ErrorCode::TooManyChannels, format!("at most {limit} channels"))
+                .await;
+        }
+        let principal = self.principal.clone().expect("authenticated");
+        let store = self.ctx.hub.store().clone();
+        match authorize::may_read(&store, &principal, &channel).await {
+            Ok(true) => {}
+            Ok(false) => {
+                self.denials += 1;
+                if self.denials >= DENIALS_BEFORE_CLOSE {
+                    return Err(End::Closed(CloseCode::Forbidden));
+                }
+                return self.nack(Some(id), ErrorCode::Forbidden, "not allowed on this channel").await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "authorization lookup failed");
+                return self.nack(Some(id), ErrorCode::Internal, "try again").await;
+            }
+        }
+
+        // Live first, then the log: see the module comment.
+        self.ctx.hub.add_subscriber(&channel, self.id, self.outbox.clone());
+        let bounds = match store.log_bounds(&channel).await {
+            Ok(bounds) => bounds,
+            Err(err) => {
+                tracing::error!(error = %err, "reading log bounds failed");
+                if !already {
+                    self.ctx.hub.remove_listener(&channel, self.id);
+                }
+                return self.nack(Some(id), ErrorCode::Internal, "try again").await;
+            }
+        };
+        let (start, reset) = resume::start(since, bounds);
+        // Recorded before anything is sent, so the listener is removed with the
+        // connection whatever happens next.
+        self.subscriptions.insert(channel.clone(), start);
+        if let Some(reason) = reset {
+            self.reset(&channel, reason, bounds.head).await?;
+        }
+        if start < bounds.head {
+            self.replay(&channel, bounds.head).await?;
+        }
+        let head_seq = self.subscriptions.get(&channel).copied();
+        self.send_message(&ServerMessage::Ack(Ack { id: id.to_owned(), head_seq })).await
+    }
+
+    pub(super) async fn reset(
+        &mut self,
+        channel: &ChannelName,
+        reason: ResetReason,
+        head_seq: u64,
+    ) -> Result<(), End> {
+        self.send_message(&ServerMessage::Reset(Reset { channel: channel.clone(), reason, head_seq })).await
+    }
+
+    /// Sends the logged events after the subscription's last seq up to `up_to`.
+    pub(super) async fn replay(&mut self, channel: &ChannelName, up_to: u64) -> Result<(), End> {
+        loop {
+            let Some(&last) = self.subscriptions.get(channel) else {
+                return Ok(());
+            };
+            if last >= up_to {
+                return Ok(());
+            }
+            let read =
+                resume::read_after(self.ctx.hub.store(), channel, last, up_to, limits::MAX_REPLAY_BATCH)
+                    .await
+                    .map_err(|err| {
+                        tracing::error!(error = %err, "replay read failed");
+                        End::Closed(CloseCode::Shutdown)
+                    })?;
+            let batch = match read {
+                Read::Events(batch) => batch,
+                Read::Gap => {
+                    // Retention removed the gap while we were away from it.
+                    self.subscriptions.insert(channel.clone(), up_to);
+                    return self.reset(channel, ResetReason::BeyondRetention, up_to).await;
+                }
+            };
+            for event in &batch {
+                self.send(encode_event(event)).await?;
+            }
+            self.ctx.hub.metrics().replayed.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            let newest = batch.last().map_or(last, |e| e.seq);
+            self.subscriptions.insert(channel.clone(), newest);
+        }
+    }
+
+    pub(super) async fn unsubscribe(&mut self, id: &str, channel: &str) -> Result<(), End> {
+        let removed = ChannelName::parse(channel).ok().filter(|c| self.subscriptions.remove(c).is_some());
+        match removed {
+            Some(channel) => {
+                self.ctx.hub.remove_listener(&channel, self.id);
+                self.send_message(&ServerMessage::Ack(Ack { id: id.to_owned(), head_seq: None })).await
+            }
+            None => self.nack(Some(id), ErrorCode::NotSubscribed, "not subscribed to that channel").await,
+        }
+    }
+}
