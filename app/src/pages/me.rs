@@ -22,10 +22,12 @@ pub fn MePage() -> impl IntoView {
                             <h2>"Your account"</h2>
                             <dl class="attributes" data-testid="account">
                                 <dt>"Name"</dt><dd>{user.display_name}</dd>
-                                <dt>"Email"</dt><dd>{user.email}</dd>
-                                {user.attributes.into_iter().map(|(name, value)| view! {
-                                    <dt>{pretty(&name)}</dt><dd>{value}</dd>
-                                }).collect_view()}
+                                <dt>"Email"</dt><dd>{user.email.clone()}</dd>
+                                // Each fact once: the verified email is the email above unless the person chose another.
+                                {user.attributes.into_iter()
+                                    .filter(|(name, value)| !(name == "email" && *value == user.email))
+                                    .map(|(name, value)| view! { <dt>{pretty(&name)}</dt><dd>{value}</dd> })
+                                    .collect_view()}
                             </dl>
                             <ActionForm action=sign_out attr:class="form">
                                 <button class="quiet-button" type="submit" data-testid="sign-out">"Sign out"</button>

@@ -7,6 +7,7 @@
 
 mod helpers;
 
+mod bad_input;
 mod connect;
 mod foundation;
 mod hardening;
