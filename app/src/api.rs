@@ -36,6 +36,25 @@ mod backend {
         fn sign_out(&self, request: &Parts) -> BoxFuture<SetCookie>;
         /// Whether the built-in dev agent hands out test identities on this server.
         fn dev_agent_active(&self) -> bool;
+        /// The visitor's inbox as the header shows it.
+        fn inbox_summary(&self, request: &Parts) -> BoxFuture<protocol::inbox::InboxSummary>;
+        /// The home page's demo: a notification of `category` to the visitor itself.
+        fn send_demo(&self, request: &Parts, category: String) -> BoxFuture<()>;
+        /// A page of the visitor's inbox.
+        fn inbox_page(
+            &self,
+            request: &Parts,
+            filter: String,
+            category: Option<String>,
+            cursor: Option<String>,
+        ) -> BoxFuture<protocol::inbox::InboxPage>;
+        fn preferences(&self, request: &Parts) -> BoxFuture<protocol::inbox::Preferences>;
+        fn set_muted(
+            &self,
+            request: &Parts,
+            category: String,
+            muted: bool,
+        ) -> BoxFuture<protocol::inbox::Preferences>;
     }
 
     /// A `Set-Cookie` header value the page's response must carry.
@@ -96,6 +115,48 @@ pub async fn sign_out() -> Result<(), ServerFnError> {
     set_cookie(cookie);
     leptos_axum::redirect("/");
     Ok(())
+}
+
+/// The visitor's inbox for the header: counts, the latest few, the channel head.
+#[server]
+pub async fn inbox_summary() -> Result<protocol::inbox::InboxSummary, ServerFnError> {
+    let (backend, parts) = context()?;
+    backend.0.inbox_summary(&parts).await.map_err(ServerFnError::new)
+}
+
+/// Sends the visitor a demo notification of `category`.
+#[server]
+pub async fn send_demo(category: String) -> Result<(), ServerFnError> {
+    let (backend, parts) = context()?;
+    backend.0.send_demo(&parts, category).await.map_err(ServerFnError::new)
+}
+
+/// A page of the visitor's inbox (`filter`: all, unread, archived).
+#[server]
+pub async fn load_inbox_page(
+    filter: String,
+    category: Option<String>,
+    cursor: Option<String>,
+) -> Result<protocol::inbox::InboxPage, ServerFnError> {
+    let (backend, parts) = context()?;
+    backend.0.inbox_page(&parts, filter, category, cursor).await.map_err(ServerFnError::new)
+}
+
+/// The visitor's notification preferences.
+#[server]
+pub async fn load_preferences() -> Result<protocol::inbox::Preferences, ServerFnError> {
+    let (backend, parts) = context()?;
+    backend.0.preferences(&parts).await.map_err(ServerFnError::new)
+}
+
+/// Mutes or unmutes one category for the visitor.
+#[server]
+pub async fn save_preference(
+    category: String,
+    muted: bool,
+) -> Result<protocol::inbox::Preferences, ServerFnError> {
+    let (backend, parts) = context()?;
+    backend.0.set_muted(&parts, category, muted).await.map_err(ServerFnError::new)
 }
 
 /// Whether this server runs the development identity agent (pages show a ribbon).

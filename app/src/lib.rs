@@ -3,11 +3,13 @@
 //!
 //! - [`realtime`]: the per-tab connection manager (WebSocket with backoff, long-poll
 //!   fallback, resume by seq) and the `use_channel` API pages subscribe with.
-//! - [`components`]: the page frame and the connection-state indicator.
+//! - [`components`]: the page frame: navigation, bell, toasts, connection state.
+//! - [`inbox`]: the notification inbox state, driven by the visitor's channel.
+//! - `http` (browser only): the HTTP calls, through gloo-net.
 //! - [`pages`]: one module per route.
 
 use leptos::prelude::*;
-use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_meta::{MetaTags, Stylesheet, provide_meta_context};
 use leptos_router::{
     SsrMode, StaticSegment,
     components::{Route, Router, Routes},
@@ -15,6 +17,9 @@ use leptos_router::{
 
 pub mod api;
 pub mod components;
+#[cfg(feature = "hydrate")]
+pub mod http;
+pub mod inbox;
 pub mod pages;
 pub mod realtime;
 
@@ -69,7 +74,6 @@ pub fn App() -> impl IntoView {
 
     view! {
         <Stylesheet id="leptos" href="/pkg/beacon.css" />
-        <Title text="Beacon" />
         <Router>
             <components::Frame>
                 <Routes fallback=pages::NotFound>
@@ -79,6 +83,7 @@ pub fn App() -> impl IntoView {
                     <Route path=(StaticSegment("register"), StaticSegment("connect")) view=pages::ConnectPage ssr=SsrMode::Async />
                     <Route path=StaticSegment("register") view=pages::RegisterPage ssr=SsrMode::Async />
                     <Route path=StaticSegment("me") view=pages::MePage ssr=SsrMode::Async />
+                    <Route path=StaticSegment("notifications") view=pages::NotificationsPage />
                 </Routes>
             </components::Frame>
         </Router>

@@ -4,6 +4,7 @@
 //! - [`message`]: every client-to-server and server-to-client message.
 //! - [`close`]: WebSocket close codes in a reconnect-allowed and a terminal range.
 //! - [`error`]: the error codes carried by `nack` and by HTTP error bodies.
+//! - [`inbox`]: notifications, the inbox events and the inbox HTTP API.
 //! - [`limits`]: defaults both sides agree on.
 //!
 //! docs/PROTOCOL.md describes the same contract with JSON examples.
@@ -12,6 +13,7 @@ pub mod channel;
 pub mod close;
 pub mod connect;
 pub mod error;
+pub mod inbox;
 pub mod limits;
 pub mod message;
 

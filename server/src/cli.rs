@@ -1,6 +1,8 @@
-//! Command line: `beacon` serves; `beacon publish` posts an event to a running server.
+//! Command line: `beacon` serves; `beacon publish` posts an event and
+//! `beacon notify` a notification to a running server.
 
 use clap::{Parser, Subcommand};
+use protocol::inbox::{CreateAnswer, CreateNotifications};
 use protocol::{ChannelName, PublishRequest, PublishResponse};
 
 #[derive(Debug, Parser)]
@@ -29,6 +31,48 @@ pub enum Command {
         #[arg(long, env = "BEACON_PUBLISH_KEY", hide_env_values = true)]
         key: String,
     },
+    /// Send a notification to one or more inboxes through a running server.
+    Notify {
+        /// A recipient principal (32 hex digits); repeat for several.
+        #[arg(long = "to", required = true)]
+        to: Vec<String>,
+        #[arg(long, default_value = "system")]
+        category: String,
+        #[arg(long)]
+        title: String,
+        #[arg(long, default_value = "")]
+        body: String,
+        /// A path on the site (`/chat`) or an http(s) URL.
+        #[arg(long)]
+        link: Option<String>,
+        #[arg(long)]
+        actor: Option<String>,
+        /// Retrying with the same key never makes a second notification.
+        #[arg(long)]
+        idempotency_key: Option<String>,
+        /// Base URL of the server.
+        #[arg(long, env = "BEACON_URL", default_value = "http://127.0.0.1:3000")]
+        url: String,
+        /// The server's publish key.
+        #[arg(long, env = "BEACON_PUBLISH_KEY", hide_env_values = true)]
+        key: String,
+    },
+}
+
+/// Posts a notification and returns the server's answer.
+pub async fn notify(request: &CreateNotifications, url: &str, key: &str) -> anyhow::Result<CreateAnswer> {
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/notifications", url.trim_end_matches('/')))
+        .bearer_auth(key)
+        .json(request)
+        .send()
+        .await?;
+    let status = response.status();
+    if !status.is_success() {
+        let body = response.text().await.unwrap_or_default();
+        anyhow::bail!("server answered {status}: {body}");
+    }
+    Ok(response.json().await?)
 }
 
 /// Posts one event and prints the server's answer.

@@ -143,6 +143,12 @@ pub struct Config {
     /// `BEACON_WEBHOOK_REPLAY_WINDOW_SECS`, default 300: signed webhooks older
     /// (or newer) than this are refused.
     pub webhook_replay_window: Duration,
+    /// `BEACON_NOTIFICATION_CATEGORIES`, comma-separated, default
+    /// `mention,comment,system,security`: the categories every person sees in
+    /// their preferences (backends may send others; those can be muted too).
+    pub notification_categories: Vec<String>,
+    /// `BEACON_CRITICAL_CATEGORIES`, default `security`: categories nobody can mute.
+    pub critical_categories: Vec<String>,
 }
 
 /// Limits that hold however many cookies a client mints: by client address
@@ -316,6 +322,12 @@ impl Config {
             stall_after: env.millis("BEACON_STALL_AFTER_MS", 10_000)?,
             stall_poll_every: env.millis("BEACON_STALL_POLL_MS", 5_000)?.max(Duration::from_millis(50)),
             webhook_replay_window: env.secs("BEACON_WEBHOOK_REPLAY_WINDOW_SECS", 300)?,
+            notification_categories: categories(
+                &env,
+                "BEACON_NOTIFICATION_CATEGORIES",
+                "mention,comment,system,security",
+            )?,
+            critical_categories: categories(&env, "BEACON_CRITICAL_CATEGORIES", "security")?,
         };
         if config.share_deadline < config.connect_ttl || config.register_deadline < config.share_deadline {
             return Err(invalid(
@@ -346,6 +358,27 @@ impl Config {
             AgentMode::Confirmd(_) => None,
         }
     }
+}
+
+/// A comma-separated list of notification categories.
+fn categories<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+    name: &'static str,
+    default: &str,
+) -> Result<Vec<String>, ConfigError> {
+    env.get(name)
+        .unwrap_or_else(|| default.to_owned())
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(|c| {
+            if protocol::inbox::valid_category(c) {
+                Ok(c.to_owned())
+            } else {
+                Err(invalid(name, format!("`{c}` is not a category (1-32 of a-z 0-9 _ -)")))
+            }
+        })
+        .collect()
 }
 
 fn nonzero(name: &'static str, value: Duration) -> Result<Duration, ConfigError> {

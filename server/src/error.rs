@@ -80,6 +80,15 @@ impl IntoResponse for AppError {
     }
 }
 
+impl From<crate::inbox::InboxError> for AppError {
+    fn from(err: crate::inbox::InboxError) -> Self {
+        match err {
+            crate::inbox::InboxError::Invalid(message) => Self::BadRequest(message),
+            crate::inbox::InboxError::Store(cause) => Self::Store(cause),
+        }
+    }
+}
+
 impl From<crate::flow::FlowError> for AppError {
     fn from(err: crate::flow::FlowError) -> Self {
         use crate::flow::FlowError;

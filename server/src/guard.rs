@@ -38,6 +38,7 @@ struct Inner {
     long_polls: ConcurrencyLimit<()>,
     connect_sessions: RateWindow<IpKey>,
     tokens: RateWindow<IpKey>,
+    demo_notifications: RateWindow<Principal>,
 }
 
 /// Held for as long as a socket or long-poll lives; frees its places on drop.
@@ -57,6 +58,7 @@ impl Guards {
                 long_polls: ConcurrencyLimit::new(limits.max_long_polls),
                 connect_sessions: RateWindow::new(limits.connect_sessions_per_ip_per_min, minute),
                 tokens: RateWindow::new(limits.token_requests_per_ip_per_min, minute),
+                demo_notifications: RateWindow::new(DEMO_NOTIFICATIONS_PER_MIN, minute),
             }),
         }
     }
@@ -85,6 +87,17 @@ impl Guards {
     /// Counts one connect token issued to `ip`.
     pub fn token(&self, ip: ClientIp) -> Result<(), AppError> {
         self.inner.tokens.allow(ip.key()).then_some(()).ok_or_else(too_many)
+    }
+}
+
+/// The home page's demo sends a visitor notifications on a click; a person
+/// clicks a few times, a script would fill its own inbox.
+const DEMO_NOTIFICATIONS_PER_MIN: u32 = 30;
+
+impl Guards {
+    /// Counts one demo notification a visitor sent itself.
+    pub fn demo_notification(&self, principal: &Principal) -> Result<(), AppError> {
+        self.inner.demo_notifications.allow(principal.clone()).then_some(()).ok_or_else(too_many)
     }
 }
 

@@ -1,6 +1,7 @@
 //! HTTP routes, one module per area, and the middleware stack around them.
 
 pub mod health;
+pub mod inbox;
 pub mod metrics;
 pub mod pages;
 pub mod realtime;
@@ -38,6 +39,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/connections/session/{id}/registration", get(sessions::registration))
         .route("/api/register", post(sessions::register))
         .route("/api/logout", post(sessions::logout))
+        .route("/api/notifications", get(inbox::list))
+        .route("/api/notifications/counts", get(inbox::counts))
+        .route("/api/notifications/state", post(inbox::change))
+        .route("/api/notifications/read-all", post(inbox::read_all))
+        .route("/api/notifications/preferences", get(inbox::preferences).put(inbox::set_preferences))
+        .route("/api/notifications/demo", post(inbox::demo))
         .route("/api/me", get(sessions::me))
         .leptos_routes_with_context(&state, routes, pages::provide_backend(state.clone()), {
             let options = leptos_options.clone();
@@ -56,6 +63,11 @@ pub fn router(state: AppState) -> Router {
                 .layer(axum::extract::DefaultBodyLimit::max(protocol::limits::MAX_PUBLISH_BYTES)),
         )
         .route("/api/realtime/grants", post(realtime::grant))
+        .route(
+            "/api/notifications",
+            post(inbox::create)
+                .layer(axum::extract::DefaultBodyLimit::max(protocol::limits::MAX_PUBLISH_BYTES)),
+        )
         .route("/api/admin/realtime-stats", get(realtime::stats))
         .route("/api/admin/disconnect", post(realtime::disconnect))
         .route(

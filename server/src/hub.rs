@@ -186,14 +186,20 @@ impl Hub {
         payload: serde_json::Value,
     ) -> Result<EventEnvelope, StoreError> {
         let event = self.shared.store.append_event(channel, payload).await?;
-        let frame = encode_event(&event);
+        self.broadcast(&event).await;
+        Ok(event)
+    }
+
+    /// Sends an event that is already in the log (appended by a store
+    /// transaction of its own) to every subscriber on every node.
+    pub async fn broadcast(&self, event: &EventEnvelope) {
+        let frame = encode_event(event);
         self.shared.metrics.published.fetch_add(1, Ordering::Relaxed);
         let published = Published { channel: event.channel.clone(), seq: event.seq, frame };
         if let Err(err) = self.shared.bus.publish(published).await {
             // Stored but not broadcast: subscribers get it on their next gap fill or resume.
-            tracing::warn!(channel = %channel, seq = event.seq, error = %err, "bus publish failed");
+            tracing::warn!(channel = %event.channel, seq = event.seq, error = %err, "bus publish failed");
         }
-        Ok(event)
     }
 
     pub fn next_connection_id(&self) -> ConnectionId {

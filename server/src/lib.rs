@@ -4,6 +4,7 @@
 //! - [`startup`]: builds the application on a listener and runs it until shutdown.
 //! - [`state`]: the handle every handler gets.
 //! - [`http`]: routes by area (health, metrics, realtime, sessions, the socket).
+//! - [`inbox`]: the notification inbox: create, read state, preferences.
 //! - [`hub`]: connections, channel subscriptions, fan-out, heartbeats, limits.
 //! - [`bus`]: how events reach every node's hub (in-process now).
 //! - [`store`]: the database: event log, grants, connect sessions.
@@ -25,6 +26,7 @@ pub mod flow;
 pub mod guard;
 pub mod http;
 pub mod hub;
+pub mod inbox;
 pub mod startup;
 pub mod state;
 pub mod store;

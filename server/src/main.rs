@@ -18,6 +18,20 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string(&answer)?);
             Ok(())
         }
+        Command::Notify { to, category, title, body, link, actor, idempotency_key, url, key } => {
+            let request = protocol::inbox::CreateNotifications {
+                recipients: to,
+                category,
+                title,
+                body,
+                link,
+                actor,
+                idempotency_key,
+            };
+            let answer = server::cli::notify(&request, &url, &key).await?;
+            println!("{}", serde_json::to_string(&answer)?);
+            Ok(())
+        }
     }
 }
 

@@ -54,6 +54,12 @@ impl Application {
             },
         );
         let guards = crate::guard::Guards::new(&config.abuse);
+        let inbox = crate::inbox::Inbox::new(
+            store.clone(),
+            hub.clone(),
+            config.notification_categories.clone(),
+            config.critical_categories.clone(),
+        );
         let state = AppState {
             keys: TokenKeys::new(config.secret.expose()),
             leptos_options: leptos_options(&config, local_addr),
@@ -64,6 +70,7 @@ impl Application {
             flow,
             webhooks: identity.webhooks,
             guards,
+            inbox,
             #[cfg(feature = "dev-agent")]
             dev_agent: identity.dev_agent,
         };

@@ -14,6 +14,7 @@ use crate::flow::ConnectFlow;
 use crate::guard::Guards;
 use crate::hub::Hub;
 use crate::hub::connection::ConnectionContext;
+use crate::inbox::Inbox;
 use crate::store::Store;
 
 #[derive(Clone)]
@@ -26,6 +27,8 @@ pub struct AppState {
     pub started_at: Instant,
     pub flow: ConnectFlow,
     pub webhooks: WebhookAuth,
+    /// The notification inbox.
+    pub inbox: Inbox,
     /// Per-address and whole-server abuse limits.
     pub guards: Guards,
     /// Present when the built-in dev agent stands in for the platform.

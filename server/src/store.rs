@@ -4,6 +4,7 @@
 //!
 //! - [`events`]: the per-channel event log (append, read since, retention).
 //! - [`grants`]: membership of conversation and dashboard channels.
+//! - [`notifications`]: the notification inbox, each change announced in its transaction.
 //! - [`sessions`]: connect sessions and their owners.
 //! - [`webhooks`]: identity-platform webhooks, stored first and deduplicated.
 //! - [`users`]: registered people.
@@ -13,6 +14,7 @@ pub mod appender;
 pub mod events;
 pub mod grants;
 mod migrations;
+pub mod notifications;
 pub mod sessions;
 pub mod sign_ins;
 pub mod users;

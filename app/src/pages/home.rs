@@ -1,17 +1,25 @@
 use leptos::prelude::*;
-use protocol::{ChannelKind, ChannelName};
 
-use crate::realtime::{use_channel, use_realtime};
+use crate::api::send_demo;
+use crate::inbox::use_inbox;
 
-/// The start page: what Beacon is, and this visitor's live inbox (`user:<principal>`),
-/// which anything holding the publish API key can write to.
+/// The categories the demo sends, with their button labels.
+const DEMO: [(&str, &str); 4] = [
+    ("mention", "A mention"),
+    ("comment", "A comment"),
+    ("system", "A system notice"),
+    ("security", "A security alert"),
+];
+
+/// The start page: what Beacon is, a demo that sends the visitor a
+/// notification of each category, and the visitor's channel (`user:<principal>`)
+/// as raw events, which anything holding the publish API key can write to.
 #[component]
 pub fn HomePage() -> impl IntoView {
-    let realtime = use_realtime();
-    let principal = realtime.principal;
-    let channel =
-        Signal::derive(move || principal.get().and_then(|p| ChannelName::new(ChannelKind::User, &p).ok()));
-    let feed = use_channel(channel);
+    let inbox = use_inbox();
+    let feed = inbox.feed;
+    let channel = move || inbox.principal().map(|p| format!("user:{p}"));
+    let send = Action::new(|category: &String| send_demo(category.clone()));
 
     view! {
         <section class="hero">
@@ -26,19 +34,44 @@ pub fn HomePage() -> impl IntoView {
                 <a class="quiet-button" href="/me">"My account"</a>
             </div>
         </section>
+        <section class="card" aria-labelledby="demo-title">
+            <h2 id="demo-title">"Try the inbox"</h2>
+            <p class="muted">"Send yourself a notification: the bell, the toast and every other tab of yours move at once."</p>
+            <div class="cta-row">
+                {DEMO.iter().map(|(category, label)| {
+                    let category = (*category).to_owned();
+                    view! {
+                        <button
+                            class="quiet-button"
+                            type="button"
+                            data-demo=category.clone()
+                            on:click=move |_| { send.dispatch(category.clone()); }
+                        >
+                            {*label}
+                        </button>
+                    }
+                }).collect_view()}
+            </div>
+            {move || send.value().get().and_then(|r| r.err()).map(|err| view! {
+                <p class="form-error" role="alert">{err.to_string()}</p>
+            })}
+        </section>
         <section class="card" aria-labelledby="inbox-title">
             <div class="card-head">
-                <h2 id="inbox-title">"Your live inbox"</h2>
-                <code class="muted" data-testid="inbox-channel">
-                    {move || channel.get().map(|c| c.to_string()).unwrap_or_default()}
-                </code>
+                <h2 id="inbox-title">"Your channel, live"</h2>
+                <Suspense>
+                    {move || Suspend::new(async move {
+                        inbox.ready().await;
+                        view! { <code class="muted" data-testid="inbox-channel">{move || channel().unwrap_or_default()}</code> }
+                    })}
+                </Suspense>
             </div>
             <Show
                 when=move || !feed.events.get().is_empty()
                 fallback=|| {
                     view! {
                         <p class="empty">
-                            "Nothing yet. Events published to this channel appear here instantly."
+                            "Nothing yet. Events on this channel (notifications, and anything published to it) appear here instantly."
                         </p>
                     }
                 }
@@ -62,6 +95,12 @@ pub fn HomePage() -> impl IntoView {
 
 /// A one-line view of an event payload: its `text` field when it has one.
 fn summarize(payload: &serde_json::Value) -> String {
+    if let Some(title) = payload.pointer("/notification/title").and_then(|t| t.as_str()) {
+        return format!("New notification: {title}");
+    }
+    if let Some(kind) = payload.get("kind").and_then(|k| k.as_str()) {
+        return kind.to_owned();
+    }
     match payload.get("text").and_then(|t| t.as_str()) {
         Some(text) => text.to_owned(),
         None => payload.to_string(),

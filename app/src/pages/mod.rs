@@ -3,11 +3,13 @@
 mod connect;
 mod home;
 mod me;
+mod notifications;
 mod register;
 
 pub use connect::ConnectPage;
 pub use home::HomePage;
 pub use me::MePage;
+pub use notifications::NotificationsPage;
 pub use register::RegisterPage;
 
 use leptos::prelude::*;

@@ -112,17 +112,19 @@ impl Client {
     pub(super) fn subscribe(
         &self,
         channel: ChannelName,
+        since: u64,
         events: WriteSignal<Vec<EventEnvelope>>,
         resets: WriteSignal<u32>,
     ) {
         let (send_now, polling) = {
             let mut inner = self.inner.borrow_mut();
-            // A new subscription starts a new (empty) feed, so it replays from 0.
-            inner.subs.insert(channel.clone(), Subscription { last_seq: 0, events, resets });
+            // A new (empty) feed replays from `since`: 0 for everything retained,
+            // or the head of a state the page already rendered.
+            inner.subs.insert(channel.clone(), Subscription { last_seq: since, events, resets });
             (inner.authenticated, inner.polling)
         };
         if send_now {
-            self.send_subscribe(&channel, 0);
+            self.send_subscribe(&channel, since);
         }
         if polling {
             let generation = self.inner.borrow().poll_generation;
@@ -592,22 +594,7 @@ async fn sleep(duration: Duration) {
     let _ = JsFuture::from(promise).await;
 }
 
+/// A GET through the shared HTTP helper, its error as text for the log.
 async fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> Result<T, String> {
-    let init = web_sys::RequestInit::new();
-    init.set_method("GET");
-    init.set_credentials(web_sys::RequestCredentials::SameOrigin);
-    let request =
-        web_sys::Request::new_with_str_and_init(url, &init).map_err(|e| format!("request: {e:?}"))?;
-    let response =
-        JsFuture::from(window().fetch_with_request(&request)).await.map_err(|e| format!("network: {e:?}"))?;
-    let response: web_sys::Response = response.unchecked_into();
-    if !response.ok() {
-        return Err(format!("HTTP {}", response.status()));
-    }
-    let text = JsFuture::from(response.text().map_err(|e| format!("body: {e:?}"))?)
-        .await
-        .map_err(|e| format!("body: {e:?}"))?
-        .as_string()
-        .unwrap_or_default();
-    serde_json::from_str(&text).map_err(|e| format!("json: {e}"))
+    crate::http::get_json(url).await.map_err(|e| e.to_string())
 }

@@ -74,6 +74,12 @@ pub fn use_realtime() -> Realtime {
 /// The feed resumes from its last seq after every reconnect, so it never
 /// misses or repeats an event.
 pub fn use_channel(channel: Signal<Option<ChannelName>>) -> ChannelFeed {
+    use_channel_from(Signal::derive(move || channel.get().map(|c| (c, 0))))
+}
+
+/// Like [`use_channel`], starting after a given seq: a page that rendered a
+/// state as of seq N subscribes from N and receives exactly the changes after it.
+pub fn use_channel_from(channel: Signal<Option<(ChannelName, u64)>>) -> ChannelFeed {
     let (events, set_events) = signal(Vec::<EventEnvelope>::new());
     let (resets, set_resets) = signal(0u32);
 
@@ -83,20 +89,21 @@ pub fn use_channel(channel: Signal<Option<ChannelName>>) -> ChannelFeed {
         let client_for_cleanup = client.clone();
         Effect::new(move |previous: Option<Option<ChannelName>>| {
             let current = channel.get();
-            if previous.as_ref() == Some(&current) {
-                return current;
+            let name = current.as_ref().map(|(name, _)| name.clone());
+            if previous.as_ref() == Some(&name) {
+                return name;
             }
             if let Some(Some(old)) = previous {
                 client.unsubscribe(&old);
             }
-            if let Some(name) = &current {
+            if let Some((name, since)) = current {
                 set_events.set(Vec::new());
-                client.subscribe(name.clone(), set_events, set_resets);
+                client.subscribe(name, since, set_events, set_resets);
             }
-            current
+            name
         });
         on_cleanup(move || {
-            if let Some(name) = channel.get_untracked() {
+            if let Some((name, _)) = channel.get_untracked() {
                 client_for_cleanup.unsubscribe(&name);
             }
         });

@@ -49,6 +49,7 @@ fn bad_values_name_the_variable() {
     error_names(&[("BEACON_SECURE_COOKIES", "true")], "BEACON_SECURE_COOKIES");
     error_names(&[("BEACON_DEV_AGENT_TOKEN", "short")], "BEACON_DEV_AGENT_TOKEN");
     error_names(&[("BEACON_SHARE_DEADLINE_SECS", "10")], "BEACON_SHARE_DEADLINE_SECS");
+    error_names(&[("BEACON_CRITICAL_CATEGORIES", "Security Alerts")], "BEACON_CRITICAL_CATEGORIES");
 }
 
 #[test]

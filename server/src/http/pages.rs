@@ -7,6 +7,7 @@ use app::api::{Backend, BackendHandle, BoxFuture, SetCookie};
 use axum::http::request::Parts;
 use leptos::prelude::provide_context;
 use protocol::connect::{ConnectView, RegistrationDraft, UserView};
+use protocol::inbox::{InboxPage, InboxSummary, Preferences};
 
 use crate::auth::Principal;
 use crate::auth::visitor::SignIn;
@@ -14,6 +15,10 @@ use crate::error::AppError;
 use crate::guard::ClientIp;
 use crate::http::sessions::{self, RegisterRequest};
 use crate::state::AppState;
+use crate::store::notifications::Filter;
+
+/// Notifications per page on `/notifications`.
+const PAGE: usize = 20;
 
 /// The context hook for `leptos_routes_with_context`.
 pub fn provide_backend(state: AppState) -> impl Fn() + Clone + Send + Sync + 'static {
@@ -89,6 +94,61 @@ impl Backend for AppState {
 
     fn dev_agent_active(&self) -> bool {
         AppState::dev_agent_active(self)
+    }
+
+    fn inbox_summary(&self, request: &Parts) -> BoxFuture<InboxSummary> {
+        let state = self.clone();
+        let principal = principal(request);
+        Box::pin(async move { state.inbox.summary(&principal?).await.map_err(|e| shown(e.into())) })
+    }
+
+    fn send_demo(&self, request: &Parts, category: String) -> BoxFuture<()> {
+        let state = self.clone();
+        let principal = principal(request);
+        Box::pin(async move {
+            let principal = principal?;
+            state.guards.demo_notification(&principal).map_err(shown)?;
+            state.inbox.send_demo(&principal, &category).await.map_err(|e| shown(e.into()))?;
+            Ok(())
+        })
+    }
+
+    fn inbox_page(
+        &self,
+        request: &Parts,
+        filter: String,
+        category: Option<String>,
+        cursor: Option<String>,
+    ) -> BoxFuture<InboxPage> {
+        let state = self.clone();
+        let principal = principal(request);
+        Box::pin(async move {
+            let filter = match filter.as_str() {
+                "unread" => Filter::Unread,
+                "archived" => Filter::Archived,
+                _ => Filter::All,
+            };
+            let principal = principal?;
+            let page = state.inbox.page(&principal, filter, category.as_deref(), cursor.as_deref(), PAGE);
+            page.await.map_err(|e| shown(e.into()))
+        })
+    }
+
+    fn preferences(&self, request: &Parts) -> BoxFuture<Preferences> {
+        let state = self.clone();
+        let principal = principal(request);
+        Box::pin(async move { state.inbox.preferences(&principal?).await.map_err(|e| shown(e.into())) })
+    }
+
+    fn set_muted(&self, request: &Parts, category: String, muted: bool) -> BoxFuture<Preferences> {
+        let state = self.clone();
+        let principal = principal(request);
+        Box::pin(async move {
+            let request = Preferences {
+                categories: vec![protocol::inbox::CategoryPreference { category, muted, critical: false }],
+            };
+            state.inbox.set_preferences(&principal?, &request).await.map_err(|e| shown(e.into()))
+        })
     }
 
     fn whoami(&self, request: &Parts) -> BoxFuture<Option<UserView>> {

@@ -14,8 +14,17 @@ pub(super) async fn append_in(
     channel: ChannelName,
     payload: serde_json::Value,
 ) -> Result<EventEnvelope, StoreError> {
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    let ts = now_ms();
+    let seq = next_seq(tx, &channel).await?;
+    insert_event(tx, channel, seq, payload).await
+}
+
+/// Takes the channel's next seq inside `tx`. On Postgres this locks the
+/// channel's head row until the transaction ends, so whatever the transaction
+/// reads afterwards already includes every earlier event's changes.
+pub(super) async fn next_seq(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    channel: &ChannelName,
+) -> Result<u64, StoreError> {
     let seq: i64 = sqlx::query(
         "INSERT INTO channel_heads (channel, last_seq) VALUES ($1, 1) \
          ON CONFLICT (channel) DO UPDATE SET last_seq = channel_heads.last_seq + 1 \
@@ -25,15 +34,27 @@ pub(super) async fn append_in(
     .fetch_one(&mut **tx)
     .await?
     .try_get(0)?;
+    Ok(seq as u64)
+}
+
+/// Inserts the event `seq` (taken with [`next_seq`] in the same transaction).
+pub(super) async fn insert_event(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    channel: ChannelName,
+    seq: u64,
+    payload: serde_json::Value,
+) -> Result<EventEnvelope, StoreError> {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let ts = now_ms();
     sqlx::query("INSERT INTO events (channel, seq, id, ts, payload) VALUES ($1, $2, $3, $4, $5)")
         .bind(channel.as_str())
-        .bind(seq)
+        .bind(seq as i64)
         .bind(&id)
         .bind(ts)
         .bind(payload.to_string())
         .execute(&mut **tx)
         .await?;
-    Ok(EventEnvelope { channel, seq: seq as u64, id, ts, payload })
+    Ok(EventEnvelope { channel, seq, id, ts, payload })
 }
 
 /// Where a channel's retained log starts and ends.

@@ -11,6 +11,7 @@ mod bad_input;
 mod connect;
 mod foundation;
 mod hardening;
+mod inbox;
 mod lifecycle;
 mod limits;
 mod realtime;
