@@ -53,7 +53,8 @@ async fn home_page_is_server_rendered_with_security_headers_and_a_visitor_cookie
     assert!(cookie.starts_with("beacon_visitor="), "{cookie}");
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
     let html = response.text().await.unwrap();
-    assert!(html.contains("Your live inbox"), "{html}");
+    assert!(html.contains("Your channel, live"), "{html}");
+    assert!(html.contains(r#"data-testid="bell""#), "the bell is in the first HTML: {html}");
     assert!(html.contains(r#"data-state="connecting""#), "{html}");
 }
 
