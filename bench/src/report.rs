@@ -81,9 +81,11 @@ pub struct Inputs<'a> {
     pub failures: Vec<String>,
 }
 
+#[derive(Debug, PartialEq)]
 enum Verdict {
     Met,
-    NotMet,
+    /// Not met; the reason when it is not the figure itself.
+    NotMet(String),
     OutOfReach(String),
     NotMeasured(String),
 }
@@ -92,7 +94,8 @@ impl Verdict {
     fn text(&self) -> String {
         match self {
             Self::Met => "**met**".into(),
-            Self::NotMet => "**not met**".into(),
+            Self::NotMet(why) if why.is_empty() => "**not met**".into(),
+            Self::NotMet(why) => format!("**not met**: {why}"),
             Self::OutOfReach(why) => format!("**out of reach here**: {why}"),
             Self::NotMeasured(why) => format!("**not measured**: {why}"),
         }
@@ -106,31 +109,7 @@ fn goals(inputs: &Inputs<'_>) -> Vec<(String, String, Verdict)> {
         inputs.limits.hard
     );
     match &inputs.idle {
-        Some((b, _)) => {
-            let verdict = if b.held >= 100_000 {
-                Verdict::Met
-            } else {
-                Verdict::OutOfReach(format!(
-                    "{fd_note}, so one run holds at most {} sockets",
-                    inputs.plan.socket_cap
-                ))
-            };
-            out.push((
-                "≥ 100,000 idle sockets".into(),
-                format!("{} held (of {} asked)", b.held, b.requested),
-                verdict,
-            ));
-            let per = b.kib_per_socket();
-            out.push((
-                "≤ 8 KiB server memory per idle socket".into(),
-                format!("{} KiB per socket at {} sockets", num(per, 2), b.held),
-                match per {
-                    Some(kib) if kib <= 8.0 => Verdict::Met,
-                    Some(_) => Verdict::NotMet,
-                    None => Verdict::NotMeasured("no socket held".into()),
-                },
-            ));
-        }
+        Some((b, _)) => out.extend(idle_goals(b, inputs.plan.socket_cap, &fd_note)),
         None => out.push((
             "idle-socket goals".into(),
             "-".into(),
@@ -149,7 +128,7 @@ fn goals(inputs: &Inputs<'_>) -> Vec<(String, String, Verdict)> {
                     if p99.is_some_and(|p| p <= 2.0) { "within" } else { "over" }
                 )),
                 Some(p) if p <= 2.0 => Verdict::Met,
-                Some(_) => Verdict::NotMet,
+                Some(_) => Verdict::NotMet(String::new()),
             };
             out.push(("push p99 ≤ 2 ms at 10,000 watchers".into(), measured, verdict));
         }
@@ -170,7 +149,7 @@ fn goals(inputs: &Inputs<'_>) -> Vec<(String, String, Verdict)> {
                     n.deliveries_per_sec(),
                     b.subscribers
                 ),
-                if ratio >= 3.0 { Verdict::Met } else { Verdict::NotMet },
+                if ratio >= 3.0 { Verdict::Met } else { Verdict::NotMet(String::new()) },
             ));
         }
         None => out.push((
@@ -189,7 +168,7 @@ fn goals(inputs: &Inputs<'_>) -> Vec<(String, String, Verdict)> {
             );
             let verdict = match b.all_caught_up_secs {
                 Some(s) if s <= 2.0 && b.lost == 0 => Verdict::Met,
-                _ => Verdict::NotMet,
+                _ => Verdict::NotMet(String::new()),
             };
             out.push(("reconnect storm: caught up within 2 s, 0 lost".into(), measured, verdict));
         }
@@ -200,6 +179,43 @@ fn goals(inputs: &Inputs<'_>) -> Vec<(String, String, Verdict)> {
         )),
     }
     out
+}
+
+/// The idle-socket goals. A verdict comes only from a measurement that
+/// succeeded: a shortfall is "out of reach" only when the server was alive
+/// and held every socket the file limit let the run ask for; a failed memory
+/// reading is no measurement, never 0 KiB.
+fn idle_goals(b: &IdleRun, socket_cap: usize, fd_note: &str) -> Vec<(String, String, Verdict)> {
+    let held = format!("{} held (of {} asked)", b.held, b.requested);
+    let count = if b.held >= 100_000 {
+        Verdict::Met
+    } else if !b.server_alive {
+        Verdict::NotMet(format!("the server exited during the run after holding {}", b.held))
+    } else if b.held < b.requested {
+        Verdict::NotMet(format!(
+            "{} of the {} sockets asked failed or were dropped, below the file limit",
+            b.requested - b.held,
+            b.requested
+        ))
+    } else {
+        Verdict::OutOfReach(format!("{fd_note}, so one run holds at most {socket_cap} sockets"))
+    };
+    let per = b.kib_per_socket();
+    let memory = match per {
+        _ if !b.server_alive => Verdict::NotMeasured("the server exited during the run".into()),
+        Some(kib) if kib <= 8.0 => Verdict::Met,
+        Some(_) => Verdict::NotMet(String::new()),
+        None if b.held == 0 => Verdict::NotMeasured("no socket held".into()),
+        None => Verdict::NotMeasured("the server's memory could not be read".into()),
+    };
+    vec![
+        ("≥ 100,000 idle sockets".into(), held, count),
+        (
+            "≤ 8 KiB server memory per idle socket".into(),
+            format!("{} KiB per socket at {} sockets", num(per, 2), b.held),
+            memory,
+        ),
+    ]
 }
 
 fn idle_section(out: &mut String, (b, n): &(IdleRun, IdleRun)) {
@@ -234,22 +250,22 @@ fn idle_section(out: &mut String, (b, n): &(IdleRun, IdleRun)) {
             ),
             row(
                 "server RSS before (MiB)",
-                Some(b.rss_before_kib as f64 / 1024.0),
-                Some(n.rss_before_kib as f64 / 1024.0),
+                b.rss_before_kib.map(|k| k as f64 / 1024.0),
+                n.rss_before_kib.map(|k| k as f64 / 1024.0),
                 1,
                 Better::Lower,
             ),
             row(
                 "server RSS connected (MiB)",
-                Some(b.rss_connected_kib as f64 / 1024.0),
-                Some(n.rss_connected_kib as f64 / 1024.0),
+                b.rss_connected_kib.map(|k| k as f64 / 1024.0),
+                n.rss_connected_kib.map(|k| k as f64 / 1024.0),
                 1,
                 Better::Lower,
             ),
             row(
                 "server RSS after the hold (MiB)",
-                Some(b.rss_after_hold_kib as f64 / 1024.0),
-                Some(n.rss_after_hold_kib as f64 / 1024.0),
+                b.rss_after_hold_kib.map(|k| k as f64 / 1024.0),
+                n.rss_after_hold_kib.map(|k| k as f64 / 1024.0),
                 1,
                 Better::Lower,
             ),
@@ -294,13 +310,7 @@ fn push_section(out: &mut String, (b, n): &(PushRun, PushRun)) {
             row("POST answered p50 (ms)", b.answer_ms.0, n.answer_ms.0, 3, Better::Lower),
             row("POST answered p99 (ms)", b.answer_ms.1, n.answer_ms.1, 3, Better::Lower),
             row("frame size (bytes)", Some(b.frame_bytes), Some(n.frame_bytes), 0, Better::Neither),
-            row(
-                "server CPU while publishing (s)",
-                Some(b.server_cpu_secs),
-                Some(n.server_cpu_secs),
-                2,
-                Better::Lower,
-            ),
+            row("server CPU while publishing (s)", b.server_cpu_secs, n.server_cpu_secs, 2, Better::Lower),
         ],
     );
 }
@@ -342,28 +352,25 @@ fn fanout_section(out: &mut String, (b, n): &(FanoutRun, FanoutRun), plan: &Plan
                 Better::Lower,
             ),
             row("frame size (bytes)", Some(b.frame_bytes), Some(n.frame_bytes), 0, Better::Neither),
-            row("server CPU (s)", Some(b.server_cpu_secs), Some(n.server_cpu_secs), 2, Better::Neither),
-            row(
-                "load generator CPU meanwhile (s)",
-                Some(b.client_cpu_secs),
-                Some(n.client_cpu_secs),
-                2,
-                Better::Neither,
-            ),
+            row("server CPU (s)", b.server_cpu_secs, n.server_cpu_secs, 2, Better::Neither),
+            row("load generator CPU meanwhile (s)", b.client_cpu_secs, n.client_cpu_secs, 2, Better::Neither),
             row(
                 "server CPU per 1,000 deliveries (ms)",
-                Some(b.server_cpu_secs * 1e6 / b.deliveries.max(1) as f64),
-                Some(n.server_cpu_secs * 1e6 / n.deliveries.max(1) as f64),
+                b.server_cpu_secs.map(|cpu| cpu * 1e6 / b.deliveries.max(1) as f64),
+                n.server_cpu_secs.map(|cpu| cpu * 1e6 / n.deliveries.max(1) as f64),
                 3,
                 Better::Lower,
             ),
         ],
     );
     let share = |r: &FanoutRun| {
+        let percent = |cpu: Option<f64>| {
+            cpu.map_or("no measurement".to_owned(), |cpu| format!("{:.0}%", 100.0 * cpu / r.secs.max(1e-9)))
+        };
         format!(
-            "server {:.0}% + load generator {:.0}% of one core",
-            100.0 * r.server_cpu_secs / r.secs.max(1e-9),
-            100.0 * r.client_cpu_secs / r.secs.max(1e-9)
+            "server {} + load generator {} of one core",
+            percent(r.server_cpu_secs),
+            percent(r.client_cpu_secs)
         )
     };
     let _ = writeln!(
@@ -543,4 +550,51 @@ pub fn render(inputs: &Inputs<'_>) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::Kind;
+
+    fn idle(held: usize, rss: (Option<u64>, Option<u64>), alive: bool) -> IdleRun {
+        IdleRun {
+            kind: Kind::Beacon,
+            requested: 9_000,
+            connected: held,
+            held,
+            failed: 9_000 - held,
+            connect_secs: 1.0,
+            rss_before_kib: rss.0,
+            rss_connected_kib: rss.1,
+            rss_after_hold_kib: rss.1,
+            hold_secs: 1.0,
+            server_alive: alive,
+        }
+    }
+
+    #[test]
+    fn an_unreadable_memory_figure_is_no_measurement_never_met() {
+        let goals = idle_goals(&idle(9_000, (Some(10_000), None), true), 9_000, "fd");
+        assert!(matches!(goals[1].2, Verdict::NotMeasured(_)), "{:?}", goals[1].2);
+        let goals = idle_goals(&idle(9_000, (None, Some(50_000)), true), 9_000, "fd");
+        assert!(matches!(goals[1].2, Verdict::NotMeasured(_)));
+        let goals = idle_goals(&idle(9_000, (Some(10_000), Some(46_000)), true), 9_000, "fd");
+        assert_eq!(goals[1].2, Verdict::Met, "4 KiB per socket, measured");
+    }
+
+    #[test]
+    fn a_dead_server_or_lost_sockets_are_not_blamed_on_the_file_limit() {
+        let died = idle_goals(&idle(3_000, (Some(10_000), Some(20_000)), false), 9_000, "fd");
+        assert!(matches!(&died[0].2, Verdict::NotMet(why) if why.contains("exited")), "{:?}", died[0].2);
+        assert!(matches!(died[1].2, Verdict::NotMeasured(_)));
+        let dropped = idle_goals(&idle(8_000, (Some(10_000), Some(20_000)), true), 9_000, "fd");
+        assert!(
+            matches!(&dropped[0].2, Verdict::NotMet(why) if why.contains("1000 of the 9000")),
+            "{:?}",
+            dropped[0].2
+        );
+        let capped = idle_goals(&idle(9_000, (Some(10_000), Some(20_000)), true), 9_000, "fd");
+        assert!(matches!(capped[0].2, Verdict::OutOfReach(_)));
+    }
 }

@@ -131,6 +131,15 @@ impl Server {
                     .env("BEACON_TOKEN_TTL_SECS", "7200")
                     // Resume must never hit retention during a run.
                     .env("BEACON_RETENTION_EVENTS", "100000000")
+                    // Every load-generator socket comes from 127.0.0.0/8: the
+                    // per-address and whole-server limits are for the internet,
+                    // not for a benchmark of thousands of sockets on loopback.
+                    .env("BEACON_MAX_SOCKETS_PER_IP", "1000000")
+                    .env("BEACON_MAX_SOCKETS", "1000000")
+                    .env("BEACON_MAX_LONG_POLLS_PER_IP", "1000000")
+                    .env("BEACON_MAX_LONG_POLLS_PER_PRINCIPAL", "1024")
+                    .env("BEACON_TOKEN_REQUESTS_PER_IP_PER_MIN", "100000000")
+                    .env("BEACON_CONNECT_SESSIONS_PER_IP_PER_MIN", "1000000")
                     .env("LEPTOS_SITE_ROOT", dir.join("site"))
                     .env("RUST_LOG", "warn");
                 c
@@ -195,6 +204,11 @@ impl Server {
 
     pub fn cpu_secs(&self) -> Result<f64> {
         sys::cpu_secs(self.pid)
+    }
+
+    /// Whether the process is still running (it may have crashed mid-run).
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// The last lines of the server's output, for error messages.

@@ -13,7 +13,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::{DRAIN_TIMEOUT, Fleet, Identity, Plan, Tally, cpu, post_one, progress};
+use super::{DRAIN_TIMEOUT, Fleet, Identity, Plan, Tally, cpu, cpu_between, post_one, progress};
 use crate::client::{Handler, Mark};
 use crate::server::{Kind, Programs, Server};
 use crate::sys;
@@ -32,9 +32,10 @@ pub struct FanoutRun {
     /// Deliveries that should have happened but did not (sockets lost, stall).
     pub missing: u64,
     pub secs: f64,
-    pub server_cpu_secs: f64,
+    /// `None` when a CPU reading failed.
+    pub server_cpu_secs: Option<f64>,
     /// CPU the load generator itself used meanwhile (it shares the machine).
-    pub client_cpu_secs: f64,
+    pub client_cpu_secs: Option<f64>,
     pub frame_bytes: f64,
     pub closed_by_server: usize,
     pub failed_posts: u64,
@@ -140,7 +141,7 @@ pub async fn run(kind: Kind, programs: &Programs, plan: &Plan) -> Result<FanoutR
     );
     let tally = Arc::new(Tally::new(MAX_EVENTS));
     let cpu_before = cpu(&server);
-    let own_cpu_before = sys::cpu_secs(std::process::id()).unwrap_or(0.0);
+    let own_cpu_before = sys::cpu_secs(std::process::id()).ok();
     let start_ns = sys::now_ns();
     let started = Instant::now();
     let end = started + plan.fanout_duration;
@@ -195,8 +196,8 @@ pub async fn run(kind: Kind, programs: &Programs, plan: &Plan) -> Result<FanoutR
     if tokio::time::timeout(DRAIN_TIMEOUT, drain).await.is_err() {
         posts.abort_all();
     }
-    let server_cpu_secs = cpu(&server) - cpu_before;
-    let client_cpu_secs = sys::cpu_secs(std::process::id()).unwrap_or(0.0) - own_cpu_before;
+    let server_cpu_secs = cpu_between(cpu_before, cpu(&server));
+    let client_cpu_secs = cpu_between(own_cpu_before, sys::cpu_secs(std::process::id()).ok());
     let last_ns = count.last_ns.load(Ordering::Relaxed).max(start_ns + 1);
     let secs = (last_ns - start_ns) as f64 / 1e9;
     let deliveries = count.deliveries.load(Ordering::Relaxed);

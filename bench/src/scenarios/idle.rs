@@ -23,17 +23,21 @@ pub struct IdleRun {
     pub held: usize,
     pub failed: usize,
     pub connect_secs: f64,
-    pub rss_before_kib: u64,
-    pub rss_connected_kib: u64,
-    pub rss_after_hold_kib: u64,
+    /// Memory readings; `None` when the reading failed.
+    pub rss_before_kib: Option<u64>,
+    pub rss_connected_kib: Option<u64>,
+    pub rss_after_hold_kib: Option<u64>,
     pub hold_secs: f64,
+    /// Whether the server was still running at the end of the hold.
+    pub server_alive: bool,
 }
 
 impl IdleRun {
     /// Resident memory per held socket at the end of the hold, in KiB.
+    /// `None` unless sockets were held and both readings succeeded.
     pub fn kib_per_socket(&self) -> Option<f64> {
-        (self.held > 0)
-            .then(|| self.rss_after_hold_kib.saturating_sub(self.rss_before_kib) as f64 / self.held as f64)
+        let (before, after) = (self.rss_before_kib?, self.rss_after_hold_kib?);
+        (self.held > 0 && after >= before).then(|| (after - before) as f64 / self.held as f64)
     }
 
     pub fn connects_per_sec(&self) -> f64 {
@@ -55,7 +59,7 @@ pub async fn run(kind: Kind, programs: &Programs, plan: &Plan) -> Result<IdleRun
     progress(
         &label,
         format!(
-            "server up (pid {}, {} KiB RSS); connecting {} sockets",
+            "server up (pid {}, {:?} KiB RSS); connecting {} sockets",
             server.pid, rss_before_kib, plan.idle_sockets
         ),
     );
@@ -74,7 +78,7 @@ pub async fn run(kind: Kind, programs: &Programs, plan: &Plan) -> Result<IdleRun
     progress(
         &label,
         format!(
-            "{} KiB RSS with {} sockets; holding them idle for {:?}",
+            "{:?} KiB RSS with {} sockets; holding them idle for {:?}",
             rss_connected_kib, fleet.connected, plan.idle_hold
         ),
     );
@@ -86,7 +90,7 @@ pub async fn run(kind: Kind, programs: &Programs, plan: &Plan) -> Result<IdleRun
             progress(
                 &label,
                 format!(
-                    "holding: {} sockets, {} KiB RSS",
+                    "holding: {} sockets, {:?} KiB RSS",
                     fleet.counters.ready.load(Ordering::Relaxed),
                     rss(&server)
                 ),
@@ -96,6 +100,8 @@ pub async fn run(kind: Kind, programs: &Programs, plan: &Plan) -> Result<IdleRun
     let hold_secs = hold_started.elapsed().as_secs_f64();
     let rss_after_hold_kib = rss(&server);
     let held = fleet.counters.ready.load(Ordering::Relaxed);
+    let mut server = server;
+    let server_alive = server.running();
     let result = IdleRun {
         kind,
         requested: plan.idle_sockets,
@@ -107,11 +113,12 @@ pub async fn run(kind: Kind, programs: &Programs, plan: &Plan) -> Result<IdleRun
         rss_connected_kib,
         rss_after_hold_kib,
         hold_secs,
+        server_alive,
     };
     progress(
         &label,
         format!(
-            "{} KiB RSS after the hold, {} sockets held: {:.2} KiB per socket",
+            "{:?} KiB RSS after the hold, {} sockets held: {:.2} KiB per socket",
             rss_after_hold_kib,
             held,
             result.kib_per_socket().unwrap_or(f64::NAN)

@@ -374,14 +374,20 @@ pub async fn drain(received: &AtomicU64, quiet: Duration, mut done: impl FnMut()
     }
 }
 
-/// One server's reading of resident memory, in KiB, or 0 when unreadable.
-pub fn rss(server: &Server) -> u64 {
-    server.rss_kib().unwrap_or(0)
+/// One server's resident memory, in KiB; `None` when it cannot be read (the
+/// process is gone, /proc is not there): never a made-up 0.
+pub fn rss(server: &Server) -> Option<u64> {
+    server.rss_kib().ok()
 }
 
-/// One server's CPU seconds so far, or 0 when unreadable.
-pub fn cpu(server: &Server) -> f64 {
-    server.cpu_secs().unwrap_or(0.0)
+/// One server's CPU seconds so far; `None` when it cannot be read.
+pub fn cpu(server: &Server) -> Option<f64> {
+    server.cpu_secs().ok()
+}
+
+/// CPU seconds spent between two readings, when both succeeded.
+pub fn cpu_between(before: Option<f64>, after: Option<f64>) -> Option<f64> {
+    Some(after? - before?)
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Result;
 use tokio_util::sync::CancellationToken;
 
-use super::{Fleet, Identity, Plan, Tally, cpu, drain, percentile, progress, publish_at_rate};
+use super::{Fleet, Identity, Plan, Tally, cpu, cpu_between, drain, percentile, progress, publish_at_rate};
 use crate::client::{Handler, Mark};
 use crate::server::{Kind, Programs, Server};
 use crate::sys;
@@ -31,7 +31,8 @@ pub struct PushRun {
     pub duplicates: u64,
     /// Sorted latencies in nanoseconds.
     pub latencies_ns: Vec<u64>,
-    pub server_cpu_secs: f64,
+    /// `None` when a CPU reading failed.
+    pub server_cpu_secs: Option<f64>,
     /// POST answer time p50 and p99, in milliseconds.
     pub answer_ms: (Option<f64>, Option<f64>),
     pub frame_bytes: f64,
@@ -122,7 +123,7 @@ pub async fn run(kind: Kind, programs: &Programs, plan: &Plan) -> Result<PushRun
     let publish_secs = started.elapsed().as_secs_f64();
     let accepted = tally.ok.load(Ordering::Relaxed);
     drain(&watch.count, Duration::from_secs(2), || watch.count.load(Ordering::Relaxed) >= accepted).await;
-    let server_cpu_secs = cpu(&server) - cpu_before;
+    let server_cpu_secs = cpu_between(cpu_before, cpu(&server));
     let mut lost = 0;
     let mut duplicates = 0;
     for (n, accepted) in tally.accepted.iter().enumerate() {
