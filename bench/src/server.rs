@@ -138,7 +138,7 @@ impl Server {
                     .env("BEACON_MAX_SOCKETS", "1000000")
                     .env("BEACON_MAX_LONG_POLLS_PER_IP", "1000000")
                     .env("BEACON_MAX_LONG_POLLS_PER_PRINCIPAL", "1024")
-                    .env("BEACON_TOKEN_REQUESTS_PER_IP_PER_MIN", "100000000")
+                    .env("BEACON_TOKEN_REQUESTS_PER_IP_PER_MIN", "16000000")
                     .env("BEACON_CONNECT_SESSIONS_PER_IP_PER_MIN", "1000000")
                     .env("LEPTOS_SITE_ROOT", dir.join("site"))
                     .env("RUST_LOG", "warn");
