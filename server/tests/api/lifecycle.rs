@@ -90,7 +90,8 @@ async fn a_verified_session_nobody_registers_with_ends_at_its_deadline() {
 
 #[tokio::test]
 async fn a_live_session_comes_before_a_crowd_of_backed_off_ones() {
-    let app = spawn_app().await;
+    // The app's own poller must not reschedule the sessions under test.
+    let app = spawn_app_with(|c| c.stall_poll_every = Duration::from_secs(3600)).await;
     let store = &app.store;
     let owner = "0123456789abcdef0123456789abcdef";
     // 150 abandoned pages, each polled before without news: due again now.
