@@ -89,9 +89,19 @@ test('registering with a wallet: every status arrives live, then registration', 
   await shot('07-registered');
   await context.close();
 
-  // The cookie that verified is signed in: a reload still knows who this is.
+  // The browser that registered is signed in (with a new principal): a reload still knows who this is.
   await page.reload();
   await expect(page.getByTestId('welcome')).toHaveText('Welcome, Ada King');
+  // Each fact once: the verified email is the email the person kept.
+  await expect(page.getByTestId('account').locator('dd', { hasText: 'ada.lovelace@example.org' })).toHaveCount(1);
+
+  // Signing out ends it on the server: back home, and the account page is a stranger's.
+  await page.getByTestId('sign-out').click();
+  await expect(page).toHaveURL(/\/$/);
+  await expect(page.locator('.conn')).toHaveAttribute('data-state', 'live');
+  await page.goto('/me');
+  await expect(page.getByRole('heading', { name: 'You are not registered yet' })).toBeVisible();
+  await shot('08-signed-out');
 });
 
 test('declining in the wallet ends the attempt with a way to start again (phone)', async ({ browser }, testInfo) => {
