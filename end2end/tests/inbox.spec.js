@@ -87,6 +87,10 @@ test('the bell, its dropdown and the notifications page, on desktop and phone', 
     await expect(dropdown.locator('li')).toHaveCount(3);
     await expect(dropdown).toContainText('New sign-in');
     await page.screenshot({ path: testInfo.outputPath(`dropdown-${name}.png`) });
+    await page.keyboard.press('Escape');
+    await expect(dropdown).toBeHidden();
+    await expect(badge(page)).toHaveText('3', { timeout: 2_000 });
+    await page.getByTestId('bell').click();
     await dropdown.getByRole('link', { name: 'See all notifications' }).click();
     await expect(page).toHaveURL(/\/notifications$/);
     await expect(page.getByRole('link', { name: 'Notifications' })).toHaveAttribute('aria-current', 'page');

@@ -27,8 +27,14 @@ pub fn Bell() -> impl IntoView {
             }
         }
     };
+    // Escape closes the dropdown, as every menu does.
+    let on_key = move |ev: leptos::ev::KeyboardEvent| {
+        if ev.key() == "Escape" {
+            set_open.set(false);
+        }
+    };
     view! {
-        <div class="bell-wrap">
+        <div class="bell-wrap" on:keydown=on_key>
             <button
                 class="bell"
                 type="button"
