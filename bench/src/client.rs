@@ -406,7 +406,7 @@ mod tests {
         let text = serde_json::to_string(&event).unwrap();
         assert_eq!(classify(&text).unwrap(), (Seen::Event(Mark { n: 3, t: 99 }), Some(7)));
         let ack =
-            serde_json::to_string(&ServerMessage::Ack(Ack { id: "s".into(), head_seq: Some(4) })).unwrap();
+            serde_json::to_string(&ServerMessage::Ack(Ack { head_seq: Some(4), ..Ack::of("s") })).unwrap();
         assert_eq!(classify(&ack).unwrap().0, Seen::Ack { id: "s".into(), head_seq: Some(4) });
         let welcome = serde_json::to_string(&ServerMessage::Welcome(Welcome {
             connection_id: "1".into(),

@@ -28,6 +28,10 @@ pub enum ErrorCode {
     PrincipalMismatch,
     /// Unsubscribe from a channel the connection is not subscribed to.
     NotSubscribed,
+    /// A payload that is not what the channel takes (a conversation takes `{"text": ...}`).
+    InvalidPayload,
+    /// A message longer than the channel allows.
+    TooLarge,
     /// An HTTP request with missing or bad fields.
     BadRequest,
     /// Missing or wrong credentials on an HTTP API.

@@ -4,12 +4,14 @@
 //! - [`message`]: every client-to-server and server-to-client message.
 //! - [`close`]: WebSocket close codes in a reconnect-allowed and a terminal range.
 //! - [`error`]: the error codes carried by `nack` and by HTTP error bodies.
+//! - [`chat`]: conversations, their events and the typing and presence signals.
 //! - [`inbox`]: notifications, the inbox events and the inbox HTTP API.
 //! - [`limits`]: defaults both sides agree on.
 //!
 //! docs/PROTOCOL.md describes the same contract with JSON examples.
 
 pub mod channel;
+pub mod chat;
 pub mod close;
 pub mod connect;
 pub mod error;

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::chat::SignalBody;
 use crate::{ChannelName, ErrorCode};
 
 /// Client to server.
@@ -24,10 +25,22 @@ pub enum ClientMessage {
     Unsubscribe { id: String, channel: String },
     /// A fresh token for the same principal, sent before the old one expires.
     RefreshToken { id: String, token: String },
-    /// Client-initiated liveness check; answered with `pong`.
+    /// Client-initiated liveness check; answered with `pong` (the client's RTT).
     Ping { ts: i64 },
     /// Answer to the server's `ping`.
     Pong { ts: i64 },
+    /// Stores `payload` on a channel the principal may write to (a conversation
+    /// it is a member of), answered with `ack` carrying the stored `seq`.
+    /// `client_id` makes it idempotent: a resend after a reconnect stores nothing
+    /// new and is acknowledged with the first seq.
+    Publish { id: String, channel: String, client_id: String, payload: serde_json::Value },
+    /// Ephemeral: the sender is (`active: true`) or stopped (`false`) typing on a
+    /// channel. Sent at most every `chat::TYPING_RESEND_MS` while typing. No answer
+    /// unless refused.
+    Typing { channel: String, active: bool },
+    /// Ephemeral: the person is using this tab (input, focus), for online/away.
+    /// Sent at most every `chat::ACTIVITY_RESEND_MS`. No answer.
+    Activity {},
 }
 
 impl ClientMessage {
@@ -37,8 +50,9 @@ impl ClientMessage {
             Self::Auth { id, .. }
             | Self::Subscribe { id, .. }
             | Self::Unsubscribe { id, .. }
-            | Self::RefreshToken { id, .. } => Some(id),
-            Self::Ping { .. } | Self::Pong { .. } => None,
+            | Self::RefreshToken { id, .. }
+            | Self::Publish { id, .. } => Some(id),
+            Self::Ping { .. } | Self::Pong { .. } | Self::Typing { .. } | Self::Activity {} => None,
         }
     }
 }
@@ -58,6 +72,12 @@ pub enum ServerMessage {
     /// The client's `since` cannot be served from the log: refetch the state over HTTP,
     /// then continue from `head_seq`.
     Reset(Reset),
+    /// The subscription to `channel` ended because the principal lost access
+    /// (left the conversation); nothing more arrives from it.
+    Revoked(Revoked),
+    /// Ephemeral, live only: typing and presence. Never in the log, never
+    /// replayed, without a seq.
+    Signal(Signal),
     /// Heartbeat; answer with `pong`.
     Ping { ts: i64 },
     /// Answer to the client's `ping`.
@@ -91,6 +111,32 @@ pub struct Ack {
     /// For `subscribe`: the channel's newest seq once the replay was sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub head_seq: Option<u64>,
+    /// For `publish`: the seq the payload was stored at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    /// For `publish`: the client id had stored it before; nothing new was stored.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub duplicate: bool,
+}
+
+impl Ack {
+    /// A plain acknowledgement of request `id`.
+    pub fn of(id: impl Into<String>) -> Self {
+        Self { id: id.into(), head_seq: None, seq: None, duplicate: false }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Revoked {
+    pub channel: ChannelName,
+}
+
+/// An ephemeral signal on a channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Signal {
+    pub channel: ChannelName,
+    #[serde(flatten)]
+    pub body: SignalBody,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -194,6 +240,20 @@ mod tests {
         );
         round_trip_client(ClientMessage::Ping { ts: 9 }, json!({"type": "ping", "ts": 9}));
         round_trip_client(ClientMessage::Pong { ts: 9 }, json!({"type": "pong", "ts": 9}));
+        round_trip_client(
+            ClientMessage::Publish {
+                id: "6".into(),
+                channel: "conversation:c1".into(),
+                client_id: "m-1".into(),
+                payload: json!({"text": "hi"}),
+            },
+            json!({"type": "publish", "id": "6", "channel": "conversation:c1", "client_id": "m-1", "payload": {"text": "hi"}}),
+        );
+        round_trip_client(
+            ClientMessage::Typing { channel: "conversation:c1".into(), active: true },
+            json!({"type": "typing", "channel": "conversation:c1", "active": true}),
+        );
+        round_trip_client(ClientMessage::Activity {}, json!({"type": "activity"}));
     }
 
     #[test]
@@ -218,8 +278,33 @@ mod tests {
             json!({"type": "event", "channel": "session:abc", "seq": 3, "id": "e", "ts": 1_700_000_000_000_i64, "payload": {"status": "connected"}}),
         );
         round_trip_server(
-            ServerMessage::Ack(Ack { id: "2".into(), head_seq: Some(3) }),
+            ServerMessage::Ack(Ack { head_seq: Some(3), ..Ack::of("2") }),
             json!({"type": "ack", "id": "2", "head_seq": 3}),
+        );
+        round_trip_server(
+            ServerMessage::Ack(Ack { seq: Some(8), duplicate: true, ..Ack::of("6") }),
+            json!({"type": "ack", "id": "6", "seq": 8, "duplicate": true}),
+        );
+        let conversation = ChannelName::parse("conversation:c1").unwrap();
+        round_trip_server(
+            ServerMessage::Signal(Signal {
+                channel: conversation.clone(),
+                body: SignalBody::Typing {
+                    members: vec![crate::chat::Member { member_id: "m1".into(), name: "Ada".into() }],
+                },
+            }),
+            json!({"type": "signal", "channel": "conversation:c1", "kind": "typing", "members": [{"member_id": "m1", "name": "Ada"}]}),
+        );
+        round_trip_server(
+            ServerMessage::Revoked(Revoked { channel: conversation.clone() }),
+            json!({"type": "revoked", "channel": "conversation:c1"}),
+        );
+        round_trip_server(
+            ServerMessage::Signal(Signal {
+                channel: conversation,
+                body: SignalBody::PresenceLeave { member_id: "m1".into() },
+            }),
+            json!({"type": "signal", "channel": "conversation:c1", "kind": "presence_leave", "member_id": "m1"}),
         );
         round_trip_server(
             ServerMessage::Nack(Nack {

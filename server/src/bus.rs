@@ -1,5 +1,5 @@
-//! The bus carries appended events from whichever node stored them to every
-//! node's hub. One node uses [`memory::MemoryBus`]; several nodes share a
+//! The bus carries appended events (and ephemeral signals) from whichever node
+//! made them to every node's hub. One node uses [`memory::MemoryBus`]; several nodes share a
 //! Redis-backed implementation of the same trait.
 //!
 //! The bus may deliver an event late or twice; it must not reorder events of a
@@ -25,6 +25,23 @@ pub struct Published {
     pub frame: Utf8Bytes,
 }
 
+/// An ephemeral signal (typing, presence) on its way to a channel's current
+/// subscribers: no seq, never stored, dropped rather than queued when a
+/// subscriber is behind (the next signal carries the full state again).
+#[derive(Debug, Clone)]
+pub struct Signalled {
+    pub channel: ChannelName,
+    /// The complete `{"type":"signal",...}` text.
+    pub frame: Utf8Bytes,
+}
+
+/// What travels on the bus.
+#[derive(Debug, Clone)]
+pub enum BusMessage {
+    Event(Published),
+    Signal(Signalled),
+}
+
 /// Why a publish did not reach the bus.
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
@@ -38,10 +55,10 @@ pub type BusFuture<'a> = Pin<Box<dyn Future<Output = Result<(), BusError>> + Sen
 
 /// Delivers published events to every node's hub.
 pub trait Bus: Send + Sync + 'static {
-    /// Sends `event` to every node (this one included).
-    fn publish(&self, event: Published) -> BusFuture<'_>;
-    /// The stream of events for this node's hub. Called once, at start.
-    fn subscribe(&self) -> mpsc::Receiver<Published>;
+    /// Sends `message` to every node (this one included).
+    fn publish(&self, message: BusMessage) -> BusFuture<'_>;
+    /// The stream of messages for this node's hub. Called once, at start.
+    fn subscribe(&self) -> mpsc::Receiver<BusMessage>;
 }
 
 pub type SharedBus = Arc<dyn Bus>;

@@ -8,6 +8,7 @@
 //! - `env`: typed readers over the environment.
 
 pub mod agent;
+pub mod chat;
 mod env;
 pub mod net;
 pub mod secret;
@@ -144,11 +145,13 @@ pub struct Config {
     /// (or newer) than this are refused.
     pub webhook_replay_window: Duration,
     /// `BEACON_NOTIFICATION_CATEGORIES`, comma-separated, default
-    /// `mention,comment,system,security`: the categories every person sees in
+    /// `mention,comment,chat,system,security`: the categories every person sees in
     /// their preferences (backends may send others; those can be muted too).
     pub notification_categories: Vec<String>,
     /// `BEACON_CRITICAL_CATEGORIES`, default `security`: categories nobody can mute.
     pub critical_categories: Vec<String>,
+    /// Conversations; see [`chat::ChatSettings`].
+    pub chat: chat::ChatSettings,
 }
 
 /// Limits that hold however many cookies a client mints: by client address
@@ -325,9 +328,10 @@ impl Config {
             notification_categories: categories(
                 &env,
                 "BEACON_NOTIFICATION_CATEGORIES",
-                "mention,comment,system,security",
+                "mention,comment,chat,system,security",
             )?,
             critical_categories: categories(&env, "BEACON_CRITICAL_CATEGORIES", "security")?,
+            chat: chat::from_env(&env)?,
         };
         if config.share_deadline < config.connect_ttl || config.register_deadline < config.share_deadline {
             return Err(invalid(

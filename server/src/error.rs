@@ -24,6 +24,8 @@ pub enum AppError {
     Unavailable,
     #[error("{0}")]
     Conflict(String),
+    #[error("{0}")]
+    Gone(String),
     #[error("request body larger than {0} bytes")]
     TooLarge(usize),
     #[error("too many requests from this client; try again later")]
@@ -47,6 +49,7 @@ impl AppError {
             Self::NotFound => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
             Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable),
             Self::Conflict(_) => (StatusCode::CONFLICT, ErrorCode::BadRequest),
+            Self::Gone(_) => (StatusCode::GONE, ErrorCode::NotFound),
             Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::BadRequest),
             Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited),
             Self::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable),
@@ -85,6 +88,20 @@ impl From<crate::inbox::InboxError> for AppError {
         match err {
             crate::inbox::InboxError::Invalid(message) => Self::BadRequest(message),
             crate::inbox::InboxError::Store(cause) => Self::Store(cause),
+        }
+    }
+}
+
+impl From<crate::chat::ChatError> for AppError {
+    fn from(err: crate::chat::ChatError) -> Self {
+        use crate::chat::ChatError;
+        match err {
+            ChatError::Invalid(message) => Self::BadRequest(message),
+            ChatError::TooLarge => Self::BadRequest(err.to_string()),
+            ChatError::RateLimited { retry_after } => Self::RateLimited { retry_after },
+            ChatError::NotFound => Self::NotFound,
+            ChatError::InviteExpired => Self::Gone(err.to_string()),
+            ChatError::Store(cause) => Self::Store(cause),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! HTTP routes, one module per area, and the middleware stack around them.
 
+pub mod conversations;
 pub mod health;
 pub mod inbox;
 pub mod metrics;
@@ -46,6 +47,20 @@ pub fn router(state: AppState) -> Router {
         .route("/api/notifications/preferences", get(inbox::preferences).put(inbox::set_preferences))
         .route("/api/notifications/demo", post(inbox::demo))
         .route("/api/me", get(sessions::me))
+        .route("/api/conversations", get(conversations::list).post(conversations::create))
+        .route("/api/conversations/{id}", get(conversations::view))
+        .route(
+            "/api/conversations/{id}/messages",
+            get(conversations::history)
+                .post(conversations::send)
+                .layer(axum::extract::DefaultBodyLimit::max(conversations::MAX_BODY_BYTES)),
+        )
+        .route("/api/conversations/{id}/read", post(conversations::mark_read))
+        .route("/api/conversations/{id}/invites", post(conversations::invite))
+        .route("/api/conversations/{id}/leave", post(conversations::leave))
+        .route("/api/conversations/{id}/presence", get(conversations::presence))
+        .route("/api/invites/{token}", get(conversations::preview))
+        .route("/api/invites/{token}/accept", post(conversations::accept))
         .leptos_routes_with_context(&state, routes, pages::provide_backend(state.clone()), {
             let options = leptos_options.clone();
             move || app::shell(options.clone())

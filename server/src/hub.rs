@@ -1,6 +1,9 @@
 //! The realtime hub: which connection listens to which channel, and fan-out.
 //!
 //! - [`connection`]: one task per WebSocket (auth, subscribe, resume, heartbeat, limits).
+//! - [`outbox`]: what the hub queues for a connection, and the kick that closes it.
+//! - [`ephemeral`]: signals (typing, presence): live only, never logged.
+//! - [`presence`]: who is on a channel, behind a trait; [`typing`]: who is typing.
 //! - [`rate`]: the per-connection inbound rate limiter.
 //! - [`metrics`]: counters behind `/metrics` and the stats API.
 //! - [`resume`]: where a socket or long-poll resumes, and the gap check on reads.
@@ -10,13 +13,17 @@
 //! updates and non-blocking `try_send`s, never across an `.await`.
 
 pub mod connection;
+pub mod ephemeral;
 pub mod metrics;
+pub mod outbox;
+pub mod presence;
 pub mod rate;
 pub mod resume;
+pub mod typing;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
-use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::ws::Utf8Bytes;
@@ -26,43 +33,18 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::auth::Principal;
-use crate::bus::{Published, SharedBus};
+use crate::bus::{BusMessage, Published, SharedBus};
 use crate::store::{Store, StoreError};
 pub use metrics::Metrics;
+pub use outbox::{Kick, Outbound, Outbox};
+use presence::SharedPresence;
+use typing::Typing;
 
 /// Shards of the channel registry: enough that two cores rarely meet on one lock.
 const SHARDS: usize = 64;
 
 /// Identifies one WebSocket connection on this node.
 pub type ConnectionId = u64;
-
-/// Tells a connection task to close itself with a code (used when its queue is full).
-#[derive(Debug, Default)]
-pub struct Kick {
-    token: CancellationToken,
-    code: AtomicU16,
-}
-
-impl Kick {
-    fn fire(&self, code: CloseCode) {
-        // The first reason wins; later ones describe the same dead connection.
-        let _ = self.code.compare_exchange(0, code.code(), Ordering::AcqRel, Ordering::Acquire);
-        self.token.cancel();
-    }
-
-    pub async fn fired(&self) -> CloseCode {
-        self.token.cancelled().await;
-        CloseCode::from_code(self.code.load(Ordering::Acquire)).unwrap_or(CloseCode::SlowConsumer)
-    }
-}
-
-/// Where the hub puts events for one connection: a bounded queue, and the kick
-/// that closes the connection when that queue is full.
-#[derive(Debug, Clone)]
-pub struct Outbox {
-    pub queue: mpsc::Sender<Arc<Published>>,
-    pub kick: Arc<Kick>,
-}
 
 #[derive(Debug, Clone)]
 enum Listener {
@@ -90,6 +72,8 @@ struct Shared {
     shutdown: CancellationToken,
     tasks: TaskTracker,
     max_per_principal: usize,
+    presence: SharedPresence,
+    typing: Typing,
 }
 
 /// Cloneable handle to the hub, passed through axum state.
@@ -117,8 +101,9 @@ pub struct HubStats {
 }
 
 impl Hub {
-    /// Creates the hub and starts its dispatcher, which reads the bus until shutdown.
-    pub fn start(bus: SharedBus, store: Store, max_per_principal: usize) -> Self {
+    /// Creates the hub and starts its dispatcher, which reads the bus until
+    /// shutdown, and the ticker that expires typers and marks idle members away.
+    pub fn start(bus: SharedBus, store: Store, presence: SharedPresence, max_per_principal: usize) -> Self {
         let hub = Self {
             shared: Arc::new(Shared {
                 shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
@@ -132,6 +117,8 @@ impl Hub {
                 shutdown: CancellationToken::new(),
                 tasks: TaskTracker::new(),
                 max_per_principal,
+                presence,
+                typing: Typing::default(),
             }),
         };
         let mut incoming = hub.shared.bus.subscribe();
@@ -141,12 +128,13 @@ impl Hub {
                 tokio::select! {
                     _ = dispatcher.shared.shutdown.cancelled() => break,
                     next = incoming.recv() => match next {
-                        Some(event) => dispatcher.fan_out(Arc::new(event)),
+                        Some(message) => dispatcher.fan_out(message),
                         None => break,
                     },
                 }
             }
         });
+        hub.spawn_ephemeral_ticker();
         hub
     }
 
@@ -196,7 +184,7 @@ impl Hub {
         let frame = encode_event(event);
         self.shared.metrics.published.fetch_add(1, Ordering::Relaxed);
         let published = Published { channel: event.channel.clone(), seq: event.seq, frame };
-        if let Err(err) = self.shared.bus.publish(published).await {
+        if let Err(err) = self.shared.bus.publish(BusMessage::Event(published)).await {
             // Stored but not broadcast: subscribers get it on their next gap fill or resume.
             tracing::warn!(channel = %event.channel, seq = event.seq, error = %err, "bus publish failed");
         }
@@ -285,31 +273,59 @@ impl Hub {
         (id, notify)
     }
 
-    /// Hands `event` to every local listener of its channel without waiting:
-    /// a full queue closes that connection (it resumes by seq), so one slow
-    /// client never holds up the others.
-    fn fan_out(&self, event: Arc<Published>) {
-        let shard = self.shard(&event.channel).lock().expect("shard lock poisoned");
-        let Some(listeners) = shard.get(&event.channel) else {
+    /// Hands a bus message to every local listener of its channel without
+    /// waiting: for an event, a full queue closes that connection (it resumes
+    /// by seq), so one slow client never holds up the others; a signal is
+    /// dropped instead (the next one carries the full state), and long-poll
+    /// waiters never hear of signals.
+    fn fan_out(&self, message: BusMessage) {
+        let (channel, item) = match message {
+            BusMessage::Event(event) => (event.channel.clone(), Outbound::Event(Arc::new(event))),
+            BusMessage::Signal(signal) => (signal.channel.clone(), Outbound::Signal(Arc::new(signal))),
+        };
+        let is_event = matches!(item, Outbound::Event(_));
+        let shard = self.shard(&channel).lock().expect("shard lock poisoned");
+        let Some(listeners) = shard.get(&channel) else {
             return;
         };
         let mut delivered = 0u64;
+        let mut dropped = 0u64;
         for listener in listeners.values() {
             match listener {
-                Listener::Socket(outbox) => match outbox.queue.try_send(event.clone()) {
+                Listener::Socket(outbox) => match outbox.queue.try_send(item.clone()) {
                     Ok(()) => delivered += 1,
-                    Err(mpsc::error::TrySendError::Full(_)) => {
+                    Err(mpsc::error::TrySendError::Full(_)) if is_event => {
                         self.shared.metrics.slow_consumers.fetch_add(1, Ordering::Relaxed);
                         outbox.kick.fire(CloseCode::SlowConsumer);
                     }
+                    Err(mpsc::error::TrySendError::Full(_)) => dropped += 1,
                     // The connection is ending; its cleanup removes it from the map.
                     Err(mpsc::error::TrySendError::Closed(_)) => {}
                 },
-                Listener::Waiter(notify) => notify.notify_one(),
+                Listener::Waiter(notify) if is_event => notify.notify_one(),
+                Listener::Waiter(_) => {}
             }
         }
         drop(shard);
-        self.shared.metrics.queued.fetch_add(delivered, Ordering::Relaxed);
+        let metrics = &self.shared.metrics;
+        if is_event {
+            metrics.queued.fetch_add(delivered, Ordering::Relaxed);
+        } else {
+            metrics.signals.fetch_add(delivered, Ordering::Relaxed);
+            metrics.signals_dropped.fetch_add(dropped, Ordering::Relaxed);
+        }
+    }
+
+    /// Ends `principal`'s subscriptions to `channel` on this node's connections
+    /// (they lost access: left the conversation).
+    pub fn revoke(&self, principal: &Principal, channel: &ChannelName) {
+        let connections = self.shared.connections.lock().expect("registry lock poisoned");
+        for entry in connections.values().filter(|c| &c.principal == principal) {
+            if entry.outbox.queue.try_send(Outbound::Revoke(channel.clone())).is_err() {
+                // Full or closing: closing the connection revokes everything.
+                entry.outbox.kick.fire(CloseCode::Reconnect);
+            }
+        }
     }
 
     /// Asks every connection of `principal` on this node to reconnect; returns how many.

@@ -5,6 +5,7 @@
 //! - [`state`]: the handle every handler gets.
 //! - [`http`]: routes by area (health, metrics, realtime, sessions, the socket).
 //! - [`inbox`]: the notification inbox: create, read state, preferences.
+//! - [`chat`]: conversations: members, invites, messages, notifying the absent.
 //! - [`hub`]: connections, channel subscriptions, fan-out, heartbeats, limits.
 //! - [`bus`]: how events reach every node's hub (in-process now).
 //! - [`store`]: the database: event log, grants, connect sessions.
@@ -19,6 +20,7 @@
 pub mod agent;
 pub mod auth;
 pub mod bus;
+pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod error;

@@ -17,10 +17,12 @@ use crate::agent::confirmd::{ConfirmdClient, ConfirmdSettings};
 use crate::agent::dev::DevAgent;
 use crate::auth::token::TokenKeys;
 use crate::bus::memory::MemoryBus;
+use crate::chat::Chat;
 use crate::config::AgentMode;
 use crate::config::Config;
 use crate::flow::{ConnectFlow, FlowSettings};
 use crate::hub::Hub;
+use crate::hub::presence::memory::MemoryPresence;
 use crate::state::{AppState, WebhookAuth};
 use crate::store::Store;
 
@@ -37,7 +39,13 @@ impl Application {
     pub async fn build(mut config: Config, listener: TcpListener) -> anyhow::Result<Self> {
         config.ensure_secret()?;
         let store = Store::connect(&config.database_url, config.db_max_connections).await?;
-        let hub = Hub::start(Arc::new(MemoryBus::new()), store.clone(), config.max_connections_per_principal);
+        let presence = Arc::new(MemoryPresence::new(config.chat.away_after));
+        let hub = Hub::start(
+            Arc::new(MemoryBus::new()),
+            store.clone(),
+            presence,
+            config.max_connections_per_principal,
+        );
         let local_addr = listener.local_addr().context("reading the listener's address")?;
         let identity = identity_platform(&config, local_addr, &hub);
         let flow = ConnectFlow::new(
@@ -60,6 +68,7 @@ impl Application {
             config.notification_categories.clone(),
             config.critical_categories.clone(),
         );
+        let chat = Chat::new(store.clone(), hub.clone(), inbox.clone(), config.chat.messages_per_sec);
         let state = AppState {
             keys: TokenKeys::new(config.secret.expose()),
             leptos_options: leptos_options(&config, local_addr),
@@ -71,6 +80,7 @@ impl Application {
             webhooks: identity.webhooks,
             guards,
             inbox,
+            chat,
             #[cfg(feature = "dev-agent")]
             dev_agent: identity.dev_agent,
         };

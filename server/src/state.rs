@@ -9,6 +9,7 @@ use leptos::prelude::LeptosOptions;
 #[cfg(feature = "dev-agent")]
 use crate::agent::dev::DevAgent;
 use crate::auth::token::TokenKeys;
+use crate::chat::Chat;
 use crate::config::{Config, Secret};
 use crate::flow::ConnectFlow;
 use crate::guard::Guards;
@@ -29,6 +30,8 @@ pub struct AppState {
     pub webhooks: WebhookAuth,
     /// The notification inbox.
     pub inbox: Inbox,
+    /// Conversations.
+    pub chat: Chat,
     /// Per-address and whole-server abuse limits.
     pub guards: Guards,
     /// Present when the built-in dev agent stands in for the platform.
@@ -53,7 +56,12 @@ impl AppState {
     }
 
     pub fn connection_context(&self) -> ConnectionContext {
-        ConnectionContext { hub: self.hub.clone(), keys: self.keys.clone(), config: self.config.clone() }
+        ConnectionContext {
+            hub: self.hub.clone(),
+            keys: self.keys.clone(),
+            config: self.config.clone(),
+            chat: self.chat.clone(),
+        }
     }
 }
 

@@ -3,7 +3,9 @@
 //! its own migrations under `server/migrations/`.
 //!
 //! - [`events`]: the per-channel event log (append, read since, retention).
-//! - [`grants`]: membership of conversation and dashboard channels.
+//! - [`conversations`]: conversations, members, invites.
+//! - [`messages`]: conversation messages, idempotent per client id.
+//! - [`grants`]: access to dashboard channels.
 //! - [`notifications`]: the notification inbox, each change announced in its transaction.
 //! - [`sessions`]: connect sessions and their owners.
 //! - [`webhooks`]: identity-platform webhooks, stored first and deduplicated.
@@ -11,8 +13,10 @@
 //! - [`sign_ins`]: their sign-ins, revocable.
 
 pub mod appender;
+pub mod conversations;
 pub mod events;
 pub mod grants;
+pub mod messages;
 mod migrations;
 pub mod notifications;
 pub mod sessions;

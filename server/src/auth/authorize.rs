@@ -1,30 +1,61 @@
-//! The authorization rule of each channel kind. Every subscribe and long-poll
-//! goes through [`may_read`].
+//! The access rule of each channel kind. Every subscribe, long-poll and
+//! client publish goes through [`access`].
 
+use protocol::chat::Member;
 use protocol::{ChannelKind, ChannelName};
 
 use super::Principal;
 use crate::store::{Store, StoreError, now_ms};
 
-/// Whether `principal` may receive the events of `channel`.
+/// What a principal may do on a channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Access {
+    Denied,
+    /// Receive events; clients never write here.
+    Read,
+    /// Receive events and send messages: a member of a conversation, with the
+    /// name other members know them by (for presence and typing).
+    Member(Member),
+}
+
+impl Access {
+    pub fn may_read(&self) -> bool {
+        !matches!(self, Self::Denied)
+    }
+}
+
+/// What `principal` may do on `channel`.
 ///
-/// - `user:<id>`: only that principal.
-/// - `session:<id>`: only the visitor who created the connect session, while it exists.
-/// - `conversation:<id>`, `dashboard:<id>`: principals granted through the grants API.
+/// - `user:<id>`: only that principal reads; written by the server only.
+/// - `session:<id>`: only the visitor who created the connect session reads, while it exists.
+/// - `conversation:<id>`: current members read and write.
+/// - `dashboard:<id>`: principals granted through the grants API read.
+pub async fn access(
+    store: &Store,
+    principal: &Principal,
+    channel: &ChannelName,
+) -> Result<Access, StoreError> {
+    let read = |allowed: bool| if allowed { Access::Read } else { Access::Denied };
+    Ok(match channel.kind() {
+        ChannelKind::User => read(channel.id() == principal.as_str()),
+        ChannelKind::Session => {
+            read(store.connect_session(channel.id()).await?.is_some_and(|s| s.owner == principal.as_str()))
+        }
+        ChannelKind::Conversation => match store.membership(channel.id(), principal.as_str()).await? {
+            Some(membership) => Access::Member(membership.member),
+            None => Access::Denied,
+        },
+        ChannelKind::Dashboard => read(store.has_grant(channel, principal.as_str()).await?),
+    })
+}
+
+/// Whether `principal` may receive the events of `channel`.
 pub async fn may_read(
     store: &Store,
     principal: &Principal,
     channel: &ChannelName,
 ) -> Result<bool, StoreError> {
-    match channel.kind() {
-        ChannelKind::User => Ok(channel.id() == principal.as_str()),
-        ChannelKind::Session => {
-            Ok(store.connect_session(channel.id()).await?.is_some_and(|s| s.owner == principal.as_str()))
-        }
-        ChannelKind::Conversation | ChannelKind::Dashboard => {
-            store.has_grant(channel, principal.as_str()).await
-        }
-    }
+    Ok(access(store, principal, channel).await?.may_read())
 }
 
 /// How long a connect session lives before it expires (the QR's countdown).

@@ -4,15 +4,15 @@ use std::sync::Mutex;
 
 use tokio::sync::mpsc;
 
-use super::{Bus, BusError, BusFuture, Published};
+use super::{Bus, BusError, BusFuture, BusMessage};
 
 /// Room for bursts of publishes while the hub fans out. When full, publishers
 /// wait (backpressure on the publish API), rather than the bus dropping events.
 pub const CAPACITY: usize = 4096;
 
 pub struct MemoryBus {
-    sender: mpsc::Sender<Published>,
-    receiver: Mutex<Option<mpsc::Receiver<Published>>>,
+    sender: mpsc::Sender<BusMessage>,
+    receiver: Mutex<Option<mpsc::Receiver<BusMessage>>>,
 }
 
 impl MemoryBus {
@@ -29,11 +29,11 @@ impl Default for MemoryBus {
 }
 
 impl Bus for MemoryBus {
-    fn publish(&self, event: Published) -> BusFuture<'_> {
-        Box::pin(async move { self.sender.send(event).await.map_err(|_| BusError::Closed) })
+    fn publish(&self, message: BusMessage) -> BusFuture<'_> {
+        Box::pin(async move { self.sender.send(message).await.map_err(|_| BusError::Closed) })
     }
 
-    fn subscribe(&self) -> mpsc::Receiver<Published> {
+    fn subscribe(&self) -> mpsc::Receiver<BusMessage> {
         self.receiver
             .lock()
             .expect("bus lock poisoned")

@@ -130,8 +130,9 @@ pub struct GrantRequest {
     principal: String,
 }
 
-/// `POST /api/realtime/grants` (publish key): let a principal use a
-/// conversation or dashboard channel.
+/// `POST /api/realtime/grants` (publish key): let a principal read a dashboard
+/// channel. Conversations have members instead (created, invited, left through
+/// the conversations API).
 pub async fn grant(
     State(state): State<AppState>,
     _key: PublishKey,
@@ -139,11 +140,10 @@ pub async fn grant(
 ) -> Result<Json<serde_json::Value>, AppError> {
     let Json(request) = body.map_err(|e| AppError::BadRequest(e.body_text()))?;
     let principal = parse_principal(&request.principal)?;
-    if !matches!(
-        request.channel.kind(),
-        protocol::ChannelKind::Conversation | protocol::ChannelKind::Dashboard
-    ) {
-        return Err(AppError::BadRequest("grants apply to conversation and dashboard channels".into()));
+    if request.channel.kind() != protocol::ChannelKind::Dashboard {
+        return Err(AppError::BadRequest(
+            "grants apply to dashboard channels; conversations are joined by invite".into(),
+        ));
     }
     state.store.grant(&request.channel, principal.as_str()).await?;
     Ok(Json(serde_json::json!({ "channel": request.channel, "principal": principal.as_str() })))

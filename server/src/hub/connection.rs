@@ -11,10 +11,12 @@
 //! - this file: the connection's state, its event loop, heartbeat and close.
 //! - `inbound`: frames in, parsed once; authentication and token refresh.
 //! - `subscribe`: subscribe (authorize, listen, replay), unsubscribe.
-//! - `delivery`: live events out, in batches, with gap filling.
+//! - `delivery`: live events and signals out, in batches, with gap filling.
+//! - `publish`: what members send: messages, typing, activity.
 
 mod delivery;
 mod inbound;
+mod publish;
 mod subscribe;
 
 use std::collections::HashMap;
@@ -23,15 +25,16 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use protocol::chat::Member;
 use protocol::message::{Nack, Welcome};
 use protocol::{ChannelName, CloseCode, ErrorCode, ServerMessage};
 use tokio::sync::mpsc;
 
 use super::rate::RateLimiter;
-use super::{ConnectionId, Hub, Kick, Outbox, encode};
+use super::{ConnectionId, Hub, Kick, Outbound, Outbox, encode};
 use crate::auth::Principal;
 use crate::auth::token::TokenKeys;
-use crate::bus::Published;
+use crate::chat::Chat;
 use crate::config::Config;
 
 /// Live events written to a socket before one flush: bursts cost one write, and
@@ -54,6 +57,7 @@ pub struct ConnectionContext {
     pub hub: Hub,
     pub keys: TokenKeys,
     pub config: Arc<Config>,
+    pub chat: Chat,
 }
 
 /// How the connection ended, for logs.
@@ -70,8 +74,10 @@ struct Connection {
     token_expires_at: u64,
     /// Channel -> highest seq delivered.
     subscriptions: HashMap<ChannelName, u64>,
+    /// Subscribed channels where this principal is a member (present, may type).
+    memberships: HashMap<ChannelName, Member>,
     outbox: Outbox,
-    queue: mpsc::Receiver<Arc<Published>>,
+    queue: mpsc::Receiver<Outbound>,
     limiter: RateLimiter,
     rate_violations: u32,
     protocol_errors: u32,
@@ -91,6 +97,7 @@ pub async fn serve(ctx: ConnectionContext, socket: WebSocket) {
         principal: None,
         token_expires_at: 0,
         subscriptions: HashMap::new(),
+        memberships: HashMap::new(),
         outbox: Outbox { queue: queue_tx, kick: Arc::new(Kick::default()) },
         queue,
         rate_violations: 0,
@@ -102,6 +109,9 @@ pub async fn serve(ctx: ConnectionContext, socket: WebSocket) {
     let end = conn.run().await;
     if conn.principal.is_some() {
         hub.unregister(conn.id, conn.subscriptions.keys());
+        for channel in conn.memberships.keys() {
+            hub.leave_presence(channel, conn.id).await;
+        }
     }
     match end {
         End::Closed(code) => {
@@ -161,7 +171,7 @@ impl Connection {
                     CloseCode::TokenExpired
                 })),
                 _ = heartbeat.tick() => self.on_heartbeat(&config).await,
-                Some(event) = self.queue.recv() => self.deliver_batch(event).await,
+                Some(item) = self.queue.recv() => self.deliver_batch(item).await,
                 inbound = self.socket.recv() => self.on_inbound(inbound).await,
             };
             if let Err(end) = result {

@@ -25,6 +25,10 @@ pub struct Metrics {
     pub connections_opened: AtomicU64,
     /// Long-poll requests answered.
     pub polls: AtomicU64,
+    /// Ephemeral signals (typing, presence) placed in connection queues.
+    pub signals: AtomicU64,
+    /// Signals dropped because a connection's queue was full.
+    pub signals_dropped: AtomicU64,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -39,6 +43,8 @@ pub struct Snapshot {
     pub nacks: u64,
     pub connections_opened: u64,
     pub polls: u64,
+    pub signals: u64,
+    pub signals_dropped: u64,
 }
 
 impl Metrics {
@@ -55,14 +61,26 @@ impl Metrics {
             nacks: get(&self.nacks),
             connections_opened: get(&self.connections_opened),
             polls: get(&self.polls),
+            signals: get(&self.signals),
+            signals_dropped: get(&self.signals_dropped),
         }
     }
 }
 
 impl Snapshot {
     /// `(name, help, value)` for each counter, in Prometheus naming.
-    pub fn counters(&self) -> [(&'static str, &'static str, u64); 10] {
+    pub fn counters(&self) -> [(&'static str, &'static str, u64); 12] {
         [
+            (
+                "beacon_signals_queued_total",
+                "Typing and presence signals placed in connection queues.",
+                self.signals,
+            ),
+            (
+                "beacon_signals_dropped_total",
+                "Signals dropped because a connection's queue was full.",
+                self.signals_dropped,
+            ),
             ("beacon_events_published_total", "Events appended and broadcast.", self.published),
             ("beacon_events_queued_total", "Live events placed in connection queues.", self.queued),
             ("beacon_frames_out_total", "Frames written to WebSockets.", self.frames_out),

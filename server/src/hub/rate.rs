@@ -14,8 +14,19 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     pub fn new(rate_per_sec: u32) -> Self {
+        Self::new_at(rate_per_sec, Instant::now())
+    }
+
+    /// A full bucket as of `now`.
+    pub fn new_at(rate_per_sec: u32, now: Instant) -> Self {
         let rate = f64::from(rate_per_sec.max(1));
-        Self { rate, capacity: rate * 2.0, tokens: rate * 2.0, last: Instant::now() }
+        Self { rate, capacity: rate * 2.0, tokens: rate * 2.0, last: now }
+    }
+
+    /// Whether the bucket would be full at `now` (it then remembers nothing).
+    pub fn is_full(&self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens + elapsed * self.rate >= self.capacity
     }
 
     /// Takes one token if there is one.

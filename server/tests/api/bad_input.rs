@@ -84,7 +84,7 @@ async fn grants_and_admin_calls_refuse_bad_keys_and_bad_principals() {
     let grant = client
         .post(app.url("/api/realtime/grants"))
         .bearer_auth(PUBLISH_KEY)
-        .json(&json!({ "channel": "conversation:c1", "principal": "not-hex" }))
+        .json(&json!({ "channel": "dashboard:d1", "principal": "not-hex" }))
         .send()
         .await
         .unwrap();
@@ -92,7 +92,7 @@ async fn grants_and_admin_calls_refuse_bad_keys_and_bad_principals() {
     let wrong_key = client
         .post(app.url("/api/realtime/grants"))
         .bearer_auth(ADMIN_KEY)
-        .json(&json!({ "channel": "conversation:c1", "principal": "0123456789abcdef0123456789abcdef" }))
+        .json(&json!({ "channel": "dashboard:d1", "principal": "0123456789abcdef0123456789abcdef" }))
         .send()
         .await
         .unwrap();

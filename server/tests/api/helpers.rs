@@ -174,6 +174,11 @@ pub struct Visitor {
 }
 
 impl Visitor {
+    /// `http://host:port` of the app.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     pub fn inbox(&self) -> String {
         format!("user:{}", self.principal)
     }

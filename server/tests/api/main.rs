@@ -8,6 +8,8 @@
 mod helpers;
 
 mod bad_input;
+mod chat;
+mod chat_signals;
 mod connect;
 mod foundation;
 mod hardening;

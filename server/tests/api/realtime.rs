@@ -276,15 +276,15 @@ async fn another_visitors_connect_session_is_forbidden() {
 }
 
 #[tokio::test]
-async fn conversation_and_dashboard_channels_need_a_grant() {
+async fn dashboard_channels_need_a_grant() {
     let app = spawn_app().await;
     let member = app.visitor().await;
     let outsider = app.visitor().await;
-    app.grant("conversation:team", &member.principal).await;
+    app.grant("dashboard:ops", &member.principal).await;
     let mut socket = member.connect().await;
-    socket.subscribe("conversation:team", Some(0)).await;
+    socket.subscribe("dashboard:ops", Some(0)).await;
     let mut other = outsider.connect().await;
-    for channel in ["conversation:team", "dashboard:ops"] {
+    for channel in ["dashboard:ops", "dashboard:other"] {
         let id = other
             .send_request(|id| ClientMessage::Subscribe { id, channel: channel.into(), since: None })
             .await;
@@ -414,14 +414,14 @@ async fn flooding_is_nacked_then_closed() {
 async fn too_many_channels_is_nacked() {
     let app = spawn_app_with(|c| c.max_channels_per_connection = 2).await;
     let visitor = app.visitor().await;
-    for name in ["conversation:a", "conversation:b", "conversation:c"] {
+    for name in ["dashboard:a", "dashboard:b", "dashboard:c"] {
         app.grant(name, &visitor.principal).await;
     }
     let mut socket = visitor.connect().await;
-    socket.subscribe("conversation:a", None).await;
-    socket.subscribe("conversation:b", None).await;
+    socket.subscribe("dashboard:a", None).await;
+    socket.subscribe("dashboard:b", None).await;
     let id = socket
-        .send_request(|id| ClientMessage::Subscribe { id, channel: "conversation:c".into(), since: None })
+        .send_request(|id| ClientMessage::Subscribe { id, channel: "dashboard:c".into(), since: None })
         .await;
     assert_eq!(socket.expect_nack(Some(&id)).await, ErrorCode::TooManyChannels);
 }

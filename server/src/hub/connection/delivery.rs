@@ -1,22 +1,25 @@
 //! Live delivery: events from the hub's queue, filtered by the subscription's
-//! last seq (nothing twice), gaps filled from the log, written in batches.
+//! last seq (nothing twice), gaps filled from the log, written in batches;
+//! signals written as they come; revocations ending a subscription.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use axum::extract::ws::Message;
+use protocol::ServerMessage;
+use protocol::message::Revoked;
 
 use super::{Connection, End, WRITE_BATCH, write_bounded};
 use crate::bus::Published;
+use crate::hub::{Outbound, encode};
 
 impl Connection {
     /// Writes `first` and whatever else is already queued (up to a batch), then
-    /// flushes once: one write to the socket for a burst instead of one per event.
-    pub(super) async fn deliver_batch(&mut self, first: Arc<Published>) -> Result<(), End> {
-        let mut written = u64::from(self.deliver(&first).await?);
+    /// flushes once: one write to the socket for a burst instead of one per item.
+    pub(super) async fn deliver_batch(&mut self, first: Outbound) -> Result<(), End> {
+        let mut written = u64::from(self.deliver(first).await?);
         for _ in 1..WRITE_BATCH {
             let Ok(next) = self.queue.try_recv() else { break };
-            written += u64::from(self.deliver(&next).await?);
+            written += u64::from(self.deliver(next).await?);
         }
         if written > 0 {
             self.ctx.hub.metrics().frames_out.fetch_add(written, Ordering::Relaxed);
@@ -25,8 +28,34 @@ impl Connection {
         Ok(())
     }
 
-    /// Queues one live event on the socket (unflushed); returns whether it was written.
-    async fn deliver(&mut self, event: &Published) -> Result<bool, End> {
+    /// Queues one item on the socket (unflushed); returns whether a frame was written.
+    async fn deliver(&mut self, item: Outbound) -> Result<bool, End> {
+        match item {
+            Outbound::Event(event) => self.deliver_event(&event).await,
+            Outbound::Signal(signal) => {
+                if !self.subscriptions.contains_key(&signal.channel) {
+                    return Ok(false); // unsubscribed while it was queued
+                }
+                let frame = Message::Text(signal.frame.clone());
+                write_bounded(futures_util::SinkExt::feed(&mut self.socket, frame)).await?;
+                Ok(true)
+            }
+            Outbound::Revoke(channel) => {
+                if self.subscriptions.remove(&channel).is_none() {
+                    return Ok(false);
+                }
+                self.ctx.hub.remove_listener(&channel, self.id);
+                if self.memberships.remove(&channel).is_some() {
+                    self.ctx.hub.leave_presence(&channel, self.id).await;
+                }
+                let frame = Message::Text(encode(&ServerMessage::Revoked(Revoked { channel })));
+                write_bounded(futures_util::SinkExt::feed(&mut self.socket, frame)).await?;
+                Ok(true)
+            }
+        }
+    }
+
+    async fn deliver_event(&mut self, event: &Published) -> Result<bool, End> {
         let Some(&last) = self.subscriptions.get(&event.channel) else {
             return Ok(false);
         };

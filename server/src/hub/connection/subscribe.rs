@@ -1,13 +1,15 @@
 //! Subscriptions: authorize, listen, then replay from the log and continue
-//! live (see the module comment of [`super`]); unsubscribe.
+//! live (see the module comment of [`super`]); a member is then present on
+//! the channel and gets a presence snapshot. Unsubscribe.
 
 use std::sync::atomic::Ordering;
 
-use protocol::message::{Ack, Reset};
+use protocol::chat::SignalBody;
+use protocol::message::{Ack, Reset, Signal};
 use protocol::{ChannelName, CloseCode, ErrorCode, ResetReason, ServerMessage, limits};
 
 use super::{Connection, DENIALS_BEFORE_CLOSE, End};
-use crate::auth::authorize;
+use crate::auth::authorize::{self, Access};
 use crate::hub::encode_event;
 use crate::hub::resume::{self, Read};
 
@@ -28,9 +30,10 @@ impl Connection {
         }
         let principal = self.principal.clone().expect("authenticated");
         let store = self.ctx.hub.store().clone();
-        match authorize::may_read(&store, &principal, &channel).await {
-            Ok(true) => {}
-            Ok(false) => {
+        let member = match authorize::access(&store, &principal, &channel).await {
+            Ok(Access::Member(member)) => Some(member),
+            Ok(Access::Read) => None,
+            Ok(Access::Denied) => {
                 self.denials += 1;
                 if self.denials >= DENIALS_BEFORE_CLOSE {
                     return Err(End::Closed(CloseCode::Forbidden));
@@ -41,7 +44,7 @@ impl Connection {
                 tracing::error!(error = %err, "authorization lookup failed");
                 return self.nack(Some(id), ErrorCode::Internal, "try again").await;
             }
-        }
+        };
 
         // Live first, then the log: see the module comment.
         self.ctx.hub.add_subscriber(&channel, self.id, self.outbox.clone());
@@ -66,7 +69,16 @@ impl Connection {
             self.replay(&channel, bounds.head).await?;
         }
         let head_seq = self.subscriptions.get(&channel).copied();
-        self.send_message(&ServerMessage::Ack(Ack { id: id.to_owned(), head_seq })).await
+        self.send_message(&ServerMessage::Ack(Ack { head_seq, ..Ack::of(id) })).await?;
+        match member {
+            Some(member) if !self.memberships.contains_key(&channel) => {
+                let members = self.ctx.hub.join_presence(&channel, self.id, &member).await;
+                self.memberships.insert(channel.clone(), member);
+                let body = SignalBody::PresenceSnapshot { members };
+                self.send_message(&ServerMessage::Signal(Signal { channel, body })).await
+            }
+            _ => Ok(()),
+        }
     }
 
     pub(super) async fn reset(
@@ -116,7 +128,10 @@ impl Connection {
         match removed {
             Some(channel) => {
                 self.ctx.hub.remove_listener(&channel, self.id);
-                self.send_message(&ServerMessage::Ack(Ack { id: id.to_owned(), head_seq: None })).await
+                if self.memberships.remove(&channel).is_some() {
+                    self.ctx.hub.leave_presence(&channel, self.id).await;
+                }
+                self.send_message(&ServerMessage::Ack(Ack::of(id))).await
             }
             None => self.nack(Some(id), ErrorCode::NotSubscribed, "not subscribed to that channel").await,
         }

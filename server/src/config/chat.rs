@@ -1,0 +1,28 @@
+//! Settings of conversations: how fast a person may send, when a quiet member
+//! counts as away.
+
+use std::time::Duration;
+
+use super::ConfigError;
+use super::env::{Env, invalid};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatSettings {
+    /// `BEACON_CHAT_MESSAGES_PER_SEC`, default 5 (burst twice that): per person
+    /// per conversation, over all their tabs and the HTTP API.
+    pub messages_per_sec: u32,
+    /// `BEACON_PRESENCE_AWAY_SECS`, default 300: a member with no activity in
+    /// any tab for this long is shown as away.
+    pub away_after: Duration,
+}
+
+pub(super) fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<ChatSettings, ConfigError> {
+    let away_after = env.secs("BEACON_PRESENCE_AWAY_SECS", protocol::chat::AWAY_AFTER_MS / 1000)?;
+    if away_after.is_zero() {
+        return Err(invalid("BEACON_PRESENCE_AWAY_SECS", "must be at least 1"));
+    }
+    Ok(ChatSettings {
+        messages_per_sec: env.ranged("BEACON_CHAT_MESSAGES_PER_SEC", 5, 1, 10_000)? as u32,
+        away_after,
+    })
+}
