@@ -56,6 +56,17 @@ pub async fn get_json<T: DeserializeOwned>(url: &str) -> Result<T, HttpError> {
     answer(same_origin(Request::get(url)).send().await).await
 }
 
+/// `POST url` with a JSON body, answered without a body (204).
+pub async fn post_no_content<B: Serialize>(url: &str, body: &B) -> Result<(), HttpError> {
+    let request = same_origin(Request::post(url)).json(body).map_err(|e| HttpError::Body(e.to_string()))?;
+    let response = request.send().await.map_err(|e| HttpError::Network(e.to_string()))?;
+    if !response.ok() {
+        let body = response.text().await.unwrap_or_default();
+        return Err(HttpError::Status(response.status(), body));
+    }
+    Ok(())
+}
+
 /// `method url` with a JSON body, answered with JSON.
 pub async fn send_json<B: Serialize, T: DeserializeOwned>(
     method: &str,

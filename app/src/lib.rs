@@ -5,17 +5,19 @@
 //!   fallback, resume by seq) and the `use_channel` API pages subscribe with.
 //! - [`components`]: the page frame: navigation, bell, toasts, connection state.
 //! - [`inbox`]: the notification inbox state, driven by the visitor's channel.
+//! - [`chat`]: conversations: the outbox of unsent messages, the send box, the API.
 //! - `http` (browser only): the HTTP calls, through gloo-net.
 //! - [`pages`]: one module per route.
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, provide_meta_context};
 use leptos_router::{
-    SsrMode, StaticSegment,
+    ParamSegment, SsrMode, StaticSegment,
     components::{Route, Router, Routes},
 };
 
 pub mod api;
+pub mod chat;
 pub mod components;
 #[cfg(feature = "hydrate")]
 pub mod http;
@@ -84,6 +86,9 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("register") view=pages::RegisterPage ssr=SsrMode::Async />
                     <Route path=StaticSegment("me") view=pages::MePage ssr=SsrMode::Async />
                     <Route path=StaticSegment("notifications") view=pages::NotificationsPage />
+                    <Route path=StaticSegment("chat") view=pages::ChatListPage />
+                    <Route path=(StaticSegment("chat"), StaticSegment("join"), ParamSegment("token")) view=pages::JoinPage />
+                    <Route path=(StaticSegment("chat"), ParamSegment("id")) view=pages::ConversationPage />
                 </Routes>
             </components::Frame>
         </Router>

@@ -17,7 +17,7 @@ async function recordViolations(page) {
 
 test('every page hydrates under the nonce policy without a single violation', async ({ page }, testInfo) => {
   const consoleViolations = await recordViolations(page);
-  for (const path of ['/', '/register/connect', '/me']) {
+  for (const path of ['/', '/register/connect', '/me', '/notifications', '/chat']) {
     await page.goto(path);
     // Live means the WASM loaded, hydrated and opened its socket: all allowed.
     await expect(page.locator('.conn')).toHaveAttribute('data-state', 'live');

@@ -1,23 +1,37 @@
 use leptos::prelude::*;
 
-use crate::realtime::{ConnState, use_realtime};
+use crate::realtime::{ConnState, Quality, use_realtime};
 
-/// The connection state as a pill in the header. Screen readers hear changes
-/// politely; `data-state` is what tests and styles key on.
+/// The connection state as a pill in the header, with its quality (good,
+/// degraded, poor, offline, polling) and the measured round trip. Screen
+/// readers hear state changes politely; `data-state` and `data-quality` are
+/// what tests and styles key on.
 #[component]
 pub fn ConnectionIndicator() -> impl IntoView {
     let realtime = use_realtime();
     let state = realtime.state;
+    let (quality, rtt) = (realtime.quality, realtime.rtt_ms);
+    let measured = move || match (quality.get(), rtt.get()) {
+        (Quality::Offline, _) => String::new(),
+        (Quality::Polling, _) => "polling".to_owned(),
+        (q, Some(ms)) => format!("{} · {ms} ms", q.key()),
+        (q, None) => q.key().to_owned(),
+    };
     view! {
         <div
             class="conn"
             data-state=move || state.get().key()
+            data-quality=move || quality.get().key()
             role="status"
             aria-live="polite"
-            title=move || state.get().detail()
+            title=move || {
+                let rtt = rtt.get().map(|ms| format!(", round trip {ms} ms")).unwrap_or_default();
+                format!("{}. {}{rtt}", state.get().detail(), quality.get().label())
+            }
         >
             <span class="conn-dot" aria-hidden="true"></span>
             <span class="conn-label">{move || state.get().label()}</span>
+            <span class="conn-quality" data-testid="conn-quality">{measured}</span>
         </div>
     }
 }

@@ -9,6 +9,7 @@ pub fn Nav() -> impl IntoView {
         <nav class="nav" aria-label="Main">
             <A href="/" exact=true>"Home"</A>
             <A href="/notifications">"Notifications"</A>
+            <A href="/chat">"Chat"</A>
             <A href="/me">"Account"</A>
         </nav>
     }

@@ -1,12 +1,16 @@
 //! One module per route.
 
+mod chat;
 mod connect;
+mod conversation;
 mod home;
 mod me;
 mod notifications;
 mod register;
 
+pub use chat::{ChatListPage, JoinPage};
 pub use connect::ConnectPage;
+pub use conversation::ConversationPage;
 pub use home::HomePage;
 pub use me::MePage;
 pub use notifications::NotificationsPage;

@@ -10,6 +10,16 @@
 //!
 //! All state lives in one `RefCell` on the single browser thread; no borrow is
 //! held while calling into the browser or setting a signal.
+//!
+//! - this file: connecting, frames in, closing, backoff, events and resets.
+//! - `send`: what pages send (messages with their acks, typing, activity),
+//!   signals in, and the round-trip measurements behind the quality indicator.
+//! - `poll`: the long-poll fallback.
+//! - `browser`: the watchdog, online/offline and visibility, browser helpers.
+
+mod browser;
+mod poll;
+mod send;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -18,14 +28,17 @@ use std::time::Duration;
 
 use leptos::prelude::*;
 use protocol::{
-    ChannelName, ClientMessage, CloseCode, ConnectToken, EventEnvelope, PollResponse, ServerMessage,
+    ChannelName, ClientMessage, CloseCode, ConnectToken, EventEnvelope, ServerMessage,
     close::code_allows_reconnect, limits,
 };
 use wasm_bindgen::{JsCast, closure::Closure};
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{CloseEvent, MessageEvent, WebSocket};
 
-use super::{ConnState, push_bounded};
+use self::browser::{get_json, now_ms, sleep, socket_url};
+use self::send::AckCallback;
+pub use self::send::SendFailure;
+use super::quality::{Measurements, Quality};
+use super::{ConnState, FeedWriters, push_bounded};
 
 /// First retry delay ceiling; doubles per failure up to [`BACKOFF_CAP_MS`].
 const BACKOFF_BASE_MS: f64 = 500.0;
@@ -46,14 +59,15 @@ pub(super) struct Client {
     me: Weak<Client>,
     set_state: WriteSignal<ConnState>,
     set_principal: WriteSignal<Option<String>>,
+    set_quality: WriteSignal<Quality>,
+    set_rtt: WriteSignal<Option<u32>>,
     inner: RefCell<Inner>,
 }
 
 struct Subscription {
     /// Highest seq applied; 0 before the first event.
     last_seq: u64,
-    events: WriteSignal<Vec<EventEnvelope>>,
-    resets: WriteSignal<u32>,
+    feed: FeedWriters,
 }
 
 struct Socket {
@@ -86,17 +100,31 @@ struct Inner {
     retry_scheduled: bool,
     /// A token fetch for a new socket is under way; a second `connect` waits for it.
     connecting: bool,
+    /// Sent `publish` requests waiting for their ack or nack, by request id.
+    /// Bounded by what pages send; all fail with `Disconnected` when the socket ends.
+    pending: HashMap<String, AckCallback>,
+    /// Round trips and reconnects, for the quality indicator.
+    measurements: Measurements,
+    last_ping_at: f64,
+    /// Authenticated at least once: the next authentication is a reconnect.
+    ever_authenticated: bool,
+    /// When this tab last reported activity (for online/away).
+    activity_sent_at: f64,
 }
 
 impl Client {
     pub(super) fn start(
         set_state: WriteSignal<ConnState>,
         set_principal: WriteSignal<Option<String>>,
+        set_quality: WriteSignal<Quality>,
+        set_rtt: WriteSignal<Option<u32>>,
     ) -> Rc<Self> {
         let client = Rc::new_cyclic(|me| Client {
             me: me.clone(),
             set_state,
             set_principal,
+            set_quality,
+            set_rtt,
             inner: RefCell::new(Inner { heartbeat_ms: limits::HEARTBEAT_INTERVAL_MS, ..Inner::default() }),
         });
         client.listen_to_browser();
@@ -109,18 +137,12 @@ impl Client {
         self.me.clone()
     }
 
-    pub(super) fn subscribe(
-        &self,
-        channel: ChannelName,
-        since: u64,
-        events: WriteSignal<Vec<EventEnvelope>>,
-        resets: WriteSignal<u32>,
-    ) {
+    pub(super) fn subscribe(&self, channel: ChannelName, since: u64, feed: FeedWriters) {
         let (send_now, polling) = {
             let mut inner = self.inner.borrow_mut();
             // A new (empty) feed replays from `since`: 0 for everything retained,
             // or the head of a state the page already rendered.
-            inner.subs.insert(channel.clone(), Subscription { last_seq: since, events, resets });
+            inner.subs.insert(channel.clone(), Subscription { last_seq: since, feed });
             (inner.authenticated, inner.polling)
         };
         if send_now {
@@ -160,6 +182,17 @@ impl Client {
     }
 
     fn set_state(&self, state: ConnState) {
+        let quality = match &state {
+            ConnState::Live => Some(self.inner.borrow().measurements.quality(now_ms())),
+            ConnState::Polling => Some(Quality::Polling),
+            ConnState::Connecting => None,
+            ConnState::Reconnecting { .. } | ConnState::Offline | ConnState::Stopped { .. } => {
+                Some(Quality::Offline)
+            }
+        };
+        if let Some(quality) = quality {
+            self.set_quality.set(quality);
+        }
         self.set_state.set(state);
     }
 
@@ -278,6 +311,8 @@ impl Client {
                 let is_auth = self.inner.borrow().auth_request_id.as_deref() == Some(&ack.id);
                 if is_auth {
                     self.on_authenticated();
+                } else {
+                    self.answer_pending(&ack.id.clone(), Ok(ack));
                 }
             }
             ServerMessage::Nack(nack) => {
@@ -287,17 +322,26 @@ impl Client {
                     nack.code,
                     nack.message
                 );
+                if let Some(id) = nack.id.clone() {
+                    self.answer_pending(&id, Err(SendFailure::Refused(nack)));
+                }
             }
             ServerMessage::Event(event) => self.apply_event(event),
             ServerMessage::Reset(reset) => self.apply_reset(&reset.channel, reset.head_seq),
+            ServerMessage::Signal(signal) => self.apply_signal(signal),
+            ServerMessage::Revoked(revoked) => self.apply_revoked(&revoked.channel),
             ServerMessage::Ping { ts } => self.send(&ClientMessage::Pong { ts }),
-            ServerMessage::Pong { .. } => {}
+            ServerMessage::Pong { ts } => self.on_pong(ts),
         }
     }
 
     fn on_authenticated(&self) {
         let resume: Vec<(ChannelName, u64)> = {
             let mut inner = self.inner.borrow_mut();
+            if inner.ever_authenticated {
+                inner.measurements.reconnected(now_ms());
+            }
+            inner.ever_authenticated = true;
             inner.authenticated = true;
             inner.retried_bad_token = false;
             inner.authenticated_at = now_ms();
@@ -310,6 +354,7 @@ impl Client {
         for (channel, since) in resume {
             self.send_subscribe(&channel, since);
         }
+        self.measure_rtt_if_due(0.0);
     }
 
     fn on_closed(&self, generation: u64, code: u16) {
@@ -325,6 +370,7 @@ impl Client {
             }
             inner.authenticated_at = 0.0;
         }
+        self.fail_pending();
         if code == CloseCode::BadToken.code() && !self.inner.borrow().retried_bad_token {
             // The token may be from before a server restart with a new secret: one fresh try.
             let mut inner = self.inner.borrow_mut();
@@ -387,6 +433,7 @@ impl Client {
         if let Some(socket) = socket {
             let _ = socket.ws.close();
         }
+        self.fail_pending();
     }
 
     // ---- events -----------------------------------------------------------
@@ -398,7 +445,7 @@ impl Client {
                 // Replay and live delivery can overlap: anything not newer is a duplicate.
                 Some(sub) if event.seq > sub.last_seq => {
                     sub.last_seq = event.seq;
-                    Some(sub.events)
+                    Some(sub.feed.events)
                 }
                 _ => None,
             }
@@ -413,188 +460,11 @@ impl Client {
             let mut inner = self.inner.borrow_mut();
             inner.subs.get_mut(channel).map(|sub| {
                 sub.last_seq = head_seq;
-                sub.resets
+                sub.feed.resets
             })
         };
         if let Some(resets) = target {
             resets.update(|n| *n += 1);
         }
     }
-
-    // ---- long-poll fallback -------------------------------------------------
-
-    fn start_polling(&self) {
-        let (generation, channels) = {
-            let mut inner = self.inner.borrow_mut();
-            inner.polling = true;
-            inner.poll_generation += 1;
-            (inner.poll_generation, inner.subs.keys().cloned().collect::<Vec<_>>())
-        };
-        for channel in channels {
-            self.spawn_poll_loop(channel, generation);
-        }
-    }
-
-    fn stop_polling(&self) {
-        let mut inner = self.inner.borrow_mut();
-        inner.polling = false;
-        inner.poll_generation += 1;
-    }
-
-    fn spawn_poll_loop(&self, channel: ChannelName, generation: u64) {
-        let weak = self.weak();
-        leptos::task::spawn_local(async move {
-            loop {
-                let since = {
-                    let Some(client) = weak.upgrade() else { return };
-                    let inner = client.inner.borrow();
-                    if inner.poll_generation != generation {
-                        return;
-                    }
-                    match inner.subs.get(&channel) {
-                        Some(sub) => sub.last_seq,
-                        None => return,
-                    }
-                };
-                let url = format!(
-                    "/api/realtime/poll?channel={}&since={since}",
-                    js_sys::encode_uri_component(channel.as_str())
-                );
-                match get_json::<PollResponse>(&url).await {
-                    Ok(answer) => {
-                        let Some(client) = weak.upgrade() else { return };
-                        // The socket took over while this poll was out: its answer
-                        // may be older than what the socket already applied.
-                        if client.inner.borrow().poll_generation != generation {
-                            return;
-                        }
-                        if let Some(reset) = answer.reset {
-                            client.apply_reset(&reset.channel, reset.head_seq);
-                        }
-                        for event in answer.events {
-                            client.apply_event(event);
-                        }
-                    }
-                    Err(err) => {
-                        leptos::logging::warn!("beacon: long-poll failed: {err}");
-                        sleep(Duration::from_millis(POLL_RETRY_MS)).await;
-                    }
-                }
-            }
-        });
-    }
-
-    // ---- browser signals ------------------------------------------------------
-
-    fn start_watchdog(&self) {
-        let weak = self.weak();
-        let _ = set_interval_with_handle(
-            move || {
-                if let Some(client) = weak.upgrade() {
-                    client.watchdog_tick();
-                }
-            },
-            WATCHDOG_EVERY,
-        );
-    }
-
-    fn watchdog_tick(&self) {
-        let (silent_too_long, refresh_due) = {
-            let inner = self.inner.borrow();
-            let allowed = (inner.heartbeat_ms + limits::HEARTBEAT_GRACE_MS) as f64;
-            let silent = inner.socket.is_some() && now_ms() - inner.last_frame_at > allowed;
-            let refresh = inner.authenticated
-                && inner
-                    .token
-                    .as_ref()
-                    .is_some_and(|t| (t.expires_at as f64) - now_ms() < TOKEN_REFRESH_MARGIN_MS);
-            (silent, refresh)
-        };
-        if silent_too_long {
-            // A dead link often sends no close for minutes; count it as dropped now.
-            self.abandon_socket();
-            self.schedule_reconnect();
-        } else if refresh_due {
-            self.refresh_token();
-        }
-    }
-
-    fn refresh_token(&self) {
-        self.inner.borrow_mut().token = None;
-        let weak = self.weak();
-        leptos::task::spawn_local(async move {
-            let Some(client) = weak.upgrade() else { return };
-            if client.fresh_token().await.is_ok() {
-                let token = client.inner.borrow().token.as_ref().map(|t| t.token.clone());
-                if let Some(token) = token {
-                    let id = client.next_id();
-                    client.send(&ClientMessage::RefreshToken { id, token });
-                }
-            }
-        });
-    }
-
-    fn listen_to_browser(&self) {
-        let weak = self.weak();
-        // The handles are dropped without removing: the listeners live as long as the tab.
-        let _ = window_event_listener_untyped("offline", move |_| {
-            if let Some(client) = weak.upgrade() {
-                client.inner.borrow_mut().offline = true;
-                client.abandon_socket();
-                client.stop_polling();
-                client.set_state(ConnState::Offline);
-            }
-        });
-        let weak = self.weak();
-        let _ = window_event_listener_untyped("online", move |_| {
-            if let Some(client) = weak.upgrade() {
-                let mut inner = client.inner.borrow_mut();
-                inner.offline = false;
-                inner.failures = 0;
-                drop(inner);
-                client.connect();
-            }
-        });
-        let weak = self.weak();
-        let on_visible = Closure::<dyn FnMut()>::new(move || {
-            let Some(client) = weak.upgrade() else { return };
-            let visible = document().visibility_state() == web_sys::VisibilityState::Visible;
-            let idle = client.inner.borrow().socket.is_none();
-            if visible && idle {
-                // Someone is looking: try now instead of waiting out the backoff.
-                client.connect();
-            }
-        });
-        let _ = document()
-            .add_event_listener_with_callback("visibilitychange", on_visible.as_ref().unchecked_ref());
-        // Lives as long as the tab, like the client itself.
-        on_visible.forget();
-    }
-}
-
-fn now_ms() -> f64 {
-    js_sys::Date::now()
-}
-
-fn socket_url() -> Result<String, String> {
-    let location = window().location();
-    let scheme = match location.protocol().map_err(|_| "no location")?.as_str() {
-        "https:" => "wss",
-        _ => "ws",
-    };
-    let host = location.host().map_err(|_| "no host")?;
-    Ok(format!("{scheme}://{host}/ws"))
-}
-
-async fn sleep(duration: Duration) {
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        let _ = window()
-            .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, duration.as_millis() as i32);
-    });
-    let _ = JsFuture::from(promise).await;
-}
-
-/// A GET through the shared HTTP helper, its error as text for the log.
-async fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> Result<T, String> {
-    crate::http::get_json(url).await.map_err(|e| e.to_string())
 }

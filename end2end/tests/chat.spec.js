@@ -1,0 +1,111 @@
+// Conversations with two people in two browser contexts (two cookie jars):
+// typing, messages, presence, and messages written offline.
+const { test, expect } = require('@playwright/test');
+const { openLive } = require('./helpers');
+
+/** Saves a screenshot of `page` for this step in the test's output folder. */
+async function shot(page, testInfo, name) {
+  await page.screenshot({ path: testInfo.outputPath(`${name}.png`), fullPage: true });
+}
+
+/** Ada's conversation and Alan in it, made through the API with each one's cookies. */
+async function conversationFor(ada, alan) {
+  const created = await ada.request.post('/api/conversations', {
+    data: { title: 'Launch', display_name: 'Ada' },
+  });
+  expect(created.status()).toBe(201);
+  const room = await created.json();
+  const invite = await (await ada.request.post(`/api/conversations/${room.id}/invites`, { data: {} })).json();
+  const joined = await alan.request.post(`/api/invites/${invite.token}/accept`, {
+    data: { display_name: 'Alan' },
+  });
+  expect(joined.status()).toBe(200);
+  return room.id;
+}
+
+test('two people chat: typing, the message, and presence', async ({ browser }, testInfo) => {
+  const ada = await browser.newContext();
+  const alan = await browser.newContext();
+  const a = await ada.newPage();
+  const b = await alan.newPage();
+
+  // Ada starts a conversation from the list page.
+  await openLive(a, '/chat');
+  await a.getByTestId('new-title').fill('Launch');
+  await a.getByTestId('new-name').fill('Ada');
+  await a.getByTestId('create-conversation').click();
+  await expect(a).toHaveURL(/\/chat\/[0-9a-f]{32}$/);
+  await expect(a.getByRole('heading', { name: 'Launch' })).toBeVisible();
+  await a.getByTestId('invite').click();
+  const link = await a.getByTestId('invite-link').inputValue();
+  expect(link).toMatch(/\/chat\/join\/[0-9a-f]{64}$/);
+  await shot(a, testInfo, '1-ada-created-and-invited');
+
+  // Alan opens the share link and joins.
+  await openLive(b, new URL(link).pathname);
+  await b.getByTestId('join-name').fill('Alan');
+  await b.getByTestId('join').click();
+  await expect(b).toHaveURL(a.url());
+  await expect(b.locator('[data-testid=member][data-name=Ada]')).toHaveAttribute('data-presence', 'online');
+  await expect(a.locator('[data-testid=member][data-name=Alan]')).toHaveAttribute('data-presence', 'online');
+  await shot(b, testInfo, '2-alan-joined');
+
+  // Ada types: Alan sees it within a second.
+  await expect(a.locator('.conn')).toHaveAttribute('data-state', 'live');
+  await a.getByTestId('composer').pressSequentially('Hello Alan', { delay: 20 });
+  await expect(b.getByTestId('typing')).toHaveText('Ada is typing…', { timeout: 1_000 });
+  await shot(b, testInfo, '3-alan-sees-ada-typing');
+
+  // Ada sends: the typing line clears and the message is there, once.
+  await a.getByTestId('composer').press('Enter');
+  await expect(b.getByTestId('message')).toHaveCount(1);
+  await expect(b.getByTestId('message')).toContainText('Hello Alan');
+  await expect(b.getByTestId('typing')).toHaveText('');
+  await expect(a.getByTestId('message')).toHaveCount(1);
+  await expect(a.getByTestId('outgoing')).toHaveCount(0);
+  await shot(b, testInfo, '4-alan-got-the-message');
+
+  // The quality indicator has measured a round trip.
+  await expect(a.getByTestId('conn-quality')).toHaveText(/^(good|degraded|poor) · \d+ ms$/);
+
+  // Alan closes his browser: his presence dot goes away on Ada's page.
+  await alan.close();
+  await expect(a.locator('[data-testid=member][data-name=Alan]')).toHaveAttribute('data-presence', 'offline');
+  await shot(a, testInfo, '5-alan-gone');
+  await ada.close();
+});
+
+test('messages written offline arrive once, in order, when the connection is back', async ({ browser }, testInfo) => {
+  const ada = await browser.newContext();
+  const alan = await browser.newContext();
+  const a = await ada.newPage();
+  const b = await alan.newPage();
+  await openLive(a, '/');
+  await openLive(b, '/');
+  const id = await conversationFor(ada, alan);
+  await openLive(a, `/chat/${id}`);
+  await openLive(b, `/chat/${id}`);
+  await expect(b.locator('[data-testid=member][data-name=Ada]')).toHaveAttribute('data-presence', 'online');
+
+  await ada.setOffline(true);
+  await expect(a.locator('.conn')).toHaveAttribute('data-state', 'offline');
+  for (const text of ['first while offline', 'second while offline']) {
+    await a.getByTestId('composer').fill(text);
+    await a.getByTestId('composer').press('Enter');
+  }
+  await expect(a.locator('[data-testid=outgoing][data-state=pending]')).toHaveCount(2);
+  await shot(a, testInfo, '1-ada-offline-two-pending');
+
+  await ada.setOffline(false);
+  await expect(a.locator('.conn')).toHaveAttribute('data-state', 'live', { timeout: 30_000 });
+  await expect(b.getByTestId('message')).toHaveCount(2);
+  await expect(b.getByTestId('message').nth(0)).toContainText('first while offline');
+  await expect(b.getByTestId('message').nth(1)).toContainText('second while offline');
+  await expect(a.getByTestId('outgoing')).toHaveCount(0);
+  await shot(b, testInfo, '2-alan-got-both-in-order');
+
+  const history = await (await alan.request.get(`/api/conversations/${id}/messages`)).json();
+  expect(history.messages.map((m) => m.text)).toEqual(['first while offline', 'second while offline']);
+  await ada.close();
+  await alan.close();
+});
