@@ -14,6 +14,10 @@
 //   object in the body is copied into the message (the load generator uses it
 //   for timestamps and padding).
 // - GET /health: 200 once listening (for the load generator's start-up wait).
+// - Chat, as seed 003's client speaks it: a socket joins a conversation by
+//   connecting with its id as `sessionId`; `message:send` is relayed to every
+//   socket of the conversation as `message`, `typing:start` / `typing:stop` as
+//   `typing` (nothing stored, no acknowledgement, no limits).
 //
 // Like the original it keeps nothing: a socket that is not connected when the
 // webhook arrives never gets that update (no log, no resume).
@@ -150,6 +154,16 @@ function handleWebhook(req, res) {
   });
 }
 
+/** Sends `message` to every open socket of conversation `room`. */
+function relay(room, message) {
+  const set = clients.get(room);
+  if (!set) return;
+  const text = JSON.stringify(message);
+  for (const ws of set) {
+    if (ws.readyState === 1) ws.send(text);
+  }
+}
+
 const server = http.createServer((req, res) => {
   const { pathname } = new URL(req.url || '/', 'http://localhost');
   if (req.method === 'POST' && pathname === '/api/webhooks/confirmd') {
@@ -185,6 +199,21 @@ wss.on('connection', (ws, request) => {
   socketInfo.set(ws, { sessionId, connectionId: null });
   ws.send(JSON.stringify({ type: 'connected', sessionId }));
 
+  ws.on('message', (data) => {
+    let frame;
+    try {
+      frame = JSON.parse(data.toString());
+    } catch {
+      return;
+    }
+    const room = frame.conversationId;
+    if (typeof room !== 'string') return;
+    if (frame.type === 'message:send') {
+      relay(room, { type: 'message', conversationId: room, content: frame.content, clientId: frame.clientId });
+    } else if (frame.type === 'typing:start' || frame.type === 'typing:stop') {
+      relay(room, { type: 'typing', conversationId: room, userId: frame.userId, isTyping: frame.type === 'typing:start' });
+    }
+  });
   ws.on('error', () => {});
   ws.on('close', () => {
     const info = socketInfo.get(ws);

@@ -1,6 +1,6 @@
 //! `cargo run --release -p bench -- [--quick]`: Beacon against the Node
-//! reference server (`bench/node/server.js`), side by side, in four scenarios:
-//! idle sockets, push latency, fan-out and a reconnect storm. Starts both
+//! reference server (`bench/node/server.js`), side by side, in five scenarios:
+//! idle sockets, push latency, fan-out, a reconnect storm and chat. Starts both
 //! servers itself (one at a time, fresh for each run), targets loopback only,
 //! and writes `BENCHMARKS.md` at the workspace root.
 
@@ -28,6 +28,7 @@ enum Scenario {
     Push,
     Fanout,
     Storm,
+    Chat,
 }
 
 /// Benchmark Beacon against the Node reference server and write BENCHMARKS.md.
@@ -58,6 +59,9 @@ struct Args {
     /// Events per second during the reconnect storm.
     #[arg(long, default_value_t = 500)]
     storm_rate: u32,
+    /// Conversations in the chat scenario, of 10 members each (default 1000; quick 100).
+    #[arg(long)]
+    chat_conversations: Option<usize>,
     /// Spread client sockets over 127.0.0.1 ..= 127.0.0.N.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u8).range(1..=254))]
     sources: u8,
@@ -105,6 +109,11 @@ fn make_plan(args: &Args, cap: usize) -> Plan {
         storm_after: Duration::from_secs(if quick { 2 } else { 5 }),
         storm_deadline: Duration::from_secs(if quick { 15 } else { 30 }),
         setup_concurrency: 128,
+        chat_members: 10,
+        chat_conversations: (args.chat_conversations.unwrap_or(if quick { 100 } else { 1_000 }))
+            .min(cap / 10)
+            .max(1),
+        chat_duration: Duration::from_secs(if quick { 8 } else { 20 }),
     }
 }
 
@@ -274,6 +283,18 @@ async fn main() -> Result<()> {
         }
         storm = pair(runs, |r| r.kind);
     }
+    let mut chat = None;
+    if wanted(Scenario::Chat) {
+        let mut runs = Vec::new();
+        for kind in beacon_first {
+            match scenarios::chat::run(kind, &programs, &plan).await {
+                Ok(run) => runs.push(run),
+                Err(err) => failures.push(format!("chat/{}: {err:#}", kind.name())),
+            }
+            settle().await;
+        }
+        chat = pair(runs, |r| r.kind);
+    }
     for failure in &failures {
         progress("error", failure);
     }
@@ -299,6 +320,7 @@ async fn main() -> Result<()> {
         push,
         fanout,
         storm,
+        chat,
         failures,
     };
     let output = args.output.unwrap_or_else(|| root.join("BENCHMARKS.md"));

@@ -3,7 +3,10 @@
 
 use std::fmt::Write as _;
 
+mod chat;
+
 use crate::scenarios::Plan;
+use crate::scenarios::chat::ChatRun;
 use crate::scenarios::fanout::FanoutRun;
 use crate::scenarios::idle::IdleRun;
 use crate::scenarios::push::PushRun;
@@ -78,6 +81,7 @@ pub struct Inputs<'a> {
     pub push: Option<(PushRun, PushRun)>,
     pub fanout: Option<(FanoutRun, FanoutRun)>,
     pub storm: Option<(StormRun, StormRun)>,
+    pub chat: Option<(ChatRun, ChatRun)>,
     pub failures: Vec<String>,
 }
 
@@ -541,6 +545,9 @@ pub fn render(inputs: &Inputs<'_>) -> String {
     }
     if let Some(storm) = &inputs.storm {
         storm_section(&mut out, storm, plan);
+    }
+    if let Some(chat) = &inputs.chat {
+        chat::chat_section(&mut out, chat);
     }
     if !inputs.failures.is_empty() {
         out.push_str("## Runs that failed\n\n");

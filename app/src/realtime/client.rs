@@ -11,7 +11,11 @@
 //! All state lives in one `RefCell` on the single browser thread; no borrow is
 //! held while calling into the browser or setting a signal.
 //!
-//! - this file: connecting, frames in, closing, backoff, events and resets.
+//! - this file: the link's state ([`Link`]: idle, fetching a token, open,
+//!   waiting to retry, offline, stopped) and its transitions: connecting,
+//!   frames in, closing, scheduling the next attempt, events and resets. The
+//!   decisions themselves (backoff, fallback, close codes, stability, seq
+//!   dedupe) are pure functions in `realtime::policy`, tested on the host.
 //! - `send`: what pages send (messages with their acks, typing, activity),
 //!   signals in, and the round-trip measurements behind the quality indicator.
 //! - `poll`: the long-poll fallback.
@@ -27,27 +31,17 @@ use std::rc::{Rc, Weak};
 use std::time::Duration;
 
 use leptos::prelude::*;
-use protocol::{
-    ChannelName, ClientMessage, CloseCode, ConnectToken, EventEnvelope, ServerMessage,
-    close::code_allows_reconnect, limits,
-};
+use protocol::{ChannelName, ClientMessage, CloseCode, ConnectToken, EventEnvelope, ServerMessage, limits};
 use wasm_bindgen::{JsCast, closure::Closure};
 use web_sys::{CloseEvent, MessageEvent, WebSocket};
 
 use self::browser::{get_json, now_ms, sleep, socket_url};
 use self::send::AckCallback;
 pub use self::send::SendFailure;
+use super::policy::{self, AfterClose};
 use super::quality::{Measurements, Quality};
 use super::{ConnState, FeedWriters, push_bounded};
 
-/// First retry delay ceiling; doubles per failure up to [`BACKOFF_CAP_MS`].
-const BACKOFF_BASE_MS: f64 = 500.0;
-/// Longest wait between attempts: long enough to spare a struggling server.
-const BACKOFF_CAP_MS: f64 = 20_000.0;
-/// A connection that stayed up this long resets the backoff.
-const STABLE_AFTER_MS: f64 = 60_000.0;
-/// Consecutive failures after which events come by long-polling meanwhile.
-const FAILURES_BEFORE_POLLING: u32 = 3;
 /// How often the watchdog checks for a silent link and an expiring token.
 const WATCHDOG_EVERY: Duration = Duration::from_secs(2);
 /// Refresh the connect token this long before it expires.
@@ -77,16 +71,35 @@ struct Socket {
     _on_close: Closure<dyn FnMut(CloseEvent)>,
 }
 
+/// Where the WebSocket stands. Long-polling is beside it (`Inner::polling`):
+/// it serves the channels while the socket keeps trying.
+#[derive(Default)]
+enum Link {
+    /// Nothing under way: before the first attempt, or between a drop and
+    /// the scheduling of the next attempt.
+    #[default]
+    Idle,
+    /// Fetching a connect token for a new socket.
+    FetchingToken,
+    /// A socket is open: authenticating while `auth` holds the request id,
+    /// then authenticated since `live_since`.
+    Open { socket: Socket, auth: Option<String>, live_since: Option<f64> },
+    /// The next attempt is scheduled.
+    Waiting,
+    /// The browser reports no network; the `online` event starts again.
+    Offline,
+    /// A terminal close: nothing more until a reload.
+    Stopped,
+}
+
 #[derive(Default)]
 struct Inner {
     /// Bumped for every socket; callbacks of an older socket are ignored.
     generation: u64,
-    socket: Option<Socket>,
-    authenticated: bool,
-    auth_request_id: Option<String>,
+    link: Link,
     retried_bad_token: bool,
+    /// Failed attempts in a row (reset by a stable connection or `online`).
     failures: u32,
-    authenticated_at: f64,
     last_frame_at: f64,
     heartbeat_ms: u64,
     token: Option<ConnectToken>,
@@ -95,11 +108,6 @@ struct Inner {
     polling: bool,
     /// Bumped whenever polling starts or stops; older poll loops end.
     poll_generation: u64,
-    offline: bool,
-    stopped: bool,
-    retry_scheduled: bool,
-    /// A token fetch for a new socket is under way; a second `connect` waits for it.
-    connecting: bool,
     /// Sent `publish` requests waiting for their ack or nack, by request id.
     /// Bounded by what pages send; all fail with `Disconnected` when the socket ends.
     pending: HashMap<String, AckCallback>,
@@ -110,6 +118,24 @@ struct Inner {
     ever_authenticated: bool,
     /// When this tab last reported activity (for online/away).
     activity_sent_at: f64,
+}
+
+impl Inner {
+    /// An authenticated socket is open.
+    fn authenticated(&self) -> bool {
+        matches!(self.link, Link::Open { live_since: Some(_), .. })
+    }
+
+    fn socket(&self) -> Option<&WebSocket> {
+        match &self.link {
+            Link::Open { socket, .. } => Some(&socket.ws),
+            _ => None,
+        }
+    }
+
+    fn offline(&self) -> bool {
+        matches!(self.link, Link::Offline)
+    }
 }
 
 impl Client {
@@ -143,7 +169,7 @@ impl Client {
             // A new (empty) feed replays from `since`: 0 for everything retained,
             // or the head of a state the page already rendered.
             inner.subs.insert(channel.clone(), Subscription { last_seq: since, feed });
-            (inner.authenticated, inner.polling)
+            (inner.authenticated(), inner.polling)
         };
         if send_now {
             self.send_subscribe(&channel, since);
@@ -156,7 +182,7 @@ impl Client {
 
     pub(super) fn unsubscribe(&self, channel: &ChannelName) {
         let removed = self.inner.borrow_mut().subs.remove(channel).is_some();
-        if removed && self.inner.borrow().authenticated {
+        if removed && self.inner.borrow().authenticated() {
             let id = self.next_id();
             self.send(&ClientMessage::Unsubscribe { id, channel: channel.to_string() });
         }
@@ -169,7 +195,7 @@ impl Client {
     }
 
     fn send(&self, message: &ClientMessage) {
-        let ws = self.inner.borrow().socket.as_ref().map(|s| s.ws.clone());
+        let ws = self.inner.borrow().socket().cloned();
         if let (Some(ws), Ok(text)) = (ws, serde_json::to_string(message)) {
             // A failed send means the socket is closing; onclose handles it.
             let _ = ws.send_with_str(&text);
@@ -198,26 +224,26 @@ impl Client {
 
     // ---- connecting -------------------------------------------------------
 
+    /// Starts an attempt unless one is under way, a socket is open, the
+    /// browser is offline or the client has stopped.
     fn connect(&self) {
         {
             let mut inner = self.inner.borrow_mut();
-            inner.retry_scheduled = false;
-            if inner.stopped || inner.socket.is_some() || inner.connecting {
-                return;
-            }
-            if inner.offline {
-                drop(inner);
-                self.set_state(ConnState::Offline);
+            if !matches!(inner.link, Link::Idle | Link::Waiting) {
                 return;
             }
             inner.generation += 1;
-            inner.connecting = true;
+            inner.link = Link::FetchingToken;
         }
         let weak = self.weak();
         leptos::task::spawn_local(async move {
             let Some(client) = weak.upgrade() else { return };
             let token = client.fresh_token().await;
-            client.inner.borrow_mut().connecting = false;
+            // Went offline (or stopped) meanwhile: this attempt is over.
+            if !matches!(client.inner.borrow().link, Link::FetchingToken) {
+                return;
+            }
+            client.inner.borrow_mut().link = Link::Idle;
             match token {
                 Ok(()) => client.open_socket(),
                 Err(err) => {
@@ -279,7 +305,8 @@ impl Client {
 
         let mut inner = self.inner.borrow_mut();
         inner.last_frame_at = now_ms();
-        inner.socket = Some(Socket { ws, _on_message: on_message, _on_close: on_close });
+        let socket = Socket { ws, _on_message: on_message, _on_close: on_close };
+        inner.link = Link::Open { socket, auth: None, live_since: None };
     }
 
     fn on_frame(&self, generation: u64, text: &str) {
@@ -300,7 +327,9 @@ impl Client {
                 let token = {
                     let mut inner = self.inner.borrow_mut();
                     inner.heartbeat_ms = welcome.heartbeat_interval_ms;
-                    inner.auth_request_id = Some(id.clone());
+                    if let Link::Open { auth, .. } = &mut inner.link {
+                        *auth = Some(id.clone());
+                    }
                     inner.token.as_ref().map(|t| t.token.clone())
                 };
                 if let Some(token) = token {
@@ -308,7 +337,10 @@ impl Client {
                 }
             }
             ServerMessage::Ack(ack) => {
-                let is_auth = self.inner.borrow().auth_request_id.as_deref() == Some(&ack.id);
+                let is_auth = matches!(
+                    &self.inner.borrow().link,
+                    Link::Open { auth: Some(auth), .. } if *auth == ack.id
+                );
                 if is_auth {
                     self.on_authenticated();
                 } else {
@@ -342,10 +374,11 @@ impl Client {
                 inner.measurements.reconnected(now_ms());
             }
             inner.ever_authenticated = true;
-            inner.authenticated = true;
             inner.retried_bad_token = false;
-            inner.authenticated_at = now_ms();
-            inner.auth_request_id = None;
+            if let Link::Open { auth, live_since, .. } = &mut inner.link {
+                *auth = None;
+                *live_since = Some(now_ms());
+            }
             inner.polling = false;
             inner.poll_generation += 1;
             inner.subs.iter().map(|(c, s)| (c.clone(), s.last_seq)).collect()
@@ -363,51 +396,63 @@ impl Client {
             if inner.generation != generation {
                 return;
             }
-            inner.socket = None;
-            inner.authenticated = false;
-            if inner.authenticated_at > 0.0 && now_ms() - inner.authenticated_at > STABLE_AFTER_MS {
+            let live_since = match std::mem::take(&mut inner.link) {
+                Link::Open { live_since, .. } => live_since,
+                other => {
+                    // Offline or stopped already: the close changes nothing.
+                    inner.link = other;
+                    return;
+                }
+            };
+            if policy::was_stable(live_since, now_ms()) {
                 inner.failures = 0;
             }
-            inner.authenticated_at = 0.0;
         }
         self.fail_pending();
-        if code == CloseCode::BadToken.code() && !self.inner.borrow().retried_bad_token {
-            // The token may be from before a server restart with a new secret: one fresh try.
-            let mut inner = self.inner.borrow_mut();
-            inner.retried_bad_token = true;
-            inner.token = None;
-        } else if !code_allows_reconnect(code) {
-            let reason = CloseCode::from_code(code).map_or("closed by server", CloseCode::reason);
-            self.inner.borrow_mut().stopped = true;
-            self.stop_polling();
-            self.set_state(ConnState::Stopped { reason: reason.to_owned() });
-            return;
-        }
-        if code == CloseCode::TokenExpired.code() {
-            self.inner.borrow_mut().token = None;
+        let retried_bad_token = self.inner.borrow().retried_bad_token;
+        match policy::after_close(code, retried_bad_token) {
+            AfterClose::Stop { reason } => {
+                self.inner.borrow_mut().link = Link::Stopped;
+                self.stop_polling();
+                self.set_state(ConnState::Stopped { reason });
+                return;
+            }
+            AfterClose::Retry { fresh_token } => {
+                let mut inner = self.inner.borrow_mut();
+                if code == CloseCode::BadToken.code() {
+                    inner.retried_bad_token = true;
+                }
+                if fresh_token {
+                    inner.token = None;
+                }
+            }
         }
         self.schedule_reconnect();
     }
 
+    /// Counts a failure and schedules the next attempt with backoff; after a
+    /// few failures the channels are long-polled meanwhile.
     fn schedule_reconnect(&self) {
         let (delay, start_polling) = {
             let mut inner = self.inner.borrow_mut();
-            if inner.retry_scheduled || inner.stopped {
+            if !matches!(inner.link, Link::Idle) {
+                // Waiting already, offline (the `online` event restarts) or stopped.
+                if inner.offline() {
+                    drop(inner);
+                    self.set_state(ConnState::Offline);
+                }
                 return;
             }
-            inner.retry_scheduled = true;
+            inner.link = Link::Waiting;
             inner.failures += 1;
-            let ceiling = (BACKOFF_BASE_MS * 2f64.powi(inner.failures as i32 - 1)).min(BACKOFF_CAP_MS);
-            let delay = (js_sys::Math::random() * ceiling).max(50.0) as u64;
-            (delay, inner.failures >= FAILURES_BEFORE_POLLING && !inner.polling && !inner.offline)
+            let delay = policy::retry_delay_ms(inner.failures, js_sys::Math::random());
+            (delay, policy::should_start_polling(inner.failures, inner.polling, false))
         };
         if start_polling {
             self.start_polling();
         }
         if self.inner.borrow().polling {
             self.set_state(ConnState::Polling);
-        } else if self.inner.borrow().offline {
-            self.set_state(ConnState::Offline);
         } else {
             self.set_state(ConnState::Reconnecting { retry_in_ms: delay });
         }
@@ -423,12 +468,18 @@ impl Client {
     }
 
     /// Drops the current socket without waiting for the browser's close event.
+    /// Leaves the link `Idle` (or as it was, when no socket was open).
     fn abandon_socket(&self) {
         let socket = {
             let mut inner = self.inner.borrow_mut();
             inner.generation += 1;
-            inner.authenticated = false;
-            inner.socket.take()
+            match std::mem::take(&mut inner.link) {
+                Link::Open { socket, .. } => Some(socket),
+                other => {
+                    inner.link = other;
+                    None
+                }
+            }
         };
         if let Some(socket) = socket {
             let _ = socket.ws.close();
@@ -443,7 +494,7 @@ impl Client {
             let mut inner = self.inner.borrow_mut();
             match inner.subs.get_mut(&event.channel) {
                 // Replay and live delivery can overlap: anything not newer is a duplicate.
-                Some(sub) if event.seq > sub.last_seq => {
+                Some(sub) if policy::is_new(sub.last_seq, event.seq) => {
                     sub.last_seq = event.seq;
                     Some(sub.feed.events)
                 }

@@ -10,6 +10,7 @@ use protocol::{ChannelName, EventEnvelope};
 
 #[cfg(feature = "hydrate")]
 mod client;
+pub mod policy;
 pub mod quality;
 
 #[cfg(feature = "hydrate")]

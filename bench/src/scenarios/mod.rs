@@ -1,8 +1,9 @@
-//! The four scenarios, and what they share: a fleet of sockets against one
+//! The five scenarios, and what they share: a fleet of sockets against one
 //! server, the publishers, and the event payload.
 //!
 //! Every loop here is bounded by a count and by a deadline.
 
+pub mod chat;
 pub mod fanout;
 pub mod idle;
 pub mod push;
@@ -50,6 +51,9 @@ pub struct Plan {
     pub storm_deadline: Duration,
     /// Handshakes in flight at once while a fleet connects (not in the storm).
     pub setup_concurrency: usize,
+    pub chat_conversations: usize,
+    pub chat_members: usize,
+    pub chat_duration: Duration,
 }
 
 /// Longest a fleet may take to connect.

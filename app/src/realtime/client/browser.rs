@@ -10,7 +10,7 @@ use protocol::{ClientMessage, limits};
 use wasm_bindgen::{JsCast, closure::Closure};
 use wasm_bindgen_futures::JsFuture;
 
-use super::{Client, TOKEN_REFRESH_MARGIN_MS, WATCHDOG_EVERY};
+use super::{Client, Link, TOKEN_REFRESH_MARGIN_MS, WATCHDOG_EVERY};
 use crate::realtime::ConnState;
 
 /// How often a live connection measures its round trip.
@@ -21,7 +21,7 @@ impl Client {
     fn report_activity(&self) {
         let due = {
             let mut inner = self.inner.borrow_mut();
-            let due = inner.authenticated && now_ms() - inner.activity_sent_at >= ACTIVITY_RESEND_MS as f64;
+            let due = inner.authenticated() && now_ms() - inner.activity_sent_at >= ACTIVITY_RESEND_MS as f64;
             if due {
                 inner.activity_sent_at = now_ms();
             }
@@ -48,8 +48,8 @@ impl Client {
         let (silent_too_long, refresh_due) = {
             let inner = self.inner.borrow();
             let allowed = (inner.heartbeat_ms + limits::HEARTBEAT_GRACE_MS) as f64;
-            let silent = inner.socket.is_some() && now_ms() - inner.last_frame_at > allowed;
-            let refresh = inner.authenticated
+            let silent = inner.socket().is_some() && now_ms() - inner.last_frame_at > allowed;
+            let refresh = inner.authenticated()
                 && inner
                     .token
                     .as_ref()
@@ -86,8 +86,15 @@ impl Client {
         // The handles are dropped without removing: the listeners live as long as the tab.
         let _ = window_event_listener_untyped("offline", move |_| {
             if let Some(client) = weak.upgrade() {
-                client.inner.borrow_mut().offline = true;
                 client.abandon_socket();
+                {
+                    let mut inner = client.inner.borrow_mut();
+                    if matches!(inner.link, Link::Stopped) {
+                        return;
+                    }
+                    inner.link = Link::Offline;
+                }
+                client.fail_pending();
                 client.stop_polling();
                 client.set_state(ConnState::Offline);
             }
@@ -95,10 +102,14 @@ impl Client {
         let weak = self.weak();
         let _ = window_event_listener_untyped("online", move |_| {
             if let Some(client) = weak.upgrade() {
-                let mut inner = client.inner.borrow_mut();
-                inner.offline = false;
-                inner.failures = 0;
-                drop(inner);
+                {
+                    let mut inner = client.inner.borrow_mut();
+                    if !inner.offline() {
+                        return;
+                    }
+                    inner.link = Link::Idle;
+                    inner.failures = 0;
+                }
                 client.connect();
             }
         });
@@ -115,7 +126,7 @@ impl Client {
         let on_visible = Closure::<dyn FnMut()>::new(move || {
             let Some(client) = weak.upgrade() else { return };
             let visible = document().visibility_state() == web_sys::VisibilityState::Visible;
-            let idle = client.inner.borrow().socket.is_none();
+            let idle = client.inner.borrow().socket().is_none();
             if visible {
                 client.report_activity();
             }

@@ -35,7 +35,7 @@ impl Client {
         payload: serde_json::Value,
         done: AckCallback,
     ) {
-        if !self.inner.borrow().authenticated {
+        if !self.inner.borrow().authenticated() {
             done(Err(SendFailure::Disconnected));
             return;
         }
@@ -51,21 +51,21 @@ impl Client {
 
     /// Tells the channel the person is (or stopped) typing; dropped when not live.
     pub(crate) fn typing(&self, channel: &ChannelName, active: bool) {
-        if self.inner.borrow().authenticated {
+        if self.inner.borrow().authenticated() {
             self.send(&ClientMessage::Typing { channel: channel.to_string(), active });
         }
     }
 
     /// Reports that the person used the tab (for online/away).
     pub(crate) fn activity(&self) {
-        if self.inner.borrow().authenticated {
+        if self.inner.borrow().authenticated() {
             self.send(&ClientMessage::Activity {});
         }
     }
 
     /// Whether publishing over the socket is possible now.
     pub(crate) fn can_publish(&self) -> bool {
-        self.inner.borrow().authenticated
+        self.inner.borrow().authenticated()
     }
 
     pub(super) fn answer_pending(&self, id: &str, answer: Result<Ack, SendFailure>) {
@@ -114,7 +114,7 @@ impl Client {
     pub(super) fn measure_rtt_if_due(&self, every_ms: f64) {
         let due = {
             let inner = self.inner.borrow();
-            inner.authenticated && now_ms() - inner.last_ping_at >= every_ms
+            inner.authenticated() && now_ms() - inner.last_ping_at >= every_ms
         };
         if due {
             let now = now_ms();

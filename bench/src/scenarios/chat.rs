@@ -1,0 +1,387 @@
+//! Scenario 5: chat. C conversations of M members, one socket per member.
+//! Every conversation carries one message a second, each member sending in
+//! turn over their own socket, preceded by a typing signal. Latency: from just
+//! before the sender writes the frame to its arrival at each other member.
+//!
+//! Beacon: every member is its own principal, joined by invite; messages are
+//! `publish`ed (stored, acknowledged) and typing is a signal. Node: the
+//! reference server relays `message:send` and `typing:start` to the sockets
+//! that connected with the conversation's id (nothing stored).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpSocket;
+use tokio::task::JoinSet;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
+
+use super::{Plan, cpu, cpu_between, percentile, progress};
+use crate::client::source_addr;
+use crate::server::{Kind, Programs, Server};
+use crate::sys;
+
+#[derive(Debug, Clone)]
+pub struct ChatRun {
+    pub kind: Kind,
+    pub conversations: usize,
+    pub members: usize,
+    pub connected: usize,
+    pub send_secs: f64,
+    pub sent: u64,
+    /// Messages times the other members.
+    pub expected: u64,
+    pub delivered: u64,
+    pub typing_received: u64,
+    /// Sorted, nanoseconds.
+    pub latencies_ns: Vec<u64>,
+    pub server_cpu_secs: Option<f64>,
+}
+
+impl ChatRun {
+    pub fn latency_ms(&self, p: f64) -> Option<f64> {
+        percentile(&self.latencies_ns, p).map(|ns| ns as f64 / 1e6)
+    }
+
+    /// Server CPU per delivered message, in microseconds.
+    pub fn cpu_us_per_delivery(&self) -> Option<f64> {
+        self.server_cpu_secs.map(|s| s * 1e6 / self.delivered.max(1) as f64)
+    }
+}
+
+struct Tallies {
+    sent: AtomicU64,
+    delivered: AtomicU64,
+    typing: AtomicU64,
+    latencies: Mutex<Vec<u64>>,
+}
+
+/// One member: where to connect and how to say who it is.
+struct Seat {
+    conversation: usize,
+    member: usize,
+    /// Beacon: the channel; Node: the conversation id (its `sessionId`).
+    room: String,
+    /// Beacon: the member's connect token.
+    token: Option<String>,
+}
+
+/// The cookie a Beacon response set (`name=value`), to act as that visitor.
+fn cookie_of(response: &reqwest::Response) -> Option<String> {
+    let header = response.headers().get("set-cookie")?.to_str().ok()?;
+    header.split(';').next().map(str::to_owned)
+}
+
+/// A new Beacon visitor: its cookie and connect token.
+async fn visitor(http: &reqwest::Client, base: &str) -> Result<(String, String)> {
+    let response = http.get(format!("{base}/api/realtime/token")).send().await?.error_for_status()?;
+    let cookie = cookie_of(&response).context("no visitor cookie")?;
+    let body: Value = response.json().await?;
+    let token = body["token"].as_str().context("no token")?.to_owned();
+    Ok((cookie, token))
+}
+
+/// Beacon: a conversation with `members` visitors in it; their connect tokens.
+async fn beacon_conversation(
+    http: &reqwest::Client,
+    base: &str,
+    members: usize,
+) -> Result<(String, Vec<String>)> {
+    let (owner, owner_token) = visitor(http, base).await?;
+    let created: Value = http
+        .post(format!("{base}/api/conversations"))
+        .header("cookie", &owner)
+        .json(&json!({ "title": "bench", "display_name": "m0" }))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let id = created["id"].as_str().context("no conversation id")?.to_owned();
+    let invite: Value = http
+        .post(format!("{base}/api/conversations/{id}/invites"))
+        .header("cookie", &owner)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let invite = invite["token"].as_str().context("no invite token")?.to_owned();
+    let mut tokens = vec![owner_token];
+    for m in 1..members {
+        let (cookie, token) = visitor(http, base).await?;
+        http.post(format!("{base}/api/invites/{invite}/accept"))
+            .header("cookie", &cookie)
+            .json(&json!({ "display_name": format!("m{m}") }))
+            .send()
+            .await?
+            .error_for_status()?;
+        tokens.push(token);
+    }
+    Ok((format!("conversation:{id}"), tokens))
+}
+
+async fn seats(server: &Server, plan: &Plan, label: &str) -> Result<Vec<Seat>> {
+    let (c_count, m_count) = (plan.chat_conversations, plan.chat_members);
+    let tag = format!("{:08x}", rand::random::<u32>());
+    if server.kind == Kind::Node {
+        return Ok((0..c_count)
+            .flat_map(|c| {
+                let room = format!("c{tag}-{c}");
+                (0..m_count).map(move |m| Seat {
+                    conversation: c,
+                    member: m,
+                    room: room.clone(),
+                    token: None,
+                })
+            })
+            .collect());
+    }
+    progress(label, format!("creating {c_count} conversations of {m_count} members"));
+    let base = format!("http://{}", server.addr);
+    let http = reqwest::Client::new();
+    let mut jobs = JoinSet::new();
+    let limit = Arc::new(tokio::sync::Semaphore::new(16));
+    for c in 0..c_count {
+        let (http, base, limit) = (http.clone(), base.clone(), limit.clone());
+        jobs.spawn(async move {
+            let _permit = limit.acquire_owned().await?;
+            beacon_conversation(&http, &base, m_count).await.map(|made| (c, made))
+        });
+    }
+    let mut seats = Vec::with_capacity(c_count * m_count);
+    while let Some(joined) = jobs.join_next().await {
+        let (c, (room, tokens)) = joined??;
+        for (m, token) in tokens.into_iter().enumerate() {
+            seats.push(Seat { conversation: c, member: m, room: room.clone(), token: Some(token) });
+        }
+    }
+    Ok(seats)
+}
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+async fn open(server: &Server, seat: &Seat, source: std::net::Ipv4Addr) -> Result<Ws> {
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::from((source, 0)))?;
+    let stream = socket.connect(server.addr).await?;
+    stream.set_nodelay(true)?;
+    let (mut ws, _) = tokio_tungstenite::client_async(server.ws_url(&seat.room), stream).await?;
+    let _greeting = ws.next().await.context("no greeting")??;
+    if let Some(token) = &seat.token {
+        ws.send(Message::text(json!({"type": "auth", "id": "a", "token": token}).to_string())).await?;
+        wait_for_ack(&mut ws, "a").await?;
+        let subscribe = json!({"type": "subscribe", "id": "s", "channel": seat.room});
+        ws.send(Message::text(subscribe.to_string())).await?;
+        wait_for_ack(&mut ws, "s").await?;
+    }
+    Ok(ws)
+}
+
+async fn wait_for_ack(ws: &mut Ws, id: &str) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let frame = tokio::time::timeout_at(deadline, ws.next()).await.map_err(|_| anyhow!("no ack"))?;
+        let Some(Ok(Message::Text(text))) = frame else { bail!("socket ended before the ack") };
+        let value: Value = serde_json::from_str(&text)?;
+        match value["type"].as_str() {
+            Some("ack") if value["id"] == id => return Ok(()),
+            Some("nack") => bail!("refused: {text}"),
+            _ => {}
+        }
+    }
+}
+
+/// The `n:t:sender` text of a message, or `None` for other frames.
+fn message_text(kind: Kind, value: &Value) -> Option<String> {
+    match kind {
+        Kind::Beacon if value["type"] == "event" => {
+            value["payload"]["message"]["text"].as_str().map(str::to_owned)
+        }
+        Kind::Node if value["type"] == "message" => value["content"].as_str().map(str::to_owned),
+        _ => None,
+    }
+}
+
+fn is_typing(kind: Kind, value: &Value) -> bool {
+    match kind {
+        Kind::Beacon => value["type"] == "signal" && value["kind"] == "typing",
+        Kind::Node => value["type"] == "typing",
+    }
+}
+
+/// What every member task shares.
+#[derive(Clone)]
+struct Shared {
+    kind: Kind,
+    plan: Plan,
+    tallies: Arc<Tallies>,
+    /// Cancelled when sending stops (receiving goes on while the last messages drain).
+    sending: CancellationToken,
+    stop: CancellationToken,
+}
+
+/// One member's socket: sends its turn's typing and message, records what arrives.
+async fn member(mut ws: Ws, seat: Seat, me: usize, shared: Shared) {
+    let Shared { kind, plan, tallies, sending, stop } = shared;
+    let m_count = plan.chat_members;
+    // Conversations start their seconds at spread-out offsets.
+    let phase = Duration::from_secs_f64(seat.conversation as f64 / plan.chat_conversations as f64);
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + phase, Duration::from_secs(1));
+    let mut second = 0usize;
+    let mut n = 0u64;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = ticks.tick(), if !sending.is_cancelled() => {
+                second += 1;
+                if second % m_count != seat.member {
+                    continue;
+                }
+                n += 1;
+                let (typing, message) = frames(kind, &seat, me, n);
+                if ws.send(Message::text(typing)).await.is_err() {
+                    break;
+                }
+                let text = format!("{n}:{}:{me}", sys::now_ns());
+                let message = message.replace("TEXT", &text);
+                if ws.send(Message::text(message)).await.is_err() {
+                    break;
+                }
+                tallies.sent.fetch_add(1, Ordering::Relaxed);
+            }
+            frame = ws.next() => {
+                let Some(Ok(Message::Text(text))) = frame else {
+                    if frame.is_none() { break; }
+                    continue;
+                };
+                let Ok(value) = serde_json::from_str::<Value>(&text) else { continue };
+                if is_typing(kind, &value) {
+                    tallies.typing.fetch_add(1, Ordering::Relaxed);
+                } else if value["type"] == "ping" {
+                    let _ = ws.send(Message::text(json!({"type": "pong", "ts": value["ts"]}).to_string())).await;
+                } else if let Some(body) = message_text(kind, &value) {
+                    let mut parts = body.split(':');
+                    let (Some(_), Some(t), Some(sender)) = (parts.next(), parts.next(), parts.next()) else { continue };
+                    if sender.parse::<usize>().ok() == Some(me) {
+                        continue;
+                    }
+                    let latency = sys::now_ns().saturating_sub(t.parse().unwrap_or(u64::MAX));
+                    tallies.delivered.fetch_add(1, Ordering::Relaxed);
+                    tallies.latencies.lock().expect("latency lock").push(latency);
+                }
+            }
+        }
+    }
+    let _ = ws.close(None).await;
+}
+
+/// The typing frame and the message frame (with `TEXT` to fill in).
+fn frames(kind: Kind, seat: &Seat, me: usize, n: u64) -> (String, String) {
+    match kind {
+        Kind::Beacon => (
+            json!({"type": "typing", "channel": seat.room, "active": true}).to_string(),
+            json!({"type": "publish", "id": format!("p{n}"), "channel": seat.room,
+                   "client_id": format!("b{me}-{n}"), "payload": {"text": "TEXT"}})
+            .to_string(),
+        ),
+        Kind::Node => (
+            json!({"type": "typing:start", "conversationId": seat.room, "userId": me}).to_string(),
+            json!({"type": "message:send", "conversationId": seat.room, "clientId": format!("b{me}-{n}"),
+                   "content": "TEXT"})
+            .to_string(),
+        ),
+    }
+}
+
+pub async fn run(kind: Kind, programs: &Programs, plan: &Plan) -> Result<ChatRun> {
+    let label = format!("chat/{}", kind.name());
+    let server = Server::start(kind, programs, "chat").await?;
+    let result = run_on(&server, plan, &label).await;
+    server.stop().await?;
+    result
+}
+
+async fn run_on(server: &Server, plan: &Plan, label: &str) -> Result<ChatRun> {
+    let kind = server.kind;
+    let seats = seats(server, plan, label).await?;
+    progress(label, format!("connecting {} members", seats.len()));
+    let tallies = Arc::new(Tallies {
+        sent: AtomicU64::new(0),
+        delivered: AtomicU64::new(0),
+        typing: AtomicU64::new(0),
+        latencies: Mutex::new(Vec::new()),
+    });
+    let (sending, stop) = (CancellationToken::new(), CancellationToken::new());
+    let mut sockets = Vec::with_capacity(seats.len());
+    let total = seats.len();
+    for (i, seat) in seats.into_iter().enumerate() {
+        let source = source_addr(i, plan.sources);
+        let ws = open(server, &seat, source).await.with_context(|| format!("member {i} of {total}"))?;
+        sockets.push((ws, seat));
+    }
+    let connected = sockets.len();
+    let mut tasks = JoinSet::new();
+    let cpu_before = cpu(server);
+    let started = std::time::Instant::now();
+    let shared = Shared {
+        kind,
+        plan: plan.clone(),
+        tallies: tallies.clone(),
+        sending: sending.clone(),
+        stop: stop.clone(),
+    };
+    for (me, (ws, seat)) in sockets.into_iter().enumerate() {
+        tasks.spawn(member(ws, seat, me, shared.clone()));
+    }
+    progress(
+        label,
+        format!("{} conversations sending for {:?}", plan.chat_conversations, plan.chat_duration),
+    );
+    tokio::time::sleep(plan.chat_duration).await;
+    sending.cancel();
+    let send_secs = started.elapsed().as_secs_f64();
+    let sent = tallies.sent.load(Ordering::Relaxed);
+    let expected = sent * (plan.chat_members as u64 - 1);
+    super::drain(&tallies.delivered, Duration::from_secs(2), || {
+        tallies.delivered.load(Ordering::Relaxed) >= expected
+    })
+    .await;
+    let server_cpu_secs = cpu_between(cpu_before, cpu(server));
+    stop.cancel();
+    while tasks.join_next().await.is_some() {}
+    let mut latencies_ns = std::mem::take(&mut *tallies.latencies.lock().expect("latency lock"));
+    latencies_ns.sort_unstable();
+    let run = ChatRun {
+        kind,
+        conversations: plan.chat_conversations,
+        members: plan.chat_members,
+        connected,
+        send_secs,
+        sent,
+        expected,
+        delivered: tallies.delivered.load(Ordering::Relaxed),
+        typing_received: tallies.typing.load(Ordering::Relaxed),
+        latencies_ns,
+        server_cpu_secs,
+    };
+    progress(
+        label,
+        format!(
+            "{} messages, {} of {} deliveries, p50 {:.2} ms, p99 {:.2} ms, {:.1} µs CPU per delivery",
+            run.sent,
+            run.delivered,
+            run.expected,
+            run.latency_ms(50.0).unwrap_or(f64::NAN),
+            run.latency_ms(99.0).unwrap_or(f64::NAN),
+            run.cpu_us_per_delivery().unwrap_or(f64::NAN)
+        ),
+    );
+    Ok(run)
+}
