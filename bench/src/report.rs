@@ -513,14 +513,15 @@ pub fn render(inputs: &Inputs<'_>) -> String {
     out.push_str("## How it runs\n\n");
     out.push_str(
         "- Each scenario runs against both servers in the same invocation, one server at a time, alternating \
-         which goes first (idle and fan-out: Beacon first; push and storm: Node first). Every run starts a fresh \
+         which goes first (idle, fan-out and chat: Beacon first; push and storm: Node first). Every run starts a fresh \
          server process on its own loopback port: Beacon is the release binary built by `cargo leptos build \
          --release`, with a new SQLite file in a temporary folder; Node is `node bench/node/server.js`.\n",
     );
     out.push_str(
         "- The Node server is the seed's design written anew: the `ws` package, a `Map` of `sessionId` to a \
          `Set` of sockets at `/ws/connections?sessionId=...`, and the ConfirmD webhook route as a plain HTTP \
-         handler that links the session to the connection and broadcasts a `status_update`. No Next.js, no \
+         handler that links the session to the connection and broadcasts a `status_update`; for chat it relays \
+         seed 003's `message:send` and `typing:start` to the sockets of a conversation. No Next.js, no \
          database: it stores nothing, so unlike Beacon it does no durable write per event and has no resume.\n",
     );
     out.push_str(

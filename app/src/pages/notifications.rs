@@ -102,6 +102,7 @@ pub fn NotificationsPage() -> impl IntoView {
                         <option value="">"All categories"</option>
                         <option value="mention">"Mentions"</option>
                         <option value="comment">"Comments"</option>
+                        <option value="chat">"Chats"</option>
                         <option value="system">"System"</option>
                         <option value="security">"Security"</option>
                     </select>
