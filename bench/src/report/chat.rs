@@ -31,6 +31,7 @@ pub(super) fn chat_section(out: &mut String, (b, n): &(ChatRun, ChatRun)) {
                 Better::Neither,
             ),
             row("deliveries", f(b.delivered), f(n.delivered), 0, Better::Higher),
+            row("duplicates", f(b.duplicates), f(n.duplicates), 0, Better::Lower),
             row("typing signals received", f(b.typing_received), f(n.typing_received), 0, Better::Neither),
             row("**p50 (ms)**", b.latency_ms(50.0), n.latency_ms(50.0), 3, Better::Lower),
             row("**p99 (ms)**", b.latency_ms(99.0), n.latency_ms(99.0), 3, Better::Lower),

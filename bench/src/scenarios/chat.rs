@@ -38,6 +38,7 @@ pub struct ChatRun {
     /// Messages times the other members.
     pub expected: u64,
     pub delivered: u64,
+    pub duplicates: u64,
     pub typing_received: u64,
     /// Sorted, nanoseconds.
     pub latencies_ns: Vec<u64>,
@@ -58,6 +59,8 @@ impl ChatRun {
 struct Tallies {
     sent: AtomicU64,
     delivered: AtomicU64,
+    /// A message that reached the same member twice.
+    duplicates: AtomicU64,
     typing: AtomicU64,
     latencies: Mutex<Vec<u64>>,
 }
@@ -236,6 +239,7 @@ async fn member(mut ws: Ws, seat: Seat, me: usize, shared: Shared) {
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + phase, Duration::from_secs(1));
     let mut second = 0usize;
     let mut n = 0u64;
+    let mut seen = std::collections::HashSet::new();
     loop {
         tokio::select! {
             _ = stop.cancelled() => break,
@@ -268,8 +272,14 @@ async fn member(mut ws: Ws, seat: Seat, me: usize, shared: Shared) {
                     let _ = ws.send(Message::text(json!({"type": "pong", "ts": value["ts"]}).to_string())).await;
                 } else if let Some(body) = message_text(kind, &value) {
                     let mut parts = body.split(':');
-                    let (Some(_), Some(t), Some(sender)) = (parts.next(), parts.next(), parts.next()) else { continue };
+                    let (Some(number), Some(t), Some(sender)) = (parts.next(), parts.next(), parts.next()) else {
+                        continue;
+                    };
                     if sender.parse::<usize>().ok() == Some(me) {
+                        continue;
+                    }
+                    if !seen.insert((sender.to_owned(), number.to_owned())) {
+                        tallies.duplicates.fetch_add(1, Ordering::Relaxed);
                         continue;
                     }
                     let latency = sys::now_ns().saturating_sub(t.parse().unwrap_or(u64::MAX));
@@ -315,6 +325,7 @@ async fn run_on(server: &Server, plan: &Plan, label: &str) -> Result<ChatRun> {
     let tallies = Arc::new(Tallies {
         sent: AtomicU64::new(0),
         delivered: AtomicU64::new(0),
+        duplicates: AtomicU64::new(0),
         typing: AtomicU64::new(0),
         latencies: Mutex::new(Vec::new()),
     });
@@ -358,6 +369,10 @@ async fn run_on(server: &Server, plan: &Plan, label: &str) -> Result<ChatRun> {
     let server_cpu_secs = cpu_between(cpu_before, cpu(server));
     stop.cancel();
     while tasks.join_next().await.is_some() {}
+    // Counted again once every member has stopped: a send that was under way
+    // when sending stopped is in this figure.
+    let sent = tallies.sent.load(Ordering::Relaxed);
+    let expected = sent * (plan.chat_members as u64 - 1);
     let mut latencies_ns = std::mem::take(&mut *tallies.latencies.lock().expect("latency lock"));
     latencies_ns.sort_unstable();
     let run = ChatRun {
@@ -369,6 +384,7 @@ async fn run_on(server: &Server, plan: &Plan, label: &str) -> Result<ChatRun> {
         sent,
         expected,
         delivered: tallies.delivered.load(Ordering::Relaxed),
+        duplicates: tallies.duplicates.load(Ordering::Relaxed),
         typing_received: tallies.typing.load(Ordering::Relaxed),
         latencies_ns,
         server_cpu_secs,
@@ -376,10 +392,11 @@ async fn run_on(server: &Server, plan: &Plan, label: &str) -> Result<ChatRun> {
     progress(
         label,
         format!(
-            "{} messages, {} of {} deliveries, p50 {:.2} ms, p99 {:.2} ms, {:.1} µs CPU per delivery",
+            "{} messages, {} of {} deliveries, {} duplicates, p50 {:.2} ms, p99 {:.2} ms, {:.1} µs CPU per delivery",
             run.sent,
             run.delivered,
             run.expected,
+            run.duplicates,
             run.latency_ms(50.0).unwrap_or(f64::NAN),
             run.latency_ms(99.0).unwrap_or(f64::NAN),
             run.cpu_us_per_delivery().unwrap_or(f64::NAN)
