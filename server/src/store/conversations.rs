@@ -40,19 +40,16 @@ pub(super) async fn announce(
     insert_event(tx, channel.clone(), seq, payload).await
 }
 
+/// A principal's current membership of a conversation (`$1`, `$2`).
+const MEMBERSHIP: &str = "SELECT member_id, display_name, last_read_seq FROM conversation_members \
+     WHERE conversation_id = $1 AND principal = $2 AND left_at IS NULL";
+
 pub(super) async fn membership_in(
     tx: &mut Tx,
     conversation: &str,
     principal: &str,
 ) -> Result<Option<Membership>, StoreError> {
-    let row = sqlx::query(
-        "SELECT member_id, display_name, last_read_seq FROM conversation_members \
-         WHERE conversation_id = $1 AND principal = $2 AND left_at IS NULL",
-    )
-    .bind(conversation)
-    .bind(principal)
-    .fetch_optional(&mut **tx)
-    .await?;
+    let row = sqlx::query(MEMBERSHIP).bind(conversation).bind(principal).fetch_optional(&mut **tx).await?;
     row.map(|row| membership_from_row(&row)).transpose()
 }
 
@@ -111,14 +108,8 @@ impl Store {
         conversation: &str,
         principal: &str,
     ) -> Result<Option<Membership>, StoreError> {
-        let row = sqlx::query(
-            "SELECT member_id, display_name, last_read_seq FROM conversation_members \
-             WHERE conversation_id = $1 AND principal = $2 AND left_at IS NULL",
-        )
-        .bind(conversation)
-        .bind(principal)
-        .fetch_optional(self.pool())
-        .await?;
+        let row =
+            sqlx::query(MEMBERSHIP).bind(conversation).bind(principal).fetch_optional(self.pool()).await?;
         row.map(|row| membership_from_row(&row)).transpose()
     }
 
