@@ -248,6 +248,16 @@ impl Chat {
         Ok(HistoryPage { messages, has_more })
     }
 
+    /// Who is on the conversation now, for a member.
+    pub async fn presence(
+        &self,
+        principal: &Principal,
+        conversation: &str,
+    ) -> Result<Vec<protocol::chat::PresenceEntry>, ChatError> {
+        self.member_check(principal, conversation).await?;
+        Ok(self.inner.hub.presence_snapshot(&conversation_channel(conversation)?).await)
+    }
+
     async fn member_check(&self, principal: &Principal, conversation: &str) -> Result<(), ChatError> {
         check_id(conversation)?;
         match self.store().membership(conversation, principal.as_str()).await? {

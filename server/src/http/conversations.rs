@@ -15,7 +15,6 @@ use serde::Deserialize;
 use crate::auth::Principal;
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::store::conversations::conversation_channel;
 
 /// Default page of history.
 const DEFAULT_HISTORY: usize = 50;
@@ -129,9 +128,7 @@ pub async fn presence(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<PresenceEntry>>, AppError> {
-    state.chat.view(&principal, &id).await?;
-    let channel = conversation_channel(&id)?;
-    Ok(Json(state.hub.presence_snapshot(&channel).await))
+    Ok(Json(state.chat.presence(&principal, &id).await?))
 }
 
 /// `GET /api/invites/{token}`: what the link leads to.

@@ -186,15 +186,7 @@ async fn a_resend_with_the_same_client_id_stores_one_message() {
 
     let page: HistoryPage = history(&ada, &room.id, "").await.json().await.unwrap();
     assert_eq!(page.messages.len(), 1);
-    let view: ConversationView = ada
-        .http
-        .get(format!("{}/api/conversations/{}", ada.base(), room.id))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let view: ConversationView = ada.get_json(&format!("/api/conversations/{}", room.id)).await;
     assert_eq!(Some(view.head_seq), first.seq, "no event for the resends");
 }
 
@@ -359,15 +351,7 @@ async fn a_message_to_an_absent_member_lands_in_their_inbox_and_unread_counts_fo
     assert_eq!(notification["body"], "are you there?");
     assert_eq!(notification["link"], format!("/chat/{}", room.id));
 
-    let list: Vec<ConversationSummary> = alan
-        .http
-        .get(format!("{}/api/conversations", alan.base()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Vec<ConversationSummary> = alan.get_json("/api/conversations").await;
     assert_eq!(list.len(), 1);
     assert_eq!(list[0].unread, 1);
     assert_eq!(list[0].last_message.as_ref().unwrap().text, "are you there?");
@@ -388,30 +372,14 @@ async fn a_message_to_an_absent_member_lands_in_their_inbox_and_unread_counts_fo
     next_event(&mut present).await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(wait_for_notifications(&app, &alan, 1).await.len(), 1, "no second notification");
-    let list: Vec<ConversationSummary> = alan
-        .http
-        .get(format!("{}/api/conversations", alan.base()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Vec<ConversationSummary> = alan.get_json("/api/conversations").await;
     assert_eq!(list[0].unread, 1, "only the message after the read marker");
 }
 
 /// Alan's notifications once there are at least `n` (notifying runs beside the sender).
 async fn wait_for_notifications(_app: &TestApp, visitor: &Visitor, n: usize) -> Vec<serde_json::Value> {
     for _ in 0..100 {
-        let page: serde_json::Value = visitor
-            .http
-            .get(format!("{}/api/notifications", visitor.base()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page: serde_json::Value = visitor.get_json("/api/notifications").await;
         let items = page["items"].as_array().cloned().unwrap_or_default();
         if items.len() >= n {
             return items;

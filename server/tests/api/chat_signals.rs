@@ -163,15 +163,8 @@ async fn presence_is_a_snapshot_then_diffs_with_one_entry_per_member() {
         SignalBody::PresenceLeave { member_id } => assert_eq!(member_id, alan_view.me.member_id),
         other => panic!("the only change is Alan leaving, got {other:?}"),
     }
-    let here: Vec<protocol::chat::PresenceEntry> = ada
-        .http
-        .get(format!("{}/api/conversations/{}/presence", ada.base(), room.id))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let here: Vec<protocol::chat::PresenceEntry> =
+        ada.get_json(&format!("/api/conversations/{}/presence", room.id)).await;
     assert_eq!(here.len(), 1, "no zombie entry: {here:?}");
 }
 

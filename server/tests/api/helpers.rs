@@ -179,6 +179,13 @@ impl Visitor {
         &self.base
     }
 
+    /// `GET path` with this visitor's cookie, expecting 200 and JSON.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
+        let response = self.http.get(format!("{}{path}", self.base)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.unwrap()
+    }
+
     pub fn inbox(&self) -> String {
         format!("user:{}", self.principal)
     }
