@@ -323,7 +323,7 @@ impl Chat {
             return Err(ChatError::NotFound);
         };
         self.inner.hub.broadcast(&event).await;
-        self.inner.hub.revoke(principal, &event.channel);
+        self.inner.hub.revoke(principal, &event.channel).await;
         Ok(())
     }
 }

@@ -5,10 +5,12 @@
 //! - [`secret`]: the [`Secret`] type that never prints, and `data/beacon.secret`.
 //! - [`agent`]: which identity platform, and the dev agent's guard rails.
 //! - [`net`]: address ranges (trusted proxies).
+//! - [`cluster`]: one node or several (bus, Redis, leases).
 //! - `env`: typed readers over the environment.
 
 pub mod agent;
 pub mod chat;
+pub mod cluster;
 mod env;
 pub mod net;
 pub mod secret;
@@ -152,6 +154,8 @@ pub struct Config {
     pub critical_categories: Vec<String>,
     /// Conversations; see [`chat::ChatSettings`].
     pub chat: chat::ChatSettings,
+    /// One node or several: see [`cluster`].
+    pub cluster: cluster::ClusterSettings,
 }
 
 /// Limits that hold however many cookies a client mints: by client address
@@ -236,6 +240,7 @@ impl Config {
             ));
         }
 
+        let cluster = cluster::from_env(&env, &database_url)?;
         let config = Self {
             bind,
             database_url,
@@ -332,6 +337,7 @@ impl Config {
             )?,
             critical_categories: categories(&env, "BEACON_CRITICAL_CATEGORIES", "security")?,
             chat: chat::from_env(&env)?,
+            cluster,
         };
         if config.share_deadline < config.connect_ttl || config.register_deadline < config.share_deadline {
             return Err(invalid(

@@ -29,6 +29,7 @@ use protocol::connect::{SessionStatus, SessionUpdate};
 use protocol::{ChannelKind, ChannelName};
 
 use crate::agent::{Agent, AgentError};
+use crate::cluster::leader::Leadership;
 use crate::hub::Hub;
 use crate::store::sessions::ConnectSession;
 use crate::store::{Store, StoreError};
@@ -78,6 +79,8 @@ pub struct FlowMetrics {
     pub recovered_by_polling: AtomicU64,
     pub claims_taken_back: AtomicU64,
     pub expired_by_deadline: AtomicU64,
+    /// Stall-poller rounds this node ran (zero on nodes that do not lead).
+    pub sweep_rounds: AtomicU64,
 }
 
 #[derive(Clone)]
@@ -91,6 +94,8 @@ struct Inner {
     agent: Arc<dyn Agent>,
     settings: FlowSettings,
     metrics: FlowMetrics,
+    /// The stall poller and deadlines run only on the background-jobs leader.
+    leadership: Leadership,
 }
 
 /// The channel of a session.
@@ -99,8 +104,15 @@ pub fn session_channel(id: &str) -> Result<ChannelName, FlowError> {
 }
 
 impl ConnectFlow {
-    pub fn new(store: Store, hub: Hub, agent: Arc<dyn Agent>, settings: FlowSettings) -> Self {
-        Self { inner: Arc::new(Inner { store, hub, agent, settings, metrics: FlowMetrics::default() }) }
+    pub fn new(
+        store: Store,
+        hub: Hub,
+        agent: Arc<dyn Agent>,
+        settings: FlowSettings,
+        leadership: Leadership,
+    ) -> Self {
+        let metrics = FlowMetrics::default();
+        Self { inner: Arc::new(Inner { store, hub, agent, settings, metrics, leadership }) }
     }
 
     pub fn metrics(&self) -> &FlowMetrics {

@@ -7,13 +7,17 @@
 //! - [`rate`]: the per-connection inbound rate limiter.
 //! - [`metrics`]: counters behind `/metrics` and the stats API.
 //! - [`resume`]: where a socket or long-poll resumes, and the gap check on reads.
+//! - [`counts`]: connections per principal, on this node or across nodes.
+//! - [`gap_fill`]: on a lossy bus, events the bus lost are read from the log.
 //!
 //! The registry is sharded by channel name so fan-out on one channel does not
 //! contend with subscribes on others. Locks are std mutexes held only for map
 //! updates and non-blocking `try_send`s, never across an `.await`.
 
 pub mod connection;
+pub mod counts;
 pub mod ephemeral;
+pub mod gap_fill;
 pub mod metrics;
 pub mod outbox;
 pub mod presence;
@@ -33,8 +37,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::auth::Principal;
-use crate::bus::{BusMessage, Published, SharedBus};
+use crate::bus::{BusMessage, Control, Published, SharedBus};
 use crate::store::{Store, StoreError};
+use counts::{Admission, SharedCounts};
 pub use metrics::Metrics;
 pub use outbox::{Kick, Outbound, Outbox};
 use presence::SharedPresence;
@@ -53,7 +58,15 @@ enum Listener {
     Waiter(Arc<Notify>),
 }
 
-type ChannelMap = HashMap<ChannelName, HashMap<ConnectionId, Listener>>;
+/// A channel's listeners on this node, and the newest seq handed to them
+/// (what the gap fill compares with the log's head).
+#[derive(Default)]
+struct ChannelListeners {
+    listeners: HashMap<ConnectionId, Listener>,
+    delivered: u64,
+}
+
+type ChannelMap = HashMap<ChannelName, ChannelListeners>;
 
 struct ConnectionEntry {
     principal: Principal,
@@ -64,7 +77,7 @@ struct Shared {
     shards: Vec<Mutex<ChannelMap>>,
     hasher: RandomState,
     connections: Mutex<HashMap<ConnectionId, ConnectionEntry>>,
-    per_principal: Mutex<HashMap<Principal, usize>>,
+    counts: SharedCounts,
     next_id: AtomicU64,
     bus: SharedBus,
     store: Store,
@@ -74,6 +87,19 @@ struct Shared {
     max_per_principal: usize,
     presence: SharedPresence,
     typing: Typing,
+    /// Wakes the gap fill before its next tick (the bus reconnected).
+    catch_up: Notify,
+}
+
+/// What the hub is built from: one node's or a cluster's implementations.
+pub struct HubParts {
+    pub bus: SharedBus,
+    pub presence: SharedPresence,
+    pub counts: SharedCounts,
+    pub store: Store,
+    pub max_per_principal: usize,
+    /// How often a lossy bus's channels are compared with the log.
+    pub gap_fill_every: std::time::Duration,
 }
 
 /// Cloneable handle to the hub, passed through axum state.
@@ -103,22 +129,30 @@ pub struct HubStats {
 impl Hub {
     /// Creates the hub and starts its dispatcher, which reads the bus until
     /// shutdown, and the ticker that expires typers and marks idle members away.
-    pub fn start(bus: SharedBus, store: Store, presence: SharedPresence, max_per_principal: usize) -> Self {
+    pub fn start(parts: HubParts) -> Self {
+        Self::start_with(parts, CancellationToken::new(), TaskTracker::new())
+    }
+
+    /// Like [`Hub::start`], with a shutdown token and task tracker made
+    /// earlier (the cluster's tasks started before the hub share them).
+    pub fn start_with(parts: HubParts, shutdown: CancellationToken, tasks: TaskTracker) -> Self {
+        let lossy = parts.bus.lossy();
         let hub = Self {
             shared: Arc::new(Shared {
                 shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
                 hasher: RandomState::new(),
                 connections: Mutex::new(HashMap::new()),
-                per_principal: Mutex::new(HashMap::new()),
+                counts: parts.counts,
                 next_id: AtomicU64::new(1),
-                bus,
-                store,
+                bus: parts.bus,
+                store: parts.store,
                 metrics: Metrics::default(),
-                shutdown: CancellationToken::new(),
-                tasks: TaskTracker::new(),
-                max_per_principal,
-                presence,
+                shutdown,
+                tasks,
+                max_per_principal: parts.max_per_principal,
+                presence: parts.presence,
                 typing: Typing::default(),
+                catch_up: Notify::new(),
             }),
         };
         let mut incoming = hub.shared.bus.subscribe();
@@ -128,6 +162,8 @@ impl Hub {
                 tokio::select! {
                     _ = dispatcher.shared.shutdown.cancelled() => break,
                     next = incoming.recv() => match next {
+                        Some(BusMessage::Control(control)) => dispatcher.obey(control),
+                        Some(BusMessage::CatchUp) => dispatcher.shared.catch_up.notify_one(),
                         Some(message) => dispatcher.fan_out(message),
                         None => break,
                     },
@@ -135,7 +171,14 @@ impl Hub {
             }
         });
         hub.spawn_ephemeral_ticker();
+        if lossy {
+            hub.spawn_gap_fill(parts.gap_fill_every);
+        }
         hub
+    }
+
+    pub fn bus(&self) -> &SharedBus {
+        &self.shared.bus
     }
 
     pub fn metrics(&self) -> &Metrics {
@@ -194,43 +237,39 @@ impl Hub {
         self.shared.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Registers an authenticated connection, enforcing the per-principal limit.
-    pub fn register(
+    /// Registers an authenticated connection, enforcing the per-principal
+    /// limit (across every node when the counts are shared).
+    pub async fn register(
         &self,
         id: ConnectionId,
         principal: &Principal,
         outbox: Outbox,
-    ) -> Result<(), RegisterError> {
-        {
-            let mut counts = self.shared.per_principal.lock().expect("registry lock poisoned");
-            let count = counts.entry(principal.clone()).or_default();
-            if *count >= self.shared.max_per_principal {
-                return Err(RegisterError::TooManyConnections);
-            }
-            *count += 1;
+    ) -> Result<Admission, RegisterError> {
+        let admission = self.shared.counts.acquire(principal, self.shared.max_per_principal).await;
+        if admission == Admission::Refused {
+            return Err(RegisterError::TooManyConnections);
         }
         self.shared
             .connections
             .lock()
             .expect("registry lock poisoned")
             .insert(id, ConnectionEntry { principal: principal.clone(), outbox });
-        Ok(())
+        Ok(admission)
     }
 
-    /// Removes a connection and all its subscriptions.
-    pub fn unregister<'a>(&self, id: ConnectionId, channels: impl IntoIterator<Item = &'a ChannelName>) {
+    /// Removes a connection and all its subscriptions, and uncounts it.
+    pub async fn unregister<'a>(
+        &self,
+        id: ConnectionId,
+        channels: impl IntoIterator<Item = &'a ChannelName>,
+        admission: Admission,
+    ) {
         for channel in channels {
             self.remove_listener(channel, id);
         }
         let entry = self.shared.connections.lock().expect("registry lock poisoned").remove(&id);
         if let Some(entry) = entry {
-            let mut counts = self.shared.per_principal.lock().expect("registry lock poisoned");
-            if let Some(count) = counts.get_mut(&entry.principal) {
-                *count -= 1;
-                if *count == 0 {
-                    counts.remove(&entry.principal);
-                }
-            }
+            self.shared.counts.release(&entry.principal, admission).await;
         }
     }
 
@@ -241,21 +280,35 @@ impl Hub {
 
     /// Starts delivering `channel`'s live events to `outbox`.
     pub fn add_subscriber(&self, channel: &ChannelName, id: ConnectionId, outbox: Outbox) {
-        self.shard(channel)
-            .lock()
-            .expect("shard lock poisoned")
-            .entry(channel.clone())
-            .or_default()
-            .insert(id, Listener::Socket(outbox));
+        self.add_listener(channel, id, Listener::Socket(outbox));
+    }
+
+    fn add_listener(&self, channel: &ChannelName, id: ConnectionId, listener: Listener) {
+        let mut shard = self.shard(channel).lock().expect("shard lock poisoned");
+        let entry = shard.entry(channel.clone()).or_insert_with(|| {
+            self.shared.bus.listen(channel);
+            ChannelListeners::default()
+        });
+        entry.listeners.insert(id, listener);
     }
 
     pub fn remove_listener(&self, channel: &ChannelName, id: ConnectionId) {
         let mut shard = self.shard(channel).lock().expect("shard lock poisoned");
-        if let Some(listeners) = shard.get_mut(channel) {
-            listeners.remove(&id);
-            if listeners.is_empty() {
+        if let Some(entry) = shard.get_mut(channel) {
+            entry.listeners.remove(&id);
+            if entry.listeners.is_empty() {
                 shard.remove(channel);
+                self.shared.bus.unlisten(channel);
             }
+        }
+    }
+
+    /// A subscriber read the channel's head from the log: the node has
+    /// everything up to it (the gap fill need not look before it).
+    pub fn note_head(&self, channel: &ChannelName, head: u64) {
+        let mut shard = self.shard(channel).lock().expect("shard lock poisoned");
+        if let Some(entry) = shard.get_mut(channel) {
+            entry.delivered = entry.delivered.max(head);
         }
     }
 
@@ -264,12 +317,7 @@ impl Hub {
     pub fn add_waiter(&self, channel: &ChannelName) -> (ConnectionId, Arc<Notify>) {
         let id = self.next_connection_id();
         let notify = Arc::new(Notify::new());
-        self.shard(channel)
-            .lock()
-            .expect("shard lock poisoned")
-            .entry(channel.clone())
-            .or_default()
-            .insert(id, Listener::Waiter(notify.clone()));
+        self.add_listener(channel, id, Listener::Waiter(notify.clone()));
         (id, notify)
     }
 
@@ -282,12 +330,17 @@ impl Hub {
         let (channel, item) = match message {
             BusMessage::Event(event) => (event.channel.clone(), Outbound::Event(Arc::new(event))),
             BusMessage::Signal(signal) => (signal.channel.clone(), Outbound::Signal(Arc::new(signal))),
+            BusMessage::Control(_) | BusMessage::CatchUp => return,
         };
         let is_event = matches!(item, Outbound::Event(_));
-        let shard = self.shard(&channel).lock().expect("shard lock poisoned");
-        let Some(listeners) = shard.get(&channel) else {
+        let mut shard = self.shard(&channel).lock().expect("shard lock poisoned");
+        let Some(entry) = shard.get_mut(&channel) else {
             return;
         };
+        if let Outbound::Event(event) = &item {
+            entry.delivered = entry.delivered.max(event.seq);
+        }
+        let listeners = &entry.listeners;
         let mut delivered = 0u64;
         let mut dropped = 0u64;
         for listener in listeners.values() {
@@ -316,9 +369,27 @@ impl Hub {
         }
     }
 
-    /// Ends `principal`'s subscriptions to `channel` on this node's connections
-    /// (they lost access: left the conversation).
-    pub fn revoke(&self, principal: &Principal, channel: &ChannelName) {
+    /// Carries out a request from another node.
+    fn obey(&self, control: Control) {
+        match control {
+            Control::Disconnect(principal) => {
+                self.disconnect_here(&principal);
+            }
+            Control::Revoke { principal, channel } => self.revoke_here(&principal, &channel),
+        }
+    }
+
+    /// Ends `principal`'s subscriptions to `channel` on every node (they lost
+    /// access: left the conversation).
+    pub async fn revoke(&self, principal: &Principal, channel: &ChannelName) {
+        self.revoke_here(principal, channel);
+        let control = Control::Revoke { principal: principal.clone(), channel: channel.clone() };
+        if let Err(err) = self.shared.bus.publish(BusMessage::Control(control)).await {
+            tracing::warn!(error = %err, "revoke not sent to the other nodes");
+        }
+    }
+
+    fn revoke_here(&self, principal: &Principal, channel: &ChannelName) {
         let connections = self.shared.connections.lock().expect("registry lock poisoned");
         for entry in connections.values().filter(|c| &c.principal == principal) {
             if entry.outbox.queue.try_send(Outbound::Revoke(channel.clone())).is_err() {
@@ -328,8 +399,18 @@ impl Hub {
         }
     }
 
-    /// Asks every connection of `principal` on this node to reconnect; returns how many.
-    pub fn disconnect_principal(&self, principal: &Principal) -> usize {
+    /// Asks every connection of `principal`, on every node, to reconnect;
+    /// returns how many were on this node.
+    pub async fn disconnect_principal(&self, principal: &Principal) -> usize {
+        let here = self.disconnect_here(principal);
+        let control = Control::Disconnect(principal.clone());
+        if let Err(err) = self.shared.bus.publish(BusMessage::Control(control)).await {
+            tracing::warn!(error = %err, "disconnect not sent to the other nodes");
+        }
+        here
+    }
+
+    fn disconnect_here(&self, principal: &Principal) -> usize {
         let connections = self.shared.connections.lock().expect("registry lock poisoned");
         let mine = connections.values().filter(|c| &c.principal == principal);
         mine.map(|c| c.outbox.kick.fire(CloseCode::Reconnect)).count()
@@ -344,7 +425,7 @@ impl Hub {
         let mut subscribers_per_channel = Vec::new();
         for shard in &self.shared.shards {
             let shard = shard.lock().expect("shard lock poisoned");
-            subscribers_per_channel.extend(shard.iter().map(|(c, l)| (c.to_string(), l.len())));
+            subscribers_per_channel.extend(shard.iter().map(|(c, l)| (c.to_string(), l.listeners.len())));
         }
         subscribers_per_channel.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         let (connections, queue_depth_max, queue_depth_total) = {

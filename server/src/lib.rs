@@ -7,7 +7,8 @@
 //! - [`inbox`]: the notification inbox: create, read state, preferences.
 //! - [`chat`]: conversations: members, invites, messages, notifying the absent.
 //! - [`hub`]: connections, channel subscriptions, fan-out, heartbeats, limits.
-//! - [`bus`]: how events reach every node's hub (in-process now).
+//! - [`bus`]: how events reach every node's hub (in process, or Redis between nodes).
+//! - [`cluster`]: one node or several: Redis, node leases, the background-jobs leader.
 //! - [`store`]: the database: event log, grants, connect sessions.
 //! - [`auth`]: visitor cookies, connect tokens, channel authorization, API keys.
 //! - [`agent`]: the identity platform client, and the built-in dev agent.
@@ -22,6 +23,7 @@ pub mod auth;
 pub mod bus;
 pub mod chat;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod flow;

@@ -10,20 +10,21 @@ use anyhow::Context;
 use leptos::prelude::LeptosOptions;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::agent::Agent;
 use crate::agent::confirmd::{ConfirmdClient, ConfirmdSettings};
 #[cfg(feature = "dev-agent")]
 use crate::agent::dev::DevAgent;
 use crate::auth::token::TokenKeys;
-use crate::bus::memory::MemoryBus;
 use crate::chat::Chat;
+use crate::cluster::Cluster;
+use crate::cluster::leader::Leadership;
 use crate::config::AgentMode;
 use crate::config::Config;
 use crate::flow::{ConnectFlow, FlowSettings};
-use crate::hub::Hub;
-use crate::hub::presence::memory::MemoryPresence;
-use crate::state::{AppState, WebhookAuth};
+use crate::hub::{Hub, HubParts};
+use crate::state::{AppState, NodeInfo, WebhookAuth};
 use crate::store::Store;
 
 /// How long connection tasks get to send their close frames at shutdown.
@@ -39,12 +40,23 @@ impl Application {
     pub async fn build(mut config: Config, listener: TcpListener) -> anyhow::Result<Self> {
         config.ensure_secret()?;
         let store = Store::connect(&config.database_url, config.db_max_connections).await?;
-        let presence = Arc::new(MemoryPresence::new(config.chat.away_after));
-        let hub = Hub::start(
-            Arc::new(MemoryBus::new()),
-            store.clone(),
-            presence,
-            config.max_connections_per_principal,
+        let shutdown = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        let cluster = Cluster::start(&config.cluster, config.chat.away_after, &shutdown, &tasks).await?;
+        let leadership =
+            Leadership::elect(store.clone(), config.cluster.leader_retry, shutdown.clone(), &tasks);
+        let node = NodeInfo { id: cluster.node_id.clone(), leadership, redis: cluster.redis.clone() };
+        let hub = Hub::start_with(
+            HubParts {
+                bus: cluster.bus,
+                presence: cluster.presence,
+                counts: cluster.counts,
+                store: store.clone(),
+                max_per_principal: config.max_connections_per_principal,
+                gap_fill_every: config.cluster.gap_fill_every,
+            },
+            shutdown,
+            tasks,
         );
         let local_addr = listener.local_addr().context("reading the listener's address")?;
         let identity = identity_platform(&config, local_addr, &hub);
@@ -60,6 +72,7 @@ impl Application {
                 stall_after: config.stall_after,
                 poll_every: config.stall_poll_every,
             },
+            node.leadership.clone(),
         );
         let guards = crate::guard::Guards::new(&config.abuse);
         let inbox = crate::inbox::Inbox::new(
@@ -76,6 +89,7 @@ impl Application {
             store,
             hub,
             started_at: Instant::now(),
+            node,
             flow,
             webhooks: identity.webhooks,
             guards,
@@ -116,6 +130,7 @@ impl Application {
         };
         let drain = state.config.shutdown_drain;
         let store = state.store.clone();
+        let redis = state.node.redis.clone();
         let hub = state.hub.clone();
         let app = crate::http::router(state);
         // Connect info gives handlers the peer address, for per-address limits.
@@ -128,6 +143,10 @@ impl Application {
             }
         }
         hub.shutdown(SOCKET_CLOSE_GRACE).await;
+        if let Some(redis) = redis {
+            // The other nodes see this one gone now, not a lease period later.
+            redis.release_lease().await;
+        }
         store.close().await;
         Ok(())
     }
@@ -151,8 +170,8 @@ fn leptos_options(config: &Config, addr: SocketAddr) -> LeptosOptions {
 /// How often SQLite's write-ahead log is checkpointed (see `Store::checkpoint`).
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
-/// Periodically trims the event log to the configured count and age, and
-/// checkpoints SQLite's write-ahead log.
+/// Periodically trims the event log to the configured count and age (on the
+/// background-jobs leader only), and checkpoints SQLite's write-ahead log.
 fn spawn_retention(state: &AppState) {
     let store = state.store.clone();
     let shutdown = state.hub.shutdown_token().clone();
@@ -172,6 +191,7 @@ fn spawn_retention(state: &AppState) {
     let store = state.store.clone();
     let config = state.config.clone();
     let shutdown = state.hub.shutdown_token().clone();
+    let leadership = state.node.leadership.clone();
     state.hub.tasks().spawn(async move {
         let mut every = tokio::time::interval(config.retention_every);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -179,6 +199,9 @@ fn spawn_retention(state: &AppState) {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = every.tick() => {}
+            }
+            if !leadership.is_leader() {
+                continue; // another node runs retention
             }
             let max_age = config.retention_age.as_millis() as i64;
             match store.apply_retention(config.retention_events, max_age).await {

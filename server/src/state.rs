@@ -10,6 +10,8 @@ use leptos::prelude::LeptosOptions;
 use crate::agent::dev::DevAgent;
 use crate::auth::token::TokenKeys;
 use crate::chat::Chat;
+use crate::cluster::leader::Leadership;
+use crate::cluster::redis::RedisNode;
 use crate::config::{Config, Secret};
 use crate::flow::ConnectFlow;
 use crate::guard::Guards;
@@ -26,6 +28,8 @@ pub struct AppState {
     pub keys: TokenKeys,
     pub leptos_options: LeptosOptions,
     pub started_at: Instant,
+    /// Which node this is, and whether it runs the background jobs.
+    pub node: NodeInfo,
     pub flow: ConnectFlow,
     pub webhooks: WebhookAuth,
     /// The notification inbox.
@@ -37,6 +41,14 @@ pub struct AppState {
     /// Present when the built-in dev agent stands in for the platform.
     #[cfg(feature = "dev-agent")]
     pub dev_agent: Option<DevAgent>,
+}
+
+/// This node in the cluster (a cluster of one without Redis).
+#[derive(Clone)]
+pub struct NodeInfo {
+    pub id: String,
+    pub leadership: Leadership,
+    pub redis: Option<RedisNode>,
 }
 
 /// What incoming platform webhooks must present.

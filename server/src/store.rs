@@ -16,6 +16,7 @@ pub mod appender;
 pub mod conversations;
 pub mod events;
 pub mod grants;
+pub mod lock;
 pub mod messages;
 mod migrations;
 pub mod notifications;

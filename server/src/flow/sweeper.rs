@@ -70,6 +70,10 @@ impl ConnectFlow {
                     _ = shutdown.cancelled() => break,
                     _ = every.tick() => {}
                 }
+                if !flow.inner.leadership.is_leader() {
+                    continue; // another node runs the poller
+                }
+                flow.inner.metrics.sweep_rounds.fetch_add(1, Ordering::Relaxed);
                 if let Err(err) = flow.sweep().await {
                     tracing::warn!(error = %err, "stall sweep failed");
                 }

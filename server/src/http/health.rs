@@ -1,5 +1,6 @@
 //! `GET /health`: liveness and readiness in one answer; 503 when the database
-//! does not answer, so a load balancer takes the node out.
+//! does not answer, so a load balancer takes the node out. Redis being away
+//! is reported but keeps the node in: it serves from the database meanwhile.
 
 use std::time::Duration;
 
@@ -20,6 +21,17 @@ pub struct Health {
     uptime_secs: u64,
     open_sockets: usize,
     database: DatabaseHealth,
+    node: NodeHealth,
+}
+
+#[derive(Serialize)]
+struct NodeHealth {
+    id: String,
+    /// Whether this node runs the background jobs (stall poller, retention).
+    background_jobs: bool,
+    bus: crate::bus::BusStatus,
+    /// Whether the last node-lease refresh reached Redis (absent on one node).
+    redis_reachable: Option<bool>,
 }
 
 #[derive(Serialize)]
@@ -43,6 +55,12 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
         uptime_secs: state.started_at.elapsed().as_secs(),
         open_sockets: state.hub.connection_count(),
         database: DatabaseHealth { backend: state.store.backend().as_str(), reachable, durable_commits },
+        node: NodeHealth {
+            id: state.node.id.clone(),
+            background_jobs: state.node.leadership.is_leader(),
+            bus: state.hub.bus().status(),
+            redis_reachable: state.node.redis.as_ref().map(|r| r.reachable()),
+        },
     };
     (status, Json(body))
 }

@@ -38,6 +38,11 @@ pub async fn prometheus(State(state): State<AppState>) -> impl IntoResponse {
             "Open connect sessions ended by their deadline.",
             &flow.expired_by_deadline,
         ),
+        (
+            "beacon_stall_poller_rounds_total",
+            "Stall-poller rounds run on this node (only the background-jobs leader runs them).",
+            &flow.sweep_rounds,
+        ),
     ];
     for (name, help, counter) in flow_counters {
         let value = counter.load(std::sync::atomic::Ordering::Relaxed);
@@ -48,6 +53,11 @@ pub async fn prometheus(State(state): State<AppState>) -> impl IntoResponse {
         ("beacon_channels", "Channels with at least one local listener.", stats.channels),
         ("beacon_queue_depth_max", "Deepest outbound queue.", stats.queue_depth_max),
         ("beacon_queue_depth_total", "Events waiting in all outbound queues.", stats.queue_depth_total),
+        (
+            "beacon_background_jobs_leader",
+            "1 when this node runs the background jobs.",
+            usize::from(state.node.leadership.is_leader()),
+        ),
     ];
     for (name, help, value) in gauges {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");

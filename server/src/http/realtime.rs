@@ -164,7 +164,7 @@ pub async fn disconnect(
 ) -> Result<Json<serde_json::Value>, AppError> {
     let Json(request) = body.map_err(|e| AppError::BadRequest(e.body_text()))?;
     let principal = parse_principal(&request.principal)?;
-    let closed = state.hub.disconnect_principal(&principal);
+    let closed = state.hub.disconnect_principal(&principal).await;
     Ok(Json(serde_json::json!({ "closed": closed })))
 }
 

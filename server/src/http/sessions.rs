@@ -135,7 +135,7 @@ pub async fn register_visitor(
         .flow
         .register(principal.as_str(), &request.session_id, &request.display_name, &request.email)
         .await?;
-    state.hub.disconnect_principal(principal);
+    state.hub.disconnect_principal(principal).await;
     let user = state.store.user(registered.user.as_str()).await?.ok_or(AppError::NotFound)?;
     Ok((user, visitor::set_cookie(&state.config, &registered.user, Some(&registered.sign_in))))
 }
@@ -161,7 +161,7 @@ pub async fn sign_out_visitor(
 ) -> Result<HeaderValue, AppError> {
     if let SignIn(Some(id)) = sign_in {
         state.store.revoke_sign_in(id).await?;
-        state.hub.disconnect_principal(principal);
+        state.hub.disconnect_principal(principal).await;
     }
     Ok(visitor::clear_cookie(&state.config))
 }

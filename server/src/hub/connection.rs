@@ -36,6 +36,7 @@ use crate::auth::Principal;
 use crate::auth::token::TokenKeys;
 use crate::chat::Chat;
 use crate::config::Config;
+use crate::hub::counts::Admission;
 
 /// Live events written to a socket before one flush: bursts cost one write, and
 /// a long backlog still reaches the client in steady pieces.
@@ -71,6 +72,8 @@ struct Connection {
     socket: WebSocket,
     id: ConnectionId,
     principal: Option<Principal>,
+    /// Where the connection was counted against its principal's limit.
+    admission: Admission,
     token_expires_at: u64,
     /// Channel -> highest seq delivered.
     subscriptions: HashMap<ChannelName, u64>,
@@ -95,6 +98,7 @@ pub async fn serve(ctx: ConnectionContext, socket: WebSocket) {
         ctx,
         socket,
         principal: None,
+        admission: Admission::Refused,
         token_expires_at: 0,
         subscriptions: HashMap::new(),
         memberships: HashMap::new(),
@@ -108,7 +112,7 @@ pub async fn serve(ctx: ConnectionContext, socket: WebSocket) {
     hub.metrics().connections_opened.fetch_add(1, Ordering::Relaxed);
     let end = conn.run().await;
     if conn.principal.is_some() {
-        hub.unregister(conn.id, conn.subscriptions.keys());
+        hub.unregister(conn.id, conn.subscriptions.keys(), conn.admission).await;
         for channel in conn.memberships.keys() {
             hub.leave_presence(channel, conn.id).await;
         }

@@ -29,6 +29,8 @@ pub struct Metrics {
     pub signals: AtomicU64,
     /// Signals dropped because a connection's queue was full.
     pub signals_dropped: AtomicU64,
+    /// Events the bus lost and the gap fill read from the log instead.
+    pub gap_filled: AtomicU64,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -45,6 +47,7 @@ pub struct Snapshot {
     pub polls: u64,
     pub signals: u64,
     pub signals_dropped: u64,
+    pub gap_filled: u64,
 }
 
 impl Metrics {
@@ -63,13 +66,14 @@ impl Metrics {
             polls: get(&self.polls),
             signals: get(&self.signals),
             signals_dropped: get(&self.signals_dropped),
+            gap_filled: get(&self.gap_filled),
         }
     }
 }
 
 impl Snapshot {
     /// `(name, help, value)` for each counter, in Prometheus naming.
-    pub fn counters(&self) -> [(&'static str, &'static str, u64); 12] {
+    pub fn counters(&self) -> [(&'static str, &'static str, u64); 13] {
         [
             (
                 "beacon_signals_queued_total",
@@ -103,6 +107,11 @@ impl Snapshot {
             ("beacon_nacks_total", "Client requests refused.", self.nacks),
             ("beacon_connections_opened_total", "WebSocket connections accepted.", self.connections_opened),
             ("beacon_polls_total", "Long-poll requests answered.", self.polls),
+            (
+                "beacon_events_gap_filled_total",
+                "Events the bus lost, handed on from the log by the gap fill.",
+                self.gap_filled,
+            ),
         ]
     }
 }

@@ -2,11 +2,11 @@
 //! they have open. The hub keeps it current from subscribes, connection ends
 //! and activity reports, and turns each change into a signal.
 //!
-//! [`memory::MemoryPresence`] serves one node. Several nodes need a shared
-//! implementation of the same trait (Redis, with per-node leases so a dead
-//! node's entries leave together).
+//! [`memory::MemoryPresence`] serves one node; [`redis::RedisPresence`] serves
+//! several, with per-node leases so a dead node's entries leave together.
 
 pub mod memory;
+pub mod redis;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -134,6 +134,34 @@ impl Store {
         Ok(LogBounds { head, first_retained: first })
     }
 
+    /// The head seq of each of `channels` that has one (one query).
+    pub async fn heads(&self, channels: &[ChannelName]) -> Result<Vec<(ChannelName, u64)>, StoreError> {
+        if channels.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (1..=channels.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT channel, last_seq FROM channel_heads WHERE channel IN ({})",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for channel in channels {
+            query = query.bind(channel.as_str());
+        }
+        let rows = query.fetch_all(self.pool()).await?;
+        let by_name: std::collections::HashMap<&str, &ChannelName> =
+            channels.iter().map(|c| (c.as_str(), c)).collect();
+        rows.into_iter()
+            .map(|row| {
+                let name: String = row.try_get("channel")?;
+                let head: i64 = row.try_get("last_seq")?;
+                let channel = by_name.get(name.as_str()).map(|c| (*c).clone());
+                Ok(channel.map(|c| (c, head as u64)))
+            })
+            .filter_map(Result::transpose)
+            .collect()
+    }
+
     /// Deletes events beyond the newest `keep_per_channel` of each channel and
     /// events older than `max_age_ms`. Heads stay, so seqs are never reused.
     /// Returns how many events were removed.

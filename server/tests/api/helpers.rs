@@ -12,6 +12,8 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub const PUBLISH_KEY: &str = "test-publish-key-0123456789abcdefghij";
 pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdefghijkl";
+/// The visitor-cookie secret every test node shares (nodes of one cluster must).
+pub const TEST_SECRET: &str = "a-test-secret-that-is-long-enough-000";
 /// Longest a test waits for any one frame.
 pub const FRAME_WAIT: Duration = Duration::from_secs(10);
 
@@ -58,7 +60,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     let database_url = fresh_database(&dir).await;
     let mut config = Config::from_lookup(|_| None).unwrap();
     config.database_url = database_url.clone();
-    config.secret = Secret::new("a-test-secret-that-is-long-enough-000");
+    config.secret = Secret::new(TEST_SECRET);
     config.publish_key = Some(Secret::new(PUBLISH_KEY));
     config.admin_key = Some(Secret::new(ADMIN_KEY));
     config.site_root = dir.path().join("site");
@@ -186,6 +188,18 @@ impl Visitor {
         response.json().await.unwrap()
     }
 
+    /// The same visitor (same cookies) talking to another node.
+    #[allow(dead_code)] // the cluster tests share this file
+    pub fn on(&self, app: &TestApp) -> Visitor {
+        Visitor { http: self.http.clone(), principal: self.principal.clone(), base: app.url("") }
+    }
+
+    /// The same visitor talking to the node at `base` (`http://host:port`).
+    #[allow(dead_code)] // the cluster tests share this file
+    pub fn at(&self, base: &str) -> Visitor {
+        Visitor { http: self.http.clone(), principal: self.principal.clone(), base: base.to_owned() }
+    }
+
     pub fn inbox(&self) -> String {
         format!("user:{}", self.principal)
     }
@@ -291,6 +305,22 @@ impl TestSocket {
                 },
                 Message::Close(frame) => panic!("socket closed: {frame:?}"),
                 _ => continue,
+            }
+        }
+    }
+
+    /// The next protocol message, or how the socket closed instead.
+    #[allow(dead_code)] // the cluster tests share this file
+    pub async fn recv_or_close(&mut self) -> Result<ServerMessage, Closed> {
+        loop {
+            match self.stream.next().await {
+                Some(Ok(Message::Text(text))) => match serde_json::from_str(&text).expect("server JSON parses") {
+                    ServerMessage::Ping { .. } => continue,
+                    message => return Ok(message),
+                },
+                Some(Ok(Message::Close(Some(frame)))) => return Err(Closed::Code(frame.code.into())),
+                Some(Ok(Message::Close(None))) | None | Some(Err(_)) => return Err(Closed::WithoutFrame),
+                Some(Ok(_)) => continue,
             }
         }
     }

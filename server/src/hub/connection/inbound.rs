@@ -111,8 +111,9 @@ impl Connection {
             self.nack(Some(id), ErrorCode::BadToken, "signed out").await?;
             return Err(End::Closed(CloseCode::BadToken));
         }
-        if self.ctx.hub.register(self.id, &verified.principal, self.outbox.clone()).is_err() {
-            return Err(End::Closed(CloseCode::TooManyConnections));
+        match self.ctx.hub.register(self.id, &verified.principal, self.outbox.clone()).await {
+            Ok(admission) => self.admission = admission,
+            Err(_) => return Err(End::Closed(CloseCode::TooManyConnections)),
         }
         self.principal = Some(verified.principal);
         self.token_expires_at = verified.expires_at;

@@ -58,6 +58,7 @@ impl Connection {
                 return self.nack(Some(id), ErrorCode::Internal, "try again").await;
             }
         };
+        self.ctx.hub.note_head(&channel, bounds.head);
         let (start, reset) = resume::start(since, bounds);
         // Recorded before anything is sent, so the listener is removed with the
         // connection whatever happens next.
