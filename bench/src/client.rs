@@ -342,6 +342,7 @@ async fn connect(spec: &Spec, env: &Env, last_seq: &mut Option<u64>, deadline: I
         id: "s".into(),
         channel: channel.to_string(),
         since: *last_seq,
+        epoch: None,
     }))
     .await?;
     loop {

@@ -20,6 +20,10 @@ pub enum ClientMessage {
         channel: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         since: Option<u64>,
+        /// The log epoch `since` belongs to (from the last ack, reset or poll
+        /// answer); a different current epoch answers with a reset.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        epoch: Option<String>,
     },
     /// Stop receiving a channel.
     Unsubscribe { id: String, channel: String },
@@ -111,6 +115,9 @@ pub struct Ack {
     /// For `subscribe`: the channel's newest seq once the replay was sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub head_seq: Option<u64>,
+    /// For `subscribe`: the log's epoch, to send back with `since` on resume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<String>,
     /// For `publish`: the seq the payload was stored at.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
@@ -122,7 +129,7 @@ pub struct Ack {
 impl Ack {
     /// A plain acknowledgement of request `id`.
     pub fn of(id: impl Into<String>) -> Self {
-        Self { id: id.into(), head_seq: None, seq: None, duplicate: false }
+        Self { id: id.into(), head_seq: None, epoch: None, seq: None, duplicate: false }
     }
 }
 
@@ -153,6 +160,9 @@ pub struct Reset {
     pub reason: ResetReason,
     /// Continue from here after refetching.
     pub head_seq: u64,
+    /// The log's current epoch, to resume in from now on.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub epoch: String,
 }
 
 /// Why a `since` could not be served.
@@ -163,6 +173,9 @@ pub enum ResetReason {
     BeyondRetention,
     /// `since` is newer than anything this channel has (a log from another deployment).
     AheadOfLog,
+    /// `since` belongs to an earlier epoch of this channel's log (it was reset
+    /// or truncated): its seqs mean other events now.
+    EpochChanged,
 }
 
 /// `GET /api/realtime/token`.
@@ -183,6 +196,9 @@ pub struct PollResponse {
     pub reset: Option<Reset>,
     /// The channel's newest seq when the answer was built.
     pub head_seq: u64,
+    /// The log's epoch, to send back with the next `since`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub epoch: String,
 }
 
 /// `POST /api/realtime/publish`.
@@ -223,11 +239,16 @@ mod tests {
             json!({"type": "auth", "id": "1", "token": "t"}),
         );
         round_trip_client(
-            ClientMessage::Subscribe { id: "2".into(), channel: "user:7".into(), since: Some(41) },
-            json!({"type": "subscribe", "id": "2", "channel": "user:7", "since": 41}),
+            ClientMessage::Subscribe {
+                id: "2".into(),
+                channel: "user:7".into(),
+                since: Some(41),
+                epoch: Some("9f3a".into()),
+            },
+            json!({"type": "subscribe", "id": "2", "channel": "user:7", "since": 41, "epoch": "9f3a"}),
         );
         round_trip_client(
-            ClientMessage::Subscribe { id: "3".into(), channel: "user:7".into(), since: None },
+            ClientMessage::Subscribe { id: "3".into(), channel: "user:7".into(), since: None, epoch: None },
             json!({"type": "subscribe", "id": "3", "channel": "user:7"}),
         );
         round_trip_client(
@@ -315,8 +336,13 @@ mod tests {
             json!({"type": "nack", "id": "2", "code": "forbidden", "message": "no"}),
         );
         round_trip_server(
-            ServerMessage::Reset(Reset { channel, reason: ResetReason::BeyondRetention, head_seq: 90 }),
-            json!({"type": "reset", "channel": "session:abc", "reason": "beyond_retention", "head_seq": 90}),
+            ServerMessage::Reset(Reset {
+                channel,
+                reason: ResetReason::EpochChanged,
+                head_seq: 90,
+                epoch: "b7".into(),
+            }),
+            json!({"type": "reset", "channel": "session:abc", "reason": "epoch_changed", "head_seq": 90, "epoch": "b7"}),
         );
         round_trip_server(ServerMessage::Ping { ts: 1 }, json!({"type": "ping", "ts": 1}));
     }

@@ -61,6 +61,8 @@ pub(super) struct Client {
 struct Subscription {
     /// Highest seq applied; 0 before the first event.
     last_seq: u64,
+    /// The log epoch `last_seq` belongs to, once the server named it.
+    epoch: Option<String>,
     feed: FeedWriters,
 }
 
@@ -111,6 +113,9 @@ struct Inner {
     /// Sent `publish` requests waiting for their ack or nack, by request id.
     /// Bounded by what pages send; all fail with `Disconnected` when the socket ends.
     pending: HashMap<String, AckCallback>,
+    /// Sent `subscribe` requests by id, to file the epoch their ack names.
+    /// Cleared with `pending` when the socket ends.
+    subscribing: HashMap<String, ChannelName>,
     /// Round trips and reconnects, for the quality indicator.
     measurements: Measurements,
     last_ping_at: f64,
@@ -168,7 +173,7 @@ impl Client {
             let mut inner = self.inner.borrow_mut();
             // A new (empty) feed replays from `since`: 0 for everything retained,
             // or the head of a state the page already rendered.
-            inner.subs.insert(channel.clone(), Subscription { last_seq: since, feed });
+            inner.subs.insert(channel.clone(), Subscription { last_seq: since, epoch: None, feed });
             (inner.authenticated(), inner.polling)
         };
         if send_now {
@@ -204,7 +209,22 @@ impl Client {
 
     fn send_subscribe(&self, channel: &ChannelName, since: u64) {
         let id = self.next_id();
-        self.send(&ClientMessage::Subscribe { id, channel: channel.to_string(), since: Some(since) });
+        let epoch = {
+            let mut inner = self.inner.borrow_mut();
+            inner.subscribing.insert(id.clone(), channel.clone());
+            inner.subs.get(channel).and_then(|sub| sub.epoch.clone())
+        };
+        self.send(&ClientMessage::Subscribe { id, channel: channel.to_string(), since: Some(since), epoch });
+    }
+
+    /// Files the epoch a subscribe ack (or poll answer) named for `channel`.
+    fn learn_epoch(&self, channel: &ChannelName, epoch: String) {
+        if epoch.is_empty() {
+            return;
+        }
+        if let Some(sub) = self.inner.borrow_mut().subs.get_mut(channel) {
+            sub.epoch = Some(epoch);
+        }
     }
 
     fn set_state(&self, state: ConnState) {
@@ -341,8 +361,11 @@ impl Client {
                     &self.inner.borrow().link,
                     Link::Open { auth: Some(auth), .. } if *auth == ack.id
                 );
+                let subscribed = self.inner.borrow_mut().subscribing.remove(&ack.id);
                 if is_auth {
                     self.on_authenticated();
+                } else if let Some(channel) = subscribed {
+                    self.learn_epoch(&channel, ack.epoch.unwrap_or_default());
                 } else {
                     self.answer_pending(&ack.id.clone(), Ok(ack));
                 }
@@ -359,7 +382,7 @@ impl Client {
                 }
             }
             ServerMessage::Event(event) => self.apply_event(event),
-            ServerMessage::Reset(reset) => self.apply_reset(&reset.channel, reset.head_seq),
+            ServerMessage::Reset(reset) => self.apply_reset(&reset.channel, reset.head_seq, reset.epoch),
             ServerMessage::Signal(signal) => self.apply_signal(signal),
             ServerMessage::Revoked(revoked) => self.apply_revoked(&revoked.channel),
             ServerMessage::Ping { ts } => self.send(&ClientMessage::Pong { ts }),
@@ -506,7 +529,8 @@ impl Client {
         }
     }
 
-    fn apply_reset(&self, channel: &ChannelName, head_seq: u64) {
+    fn apply_reset(&self, channel: &ChannelName, head_seq: u64, epoch: String) {
+        self.learn_epoch(channel, epoch);
         let target = {
             let mut inner = self.inner.borrow_mut();
             inner.subs.get_mut(channel).map(|sub| {

@@ -20,6 +20,7 @@ use crate::guard::ClientIp;
 use crate::hub::HubStats;
 use crate::hub::resume::{self, Read};
 use crate::state::AppState;
+use crate::store::events::LogBounds;
 
 /// `GET /api/realtime/token`: a short-lived connect token for the cookie's principal.
 pub async fn token(
@@ -43,6 +44,8 @@ pub async fn token(
 pub struct PollQuery {
     channel: String,
     since: u64,
+    /// The epoch `since` belongs to, when the client knows it.
+    epoch: Option<String>,
 }
 
 /// `GET /api/realtime/poll?channel=..&since=..`: the events after `since`, waiting
@@ -69,25 +72,30 @@ pub async fn poll(
     let (waiter, notify) = state.hub.add_waiter(&channel);
     let _remove = RemoveOnDrop { hub: &state.hub, channel: &channel, id: waiter };
     let deadline = tokio::time::Instant::now() + state.config.long_poll_wait;
-    let reset = |reason, head_seq| {
-        let reset = Reset { channel: channel.clone(), reason, head_seq };
-        Json(PollResponse { events: Vec::new(), reset: Some(reset), head_seq })
+    let reset = |reason, bounds: &LogBounds| {
+        let (head_seq, epoch) = (bounds.head, bounds.epoch.clone());
+        let reset = Reset { channel: channel.clone(), reason, head_seq, epoch: epoch.clone() };
+        Json(PollResponse { events: Vec::new(), reset: Some(reset), head_seq, epoch })
     };
     loop {
         let bounds = state.store.log_bounds(&channel).await?;
-        if let (_, Some(reason)) = resume::start(Some(query.since), bounds) {
-            return Ok(reset(reason, bounds.head));
+        if let (_, Some(reason)) = resume::start(Some(query.since), query.epoch.as_deref(), &bounds) {
+            return Ok(reset(reason, &bounds));
         }
         match resume::read_after(&state.store, &channel, query.since, bounds.head, limits::MAX_REPLAY_BATCH)
             .await?
         {
-            Read::Gap => return Ok(reset(ResetReason::BeyondRetention, bounds.head)),
+            Read::Gap => return Ok(reset(ResetReason::BeyondRetention, &bounds)),
             Read::Events(events) if !events.is_empty() => {
-                return Ok(Json(PollResponse { events, reset: None, head_seq: bounds.head }));
+                let epoch = bounds.epoch.clone();
+                return Ok(Json(PollResponse { events, reset: None, head_seq: bounds.head, epoch }));
             }
             Read::Events(_) => {}
         }
-        let empty = || Json(PollResponse { events: Vec::new(), reset: None, head_seq: bounds.head });
+        let empty = || {
+            let epoch = bounds.epoch.clone();
+            Json(PollResponse { events: Vec::new(), reset: None, head_seq: bounds.head, epoch })
+        };
         tokio::select! {
             _ = notify.notified() => {}
             _ = tokio::time::sleep_until(deadline) => return Ok(empty()),

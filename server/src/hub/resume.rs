@@ -1,5 +1,6 @@
 //! Where a reader resumes, decided once for the socket and the long-poll:
-//! from its `since`, or with a `reset` when the log cannot serve that seq. And
+//! from its `since`, or with a `reset` when the log cannot serve that seq (or
+//! the seq belongs to another epoch of the log: it was reset or truncated). And
 //! the read that checks what it got: a batch must start right after the last
 //! seq the reader has, or retention removed events in between and the reader
 //! must reset instead of skipping them silently.
@@ -10,10 +11,12 @@ use crate::store::events::LogBounds;
 use crate::store::{Store, StoreError};
 
 /// Where to start reading for a client that last saw `since` (`None`: only
-/// new events), and whether it must first be told to reset.
-pub fn start(since: Option<u64>, bounds: LogBounds) -> (u64, Option<ResetReason>) {
+/// new events) in `epoch` (`None`: a client that does not know it), and
+/// whether it must first be told to reset.
+pub fn start(since: Option<u64>, epoch: Option<&str>, bounds: &LogBounds) -> (u64, Option<ResetReason>) {
     match since {
         None => (bounds.head, None),
+        Some(_) if epoch.is_some_and(|e| e != bounds.epoch) => (bounds.head, Some(ResetReason::EpochChanged)),
         Some(since) if since > bounds.head => (bounds.head, Some(ResetReason::AheadOfLog)),
         Some(since) if since.saturating_add(1) < bounds.first_retained => {
             (bounds.head, Some(ResetReason::BeyondRetention))
@@ -63,7 +66,7 @@ mod tests {
     use super::*;
 
     fn bounds(head: u64, first_retained: u64) -> LogBounds {
-        LogBounds { head, first_retained }
+        LogBounds { head, first_retained, epoch: "e1".into() }
     }
 
     fn events(seqs: impl IntoIterator<Item = u64>) -> Vec<EventEnvelope> {
@@ -80,13 +83,24 @@ mod tests {
 
     #[test]
     fn since_decides_start_or_reset() {
-        assert_eq!(start(None, bounds(10, 1)), (10, None));
-        assert_eq!(start(Some(4), bounds(10, 1)), (4, None));
-        assert_eq!(start(Some(4), bounds(10, 5)), (4, None), "5 is still there");
-        assert_eq!(start(Some(3), bounds(10, 5)), (10, Some(ResetReason::BeyondRetention)));
-        assert_eq!(start(Some(11), bounds(10, 1)), (10, Some(ResetReason::AheadOfLog)));
-        assert_eq!(start(Some(u64::MAX), bounds(10, 1)), (10, Some(ResetReason::AheadOfLog)));
-        assert_eq!(start(Some(0), bounds(0, 1)), (0, None), "an empty channel");
+        let e1 = Some("e1");
+        assert_eq!(start(None, e1, &bounds(10, 1)), (10, None));
+        assert_eq!(start(Some(4), e1, &bounds(10, 1)), (4, None));
+        assert_eq!(start(Some(4), e1, &bounds(10, 5)), (4, None), "5 is still there");
+        assert_eq!(start(Some(3), e1, &bounds(10, 5)), (10, Some(ResetReason::BeyondRetention)));
+        assert_eq!(start(Some(11), e1, &bounds(10, 1)), (10, Some(ResetReason::AheadOfLog)));
+        assert_eq!(start(Some(u64::MAX), e1, &bounds(10, 1)), (10, Some(ResetReason::AheadOfLog)));
+        assert_eq!(start(Some(0), e1, &bounds(0, 1)), (0, None), "an empty channel");
+    }
+
+    #[test]
+    fn a_seq_from_another_epoch_is_never_trusted() {
+        // The log was reset and grew past the client's seq again.
+        assert_eq!(start(Some(4), Some("e0"), &bounds(10, 1)), (10, Some(ResetReason::EpochChanged)));
+        // A client that never learnt the epoch is judged by its seq alone.
+        assert_eq!(start(Some(4), None, &bounds(10, 1)), (4, None));
+        // Only new events wanted: nothing to compare.
+        assert_eq!(start(None, Some("e0"), &bounds(10, 1)), (10, None));
     }
 
     #[test]

@@ -26,15 +26,21 @@ pub(super) async fn next_seq(
     channel: &ChannelName,
 ) -> Result<u64, StoreError> {
     let seq: i64 = sqlx::query(
-        "INSERT INTO channel_heads (channel, last_seq) VALUES ($1, 1) \
+        "INSERT INTO channel_heads (channel, last_seq, epoch) VALUES ($1, 1, $2) \
          ON CONFLICT (channel) DO UPDATE SET last_seq = channel_heads.last_seq + 1 \
          RETURNING last_seq",
     )
     .bind(channel.as_str())
+    .bind(new_epoch())
     .fetch_one(&mut **tx)
     .await?
     .try_get(0)?;
     Ok(seq as u64)
+}
+
+/// A fresh epoch for a channel log that starts now (64 random bits, hex).
+fn new_epoch() -> String {
+    format!("{:016x}", rand::random::<u64>())
 }
 
 /// Inserts the event `seq` (taken with [`next_seq`] in the same transaction).
@@ -57,13 +63,16 @@ pub(super) async fn insert_event(
     Ok(EventEnvelope { channel, seq, id, ts, payload })
 }
 
-/// Where a channel's retained log starts and ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where a channel's retained log starts and ends, and which incarnation of
+/// the log it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogBounds {
     /// Newest seq ever handed out (0: none yet).
     pub head: u64,
     /// Oldest seq still stored (`head + 1` when nothing is stored).
     pub first_retained: u64,
+    /// The log's epoch: seqs are only comparable within one epoch.
+    pub epoch: String,
 }
 
 impl Store {
@@ -120,18 +129,35 @@ impl Store {
             .collect()
     }
 
-    /// The channel's head seq and oldest retained seq.
+    /// The channel's head seq, oldest retained seq and epoch. A channel
+    /// without a log yet gets its head row (seq 0) here, so that even a client
+    /// that subscribed before the first event knows the epoch it resumes in.
     pub async fn log_bounds(&self, channel: &ChannelName) -> Result<LogBounds, StoreError> {
-        let row = sqlx::query(
-            "SELECT (SELECT last_seq FROM channel_heads WHERE channel = $1) AS head, \
-                    (SELECT MIN(seq) FROM events WHERE channel = $1) AS first",
-        )
-        .bind(channel.as_str())
-        .fetch_one(self.pool())
-        .await?;
+        let read = || {
+            sqlx::query(
+                "SELECT (SELECT last_seq FROM channel_heads WHERE channel = $1) AS head, \
+                        (SELECT epoch FROM channel_heads WHERE channel = $1) AS epoch, \
+                        (SELECT MIN(seq) FROM events WHERE channel = $1) AS first",
+            )
+            .bind(channel.as_str())
+            .fetch_one(self.pool())
+        };
+        let mut row = read().await?;
+        if row.try_get::<Option<i64>, _>("head")?.is_none() {
+            sqlx::query(
+                "INSERT INTO channel_heads (channel, last_seq, epoch) VALUES ($1, 0, $2) \
+                 ON CONFLICT (channel) DO NOTHING",
+            )
+            .bind(channel.as_str())
+            .bind(new_epoch())
+            .execute(self.pool())
+            .await?;
+            row = read().await?;
+        }
         let head = row.try_get::<Option<i64>, _>("head")?.unwrap_or(0) as u64;
         let first = row.try_get::<Option<i64>, _>("first")?.map_or(head + 1, |f| f as u64);
-        Ok(LogBounds { head, first_retained: first })
+        let epoch = row.try_get::<Option<String>, _>("epoch")?.unwrap_or_default();
+        Ok(LogBounds { head, first_retained: first, epoch })
     }
 
     /// The head seq of each of `channels` that has one (one query).

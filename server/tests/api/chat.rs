@@ -135,8 +135,14 @@ async fn members_write_and_nobody_else_does() {
 
     let mut other = outsider.connect().await;
     assert_eq!(refused(&mut other, &channel, "x1", json!({"text": "hi"})).await, ErrorCode::Forbidden);
-    let id =
-        other.send_request(|id| ClientMessage::Subscribe { id, channel: channel.clone(), since: None }).await;
+    let id = other
+        .send_request(|id| ClientMessage::Subscribe {
+            id,
+            channel: channel.clone(),
+            since: None,
+            epoch: None,
+        })
+        .await;
     assert_eq!(other.expect_nack(Some(&id)).await, ErrorCode::Forbidden);
     assert_eq!(history(&outsider, &room.id, "").await.status(), 404);
 

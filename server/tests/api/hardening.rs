@@ -155,6 +155,7 @@ async fn registering_issues_a_new_principal_so_a_planted_cookie_gets_nothing() {
             id,
             channel: format!("user:{}", me.id),
             since: Some(0),
+            epoch: None,
         })
         .await;
     assert_eq!(socket.expect_nack(Some(&id)).await, ErrorCode::Forbidden);

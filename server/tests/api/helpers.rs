@@ -314,10 +314,12 @@ impl TestSocket {
     pub async fn recv_or_close(&mut self) -> Result<ServerMessage, Closed> {
         loop {
             match self.stream.next().await {
-                Some(Ok(Message::Text(text))) => match serde_json::from_str(&text).expect("server JSON parses") {
-                    ServerMessage::Ping { .. } => continue,
-                    message => return Ok(message),
-                },
+                Some(Ok(Message::Text(text))) => {
+                    match serde_json::from_str(&text).expect("server JSON parses") {
+                        ServerMessage::Ping { .. } => continue,
+                        message => return Ok(message),
+                    }
+                }
                 Some(Ok(Message::Close(Some(frame)))) => return Err(Closed::Code(frame.code.into())),
                 Some(Ok(Message::Close(None))) | None | Some(Err(_)) => return Err(Closed::WithoutFrame),
                 Some(Ok(_)) => continue,
@@ -358,8 +360,14 @@ impl TestSocket {
         channel: &str,
         since: Option<u64>,
     ) -> (Vec<protocol::EventEnvelope>, u64) {
-        let id =
-            self.send_request(|id| ClientMessage::Subscribe { id, channel: channel.to_owned(), since }).await;
+        let id = self
+            .send_request(|id| ClientMessage::Subscribe {
+                id,
+                channel: channel.to_owned(),
+                since,
+                epoch: None,
+            })
+            .await;
         let mut replayed = Vec::new();
         loop {
             match self.recv().await {

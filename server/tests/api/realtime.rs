@@ -246,7 +246,12 @@ async fn another_visitors_inbox_is_forbidden() {
     let bob = app.visitor().await;
     let mut socket = bob.connect().await;
     let id = socket
-        .send_request(|id| ClientMessage::Subscribe { id, channel: alice.inbox(), since: Some(0) })
+        .send_request(|id| ClientMessage::Subscribe {
+            id,
+            channel: alice.inbox(),
+            since: Some(0),
+            epoch: None,
+        })
         .await;
     assert_eq!(socket.expect_nack(Some(&id)).await, ErrorCode::Forbidden);
     assert_eq!(bob.poll(&alice.inbox(), 0).await.status(), 403);
@@ -273,7 +278,12 @@ async fn another_visitors_connect_session_is_forbidden() {
     own.subscribe(&channel, Some(0)).await;
     let mut socket = bob.connect().await;
     let id = socket
-        .send_request(|id| ClientMessage::Subscribe { id, channel: channel.clone(), since: Some(0) })
+        .send_request(|id| ClientMessage::Subscribe {
+            id,
+            channel: channel.clone(),
+            since: Some(0),
+            epoch: None,
+        })
         .await;
     assert_eq!(socket.expect_nack(Some(&id)).await, ErrorCode::Forbidden);
     let status =
@@ -300,7 +310,12 @@ async fn dashboard_channels_need_a_grant() {
     let mut other = outsider.connect().await;
     for channel in ["dashboard:ops", "dashboard:other"] {
         let id = other
-            .send_request(|id| ClientMessage::Subscribe { id, channel: channel.into(), since: None })
+            .send_request(|id| ClientMessage::Subscribe {
+                id,
+                channel: channel.into(),
+                since: None,
+                epoch: None,
+            })
             .await;
         assert_eq!(other.expect_nack(Some(&id)).await, ErrorCode::Forbidden, "{channel}");
     }
@@ -313,7 +328,12 @@ async fn unknown_kinds_and_malformed_names_are_invalid_channels() {
     let mut socket = visitor.connect().await;
     for bad in ["admin:1", "user", "user:", "user:../../etc", &format!("user:{}", "a".repeat(65))] {
         let id = socket
-            .send_request(|id| ClientMessage::Subscribe { id, channel: bad.to_owned(), since: None })
+            .send_request(|id| ClientMessage::Subscribe {
+                id,
+                channel: bad.to_owned(),
+                since: None,
+                epoch: None,
+            })
             .await;
         assert_eq!(socket.expect_nack(Some(&id)).await, ErrorCode::InvalidChannel, "{bad}");
     }
@@ -326,7 +346,12 @@ async fn subscribing_before_auth_is_refused_and_bad_tokens_close() {
     let visitor = app.visitor().await;
     let mut socket = visitor.open_socket().await;
     let id = socket
-        .send_request(|id| ClientMessage::Subscribe { id, channel: visitor.inbox(), since: None })
+        .send_request(|id| ClientMessage::Subscribe {
+            id,
+            channel: visitor.inbox(),
+            since: None,
+            epoch: None,
+        })
         .await;
     assert_eq!(socket.expect_nack(Some(&id)).await, ErrorCode::NotAuthenticated);
     let id = socket.send_request(|id| ClientMessage::Auth { id, token: "forged.token.value".into() }).await;
@@ -435,7 +460,12 @@ async fn too_many_channels_is_nacked() {
     socket.subscribe("dashboard:a", None).await;
     socket.subscribe("dashboard:b", None).await;
     let id = socket
-        .send_request(|id| ClientMessage::Subscribe { id, channel: "dashboard:c".into(), since: None })
+        .send_request(|id| ClientMessage::Subscribe {
+            id,
+            channel: "dashboard:c".into(),
+            since: None,
+            epoch: None,
+        })
         .await;
     assert_eq!(socket.expect_nack(Some(&id)).await, ErrorCode::TooManyChannels);
 }
@@ -506,7 +536,12 @@ async fn since_beyond_retention_gets_reset_not_a_partial_replay() {
 
     let mut socket = visitor.connect().await;
     let id = socket
-        .send_request(|id| ClientMessage::Subscribe { id, channel: inbox.clone(), since: Some(3) })
+        .send_request(|id| ClientMessage::Subscribe {
+            id,
+            channel: inbox.clone(),
+            since: Some(3),
+            epoch: None,
+        })
         .await;
     match socket.recv().await {
         ServerMessage::Reset(reset) => {
@@ -621,4 +656,82 @@ async fn an_admin_disconnect_closes_with_the_reconnect_code() {
     assert!(CloseCode::Reconnect.reconnect_allowed());
     // Other principals are untouched.
     bystander.subscribe(&other.inbox(), None).await;
+}
+
+#[tokio::test]
+async fn a_resume_into_a_log_that_was_reset_is_reset_not_trusted() {
+    let app = spawn_app().await;
+    let visitor = app.visitor().await;
+    let inbox = visitor.inbox();
+    let mut socket = visitor.connect().await;
+    let id = socket
+        .send_request(|id| ClientMessage::Subscribe { id, channel: inbox.clone(), since: None, epoch: None })
+        .await;
+    let first_epoch = match socket.recv().await {
+        ServerMessage::Ack(ack) if ack.id == id => ack.epoch.expect("a subscribe ack names the epoch"),
+        other => panic!("expected the ack, got {other:?}"),
+    };
+    for n in 1..=3 {
+        app.publish_ok(&inbox, json!({ "n": n })).await;
+    }
+    assert_eq!(seqs(&socket.events(3).await), vec![1, 2, 3]);
+    drop(socket);
+
+    // Behind the client's back the channel's log is wiped and starts again:
+    // seqs 1..5 now name other events than the ones it saw.
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&app.database_url).await.unwrap();
+    for table in ["events", "channel_heads"] {
+        sqlx::query(&format!("DELETE FROM {table} WHERE channel = $1"))
+            .bind(&inbox)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    for n in 1..=5 {
+        app.publish_ok(&inbox, json!({ "again": n })).await;
+    }
+
+    let mut socket = visitor.connect().await;
+    let id = socket
+        .send_request(|id| ClientMessage::Subscribe {
+            id,
+            channel: inbox.clone(),
+            since: Some(3),
+            epoch: Some(first_epoch.clone()),
+        })
+        .await;
+    let second_epoch = match socket.recv().await {
+        ServerMessage::Reset(reset) => {
+            assert_eq!((reset.reason, reset.head_seq), (ResetReason::EpochChanged, 5));
+            assert_ne!(reset.epoch, first_epoch);
+            reset.epoch
+        }
+        other => panic!("expected a reset instead of events 4 and 5 of another log, got {other:?}"),
+    };
+    assert_eq!(socket.expect_ack(&id).await, Some(5));
+    // The long-poll says the same, and resuming in the new epoch works.
+    let url = format!("{}/api/realtime/poll", app.url(""));
+    let polled: protocol::PollResponse = visitor
+        .http
+        .get(&url)
+        .query(&[("channel", inbox.as_str()), ("since", "3"), ("epoch", first_epoch.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(polled.reset.map(|r| r.reason), Some(ResetReason::EpochChanged));
+    let polled: protocol::PollResponse = visitor
+        .http
+        .get(&url)
+        .query(&[("channel", inbox.as_str()), ("since", "3"), ("epoch", second_epoch.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(seqs(&polled.events), vec![4, 5]);
 }

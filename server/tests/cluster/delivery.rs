@@ -22,7 +22,8 @@ async fn collect(socket: &mut TestSocket, mut seen: Vec<u64>, want: usize) -> Ve
 async fn an_event_published_on_one_node_reaches_subscribers_on_the_other() {
     let cluster = Cluster::new().await;
     // No gap fill within the test: only the Redis bus can carry the events.
-    let no_gap_fill = |config: &mut server::config::Config| config.cluster.gap_fill_every = Duration::from_secs(600);
+    let no_gap_fill =
+        |config: &mut server::config::Config| config.cluster.gap_fill_every = Duration::from_secs(600);
     let a = cluster.node_with("a", no_gap_fill).await;
     let b = cluster.node_with("b", no_gap_fill).await;
     let visitor = b.visitor().await;

@@ -128,7 +128,8 @@ async fn events_keep_arriving_while_redis_restarts() {
 async fn join_room(visitor: &Visitor, conversation: &str) -> (TestSocket, Vec<String>) {
     let mut socket = visitor.connect().await;
     let channel = format!("conversation:{conversation}");
-    let id = socket.send_request(|id| ClientMessage::Subscribe { id, channel, since: None }).await;
+    let id =
+        socket.send_request(|id| ClientMessage::Subscribe { id, channel, since: None, epoch: None }).await;
     loop {
         match socket.recv().await {
             ServerMessage::Signal(signal) => {

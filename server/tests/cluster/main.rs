@@ -60,8 +60,9 @@ impl Cluster {
         use sqlx::Connection;
         let admin = postgres_admin_url();
         let name = format!("beacon_test_{}", uuid::Uuid::new_v4().simple());
-        let mut connection =
-            sqlx::PgConnection::connect(&admin).await.expect("PostgreSQL must be reachable for the cluster tests");
+        let mut connection = sqlx::PgConnection::connect(&admin)
+            .await
+            .expect("PostgreSQL must be reachable for the cluster tests");
         sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut connection).await.unwrap();
         let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap();
         Self {

@@ -32,19 +32,21 @@ impl Client {
         let weak = self.weak();
         leptos::task::spawn_local(async move {
             loop {
-                let since = {
+                let (since, epoch) = {
                     let Some(client) = weak.upgrade() else { return };
                     let inner = client.inner.borrow();
                     if inner.poll_generation != generation {
                         return;
                     }
                     match inner.subs.get(&channel) {
-                        Some(sub) => sub.last_seq,
+                        Some(sub) => (sub.last_seq, sub.epoch.clone()),
                         None => return,
                     }
                 };
+                let epoch =
+                    epoch.map(|e| format!("&epoch={}", js_sys::encode_uri_component(&e))).unwrap_or_default();
                 let url = format!(
-                    "/api/realtime/poll?channel={}&since={since}",
+                    "/api/realtime/poll?channel={}&since={since}{epoch}",
                     js_sys::encode_uri_component(channel.as_str())
                 );
                 match get_json::<PollResponse>(&url).await {
@@ -56,7 +58,9 @@ impl Client {
                             return;
                         }
                         if let Some(reset) = answer.reset {
-                            client.apply_reset(&reset.channel, reset.head_seq);
+                            client.apply_reset(&reset.channel, reset.head_seq, reset.epoch);
+                        } else {
+                            client.learn_epoch(&channel, answer.epoch);
                         }
                         for event in answer.events {
                             client.apply_event(event);

@@ -77,7 +77,11 @@ impl Client {
 
     /// The socket ended: nobody will answer the outstanding publishes.
     pub(super) fn fail_pending(&self) {
-        let pending: Vec<_> = self.inner.borrow_mut().pending.drain().map(|(_, c)| c).collect();
+        let pending: Vec<_> = {
+            let mut inner = self.inner.borrow_mut();
+            inner.subscribing.clear();
+            inner.pending.drain().map(|(_, c)| c).collect()
+        };
         for callback in pending {
             callback(Err(SendFailure::Disconnected));
         }

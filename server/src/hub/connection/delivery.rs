@@ -63,7 +63,8 @@ impl Connection {
             return Ok(false); // already sent by a replay
         }
         if event.seq > last + 1 {
-            Box::pin(self.replay(&event.channel, event.seq - 1)).await?;
+            // Same log, same epoch: a reset here (retention won the race) names none.
+            Box::pin(self.replay(&event.channel, event.seq - 1, "")).await?;
         }
         if let Some(last) = self.subscriptions.get_mut(&event.channel) {
             *last = event.seq;

@@ -82,7 +82,9 @@ impl Connection {
             ClientMessage::Auth { id, .. } => {
                 self.nack(Some(&id), ErrorCode::AlreadyAuthenticated, "use refresh_token").await
             }
-            ClientMessage::Subscribe { id, channel, since } => self.subscribe(&id, &channel, since).await,
+            ClientMessage::Subscribe { id, channel, since, epoch } => {
+                self.subscribe(&id, &channel, since, epoch.as_deref()).await
+            }
             ClientMessage::Unsubscribe { id, channel } => self.unsubscribe(&id, &channel).await,
             ClientMessage::RefreshToken { id, token } => self.refresh(&id, &token).await,
             ClientMessage::Publish { id, channel, client_id, payload } => {

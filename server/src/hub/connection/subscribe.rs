@@ -14,7 +14,13 @@ use crate::hub::encode_event;
 use crate::hub::resume::{self, Read};
 
 impl Connection {
-    pub(super) async fn subscribe(&mut self, id: &str, channel: &str, since: Option<u64>) -> Result<(), End> {
+    pub(super) async fn subscribe(
+        &mut self,
+        id: &str,
+        channel: &str,
+        since: Option<u64>,
+        epoch: Option<&str>,
+    ) -> Result<(), End> {
         let channel = match ChannelName::parse(channel) {
             Ok(channel) => channel,
             Err(err) => {
@@ -59,18 +65,19 @@ impl Connection {
             }
         };
         self.ctx.hub.note_head(&channel, bounds.head);
-        let (start, reset) = resume::start(since, bounds);
+        let (start, reset) = resume::start(since, epoch, &bounds);
         // Recorded before anything is sent, so the listener is removed with the
         // connection whatever happens next.
         self.subscriptions.insert(channel.clone(), start);
         if let Some(reason) = reset {
-            self.reset(&channel, reason, bounds.head).await?;
+            self.reset(&channel, reason, bounds.head, &bounds.epoch).await?;
         }
         if start < bounds.head {
-            self.replay(&channel, bounds.head).await?;
+            self.replay(&channel, bounds.head, &bounds.epoch).await?;
         }
         let head_seq = self.subscriptions.get(&channel).copied();
-        self.send_message(&ServerMessage::Ack(Ack { head_seq, ..Ack::of(id) })).await?;
+        let epoch = Some(bounds.epoch);
+        self.send_message(&ServerMessage::Ack(Ack { head_seq, epoch, ..Ack::of(id) })).await?;
         match member {
             Some(member) if !self.memberships.contains_key(&channel) => {
                 let members = self.ctx.hub.join_presence(&channel, self.id, &member).await;
@@ -87,12 +94,15 @@ impl Connection {
         channel: &ChannelName,
         reason: ResetReason,
         head_seq: u64,
+        epoch: &str,
     ) -> Result<(), End> {
-        self.send_message(&ServerMessage::Reset(Reset { channel: channel.clone(), reason, head_seq })).await
+        let reset = Reset { channel: channel.clone(), reason, head_seq, epoch: epoch.to_owned() };
+        self.send_message(&ServerMessage::Reset(reset)).await
     }
 
-    /// Sends the logged events after the subscription's last seq up to `up_to`.
-    pub(super) async fn replay(&mut self, channel: &ChannelName, up_to: u64) -> Result<(), End> {
+    /// Sends the logged events after the subscription's last seq up to `up_to`
+    /// (of the log's epoch `epoch`, named in a reset if one is needed).
+    pub(super) async fn replay(&mut self, channel: &ChannelName, up_to: u64, epoch: &str) -> Result<(), End> {
         loop {
             let Some(&last) = self.subscriptions.get(channel) else {
                 return Ok(());
@@ -112,7 +122,7 @@ impl Connection {
                 Read::Gap => {
                     // Retention removed the gap while we were away from it.
                     self.subscriptions.insert(channel.clone(), up_to);
-                    return self.reset(channel, ResetReason::BeyondRetention, up_to).await;
+                    return self.reset(channel, ResetReason::BeyondRetention, up_to, epoch).await;
                 }
             };
             for event in &batch {
