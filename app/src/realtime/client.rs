@@ -13,15 +13,19 @@
 //!
 //! - this file: the link's state ([`Link`]: idle, fetching a token, open,
 //!   waiting to retry, offline, stopped) and its transitions: connecting,
-//!   frames in, closing, scheduling the next attempt, events and resets. The
-//!   decisions themselves (backoff, fallback, close codes, stability, seq
-//!   dedupe) are pure functions in `realtime::policy`, tested on the host.
+//!   authenticating, closing, scheduling the next attempt. The decisions
+//!   themselves (backoff, fallback, close codes, stability, seq dedupe) are
+//!   pure functions in `realtime::policy`, tested on the host.
+//! - `inbound`: frames from the server, dispatched.
+//! - `feeds`: the followed channels (seq and log epoch), events and resets.
 //! - `send`: what pages send (messages with their acks, typing, activity),
 //!   signals in, and the round-trip measurements behind the quality indicator.
 //! - `poll`: the long-poll fallback.
 //! - `browser`: the watchdog, online/offline and visibility, browser helpers.
 
 mod browser;
+mod feeds;
+mod inbound;
 mod poll;
 mod send;
 
@@ -31,7 +35,7 @@ use std::rc::{Rc, Weak};
 use std::time::Duration;
 
 use leptos::prelude::*;
-use protocol::{ChannelName, ClientMessage, CloseCode, ConnectToken, EventEnvelope, ServerMessage, limits};
+use protocol::{ChannelName, ClientMessage, CloseCode, ConnectToken, limits};
 use wasm_bindgen::{JsCast, closure::Closure};
 use web_sys::{CloseEvent, MessageEvent, WebSocket};
 
@@ -40,7 +44,7 @@ use self::send::AckCallback;
 pub use self::send::SendFailure;
 use super::policy::{self, AfterClose};
 use super::quality::{Measurements, Quality};
-use super::{ConnState, FeedWriters, push_bounded};
+use super::{ConnState, FeedWriters};
 
 /// How often the watchdog checks for a silent link and an expiring token.
 const WATCHDOG_EVERY: Duration = Duration::from_secs(2);
@@ -168,31 +172,6 @@ impl Client {
         self.me.clone()
     }
 
-    pub(super) fn subscribe(&self, channel: ChannelName, since: u64, feed: FeedWriters) {
-        let (send_now, polling) = {
-            let mut inner = self.inner.borrow_mut();
-            // A new (empty) feed replays from `since`: 0 for everything retained,
-            // or the head of a state the page already rendered.
-            inner.subs.insert(channel.clone(), Subscription { last_seq: since, epoch: None, feed });
-            (inner.authenticated(), inner.polling)
-        };
-        if send_now {
-            self.send_subscribe(&channel, since);
-        }
-        if polling {
-            let generation = self.inner.borrow().poll_generation;
-            self.spawn_poll_loop(channel, generation);
-        }
-    }
-
-    pub(super) fn unsubscribe(&self, channel: &ChannelName) {
-        let removed = self.inner.borrow_mut().subs.remove(channel).is_some();
-        if removed && self.inner.borrow().authenticated() {
-            let id = self.next_id();
-            self.send(&ClientMessage::Unsubscribe { id, channel: channel.to_string() });
-        }
-    }
-
     fn next_id(&self) -> String {
         let mut inner = self.inner.borrow_mut();
         inner.next_request_id += 1;
@@ -204,26 +183,6 @@ impl Client {
         if let (Some(ws), Ok(text)) = (ws, serde_json::to_string(message)) {
             // A failed send means the socket is closing; onclose handles it.
             let _ = ws.send_with_str(&text);
-        }
-    }
-
-    fn send_subscribe(&self, channel: &ChannelName, since: u64) {
-        let id = self.next_id();
-        let epoch = {
-            let mut inner = self.inner.borrow_mut();
-            inner.subscribing.insert(id.clone(), channel.clone());
-            inner.subs.get(channel).and_then(|sub| sub.epoch.clone())
-        };
-        self.send(&ClientMessage::Subscribe { id, channel: channel.to_string(), since: Some(since), epoch });
-    }
-
-    /// Files the epoch a subscribe ack (or poll answer) named for `channel`.
-    fn learn_epoch(&self, channel: &ChannelName, epoch: String) {
-        if epoch.is_empty() {
-            return;
-        }
-        if let Some(sub) = self.inner.borrow_mut().subs.get_mut(channel) {
-            sub.epoch = Some(epoch);
         }
     }
 
@@ -327,67 +286,6 @@ impl Client {
         inner.last_frame_at = now_ms();
         let socket = Socket { ws, _on_message: on_message, _on_close: on_close };
         inner.link = Link::Open { socket, auth: None, live_since: None };
-    }
-
-    fn on_frame(&self, generation: u64, text: &str) {
-        if self.inner.borrow().generation != generation {
-            return;
-        }
-        self.inner.borrow_mut().last_frame_at = now_ms();
-        let message = match serde_json::from_str::<ServerMessage>(text) {
-            Ok(message) => message,
-            Err(err) => {
-                leptos::logging::warn!("beacon: unreadable frame ignored: {err}");
-                return;
-            }
-        };
-        match message {
-            ServerMessage::Welcome(welcome) => {
-                let id = self.next_id();
-                let token = {
-                    let mut inner = self.inner.borrow_mut();
-                    inner.heartbeat_ms = welcome.heartbeat_interval_ms;
-                    if let Link::Open { auth, .. } = &mut inner.link {
-                        *auth = Some(id.clone());
-                    }
-                    inner.token.as_ref().map(|t| t.token.clone())
-                };
-                if let Some(token) = token {
-                    self.send(&ClientMessage::Auth { id, token });
-                }
-            }
-            ServerMessage::Ack(ack) => {
-                let is_auth = matches!(
-                    &self.inner.borrow().link,
-                    Link::Open { auth: Some(auth), .. } if *auth == ack.id
-                );
-                let subscribed = self.inner.borrow_mut().subscribing.remove(&ack.id);
-                if is_auth {
-                    self.on_authenticated();
-                } else if let Some(channel) = subscribed {
-                    self.learn_epoch(&channel, ack.epoch.unwrap_or_default());
-                } else {
-                    self.answer_pending(&ack.id.clone(), Ok(ack));
-                }
-            }
-            ServerMessage::Nack(nack) => {
-                leptos::logging::warn!(
-                    "beacon: request {:?} refused: {:?} {}",
-                    nack.id,
-                    nack.code,
-                    nack.message
-                );
-                if let Some(id) = nack.id.clone() {
-                    self.answer_pending(&id, Err(SendFailure::Refused(nack)));
-                }
-            }
-            ServerMessage::Event(event) => self.apply_event(event),
-            ServerMessage::Reset(reset) => self.apply_reset(&reset.channel, reset.head_seq, reset.epoch),
-            ServerMessage::Signal(signal) => self.apply_signal(signal),
-            ServerMessage::Revoked(revoked) => self.apply_revoked(&revoked.channel),
-            ServerMessage::Ping { ts } => self.send(&ClientMessage::Pong { ts }),
-            ServerMessage::Pong { ts } => self.on_pong(ts),
-        }
     }
 
     fn on_authenticated(&self) {
@@ -511,35 +409,4 @@ impl Client {
     }
 
     // ---- events -----------------------------------------------------------
-
-    fn apply_event(&self, event: EventEnvelope) {
-        let target = {
-            let mut inner = self.inner.borrow_mut();
-            match inner.subs.get_mut(&event.channel) {
-                // Replay and live delivery can overlap: anything not newer is a duplicate.
-                Some(sub) if policy::is_new(sub.last_seq, event.seq) => {
-                    sub.last_seq = event.seq;
-                    Some(sub.feed.events)
-                }
-                _ => None,
-            }
-        };
-        if let Some(events) = target {
-            events.update(|feed| push_bounded(feed, event));
-        }
-    }
-
-    fn apply_reset(&self, channel: &ChannelName, head_seq: u64, epoch: String) {
-        self.learn_epoch(channel, epoch);
-        let target = {
-            let mut inner = self.inner.borrow_mut();
-            inner.subs.get_mut(channel).map(|sub| {
-                sub.last_seq = head_seq;
-                sub.feed.resets
-            })
-        };
-        if let Some(resets) = target {
-            resets.update(|n| *n += 1);
-        }
-    }
 }
