@@ -9,12 +9,14 @@
 //! - [`resume`]: where a socket or long-poll resumes, and the gap check on reads.
 //! - [`counts`]: connections per principal, on this node or across nodes.
 //! - [`gap_fill`]: on a lossy bus, events the bus lost are read from the log.
+//! - `control`: disconnect and revoke, on every node.
 //!
 //! The registry is sharded by channel name so fan-out on one channel does not
 //! contend with subscribes on others. Locks are std mutexes held only for map
 //! updates and non-blocking `try_send`s, never across an `.await`.
 
 pub mod connection;
+mod control;
 pub mod counts;
 pub mod ephemeral;
 pub mod gap_fill;
@@ -37,7 +39,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::auth::Principal;
-use crate::bus::{BusMessage, Control, Published, SharedBus};
+use crate::bus::{BusMessage, Published, SharedBus};
 use crate::store::{Store, StoreError};
 use counts::{Admission, SharedCounts};
 pub use metrics::Metrics;
@@ -367,53 +369,6 @@ impl Hub {
             metrics.signals.fetch_add(delivered, Ordering::Relaxed);
             metrics.signals_dropped.fetch_add(dropped, Ordering::Relaxed);
         }
-    }
-
-    /// Carries out a request from another node.
-    fn obey(&self, control: Control) {
-        match control {
-            Control::Disconnect(principal) => {
-                self.disconnect_here(&principal);
-            }
-            Control::Revoke { principal, channel } => self.revoke_here(&principal, &channel),
-        }
-    }
-
-    /// Ends `principal`'s subscriptions to `channel` on every node (they lost
-    /// access: left the conversation).
-    pub async fn revoke(&self, principal: &Principal, channel: &ChannelName) {
-        self.revoke_here(principal, channel);
-        let control = Control::Revoke { principal: principal.clone(), channel: channel.clone() };
-        if let Err(err) = self.shared.bus.publish(BusMessage::Control(control)).await {
-            tracing::warn!(error = %err, "revoke not sent to the other nodes");
-        }
-    }
-
-    fn revoke_here(&self, principal: &Principal, channel: &ChannelName) {
-        let connections = self.shared.connections.lock().expect("registry lock poisoned");
-        for entry in connections.values().filter(|c| &c.principal == principal) {
-            if entry.outbox.queue.try_send(Outbound::Revoke(channel.clone())).is_err() {
-                // Full or closing: closing the connection revokes everything.
-                entry.outbox.kick.fire(CloseCode::Reconnect);
-            }
-        }
-    }
-
-    /// Asks every connection of `principal`, on every node, to reconnect;
-    /// returns how many were on this node.
-    pub async fn disconnect_principal(&self, principal: &Principal) -> usize {
-        let here = self.disconnect_here(principal);
-        let control = Control::Disconnect(principal.clone());
-        if let Err(err) = self.shared.bus.publish(BusMessage::Control(control)).await {
-            tracing::warn!(error = %err, "disconnect not sent to the other nodes");
-        }
-        here
-    }
-
-    fn disconnect_here(&self, principal: &Principal) -> usize {
-        let connections = self.shared.connections.lock().expect("registry lock poisoned");
-        let mine = connections.values().filter(|c| &c.principal == principal);
-        mine.map(|c| c.outbox.kick.fire(CloseCode::Reconnect)).count()
     }
 
     /// Connections on this node right now.

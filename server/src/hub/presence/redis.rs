@@ -11,6 +11,7 @@
 //! Redis being unreachable costs presence, not messages: joins and leaves are
 //! kept locally and written when Redis answers again.
 
+mod dead_nodes;
 mod scripts;
 
 use std::collections::{HashMap, HashSet};
@@ -178,66 +179,6 @@ impl RedisPresence {
             if let Some(change) = self.put_entry(&channel, connection, &member, active).await {
                 changes.push((channel, change));
             }
-        }
-        changes
-    }
-
-    /// Deletes the entries of nodes whose lease expired; returns the leaves.
-    async fn sweep_dead_nodes(&self) -> Vec<(ChannelName, PresenceChange)> {
-        let mut connection = self.node.connection();
-        let nodes: Vec<String> = match tokio::time::timeout(
-            COMMAND_TIMEOUT,
-            redis::cmd("SMEMBERS").arg(self.node.nodes_key()).query_async(&mut connection),
-        )
-        .await
-        {
-            Ok(Ok(nodes)) => nodes,
-            _ => return Vec::new(),
-        };
-        let mut changes = Vec::new();
-        for dead in nodes.into_iter().filter(|n| n != self.node.node_id()) {
-            let claim = async {
-                let alive: bool =
-                    redis::cmd("EXISTS").arg(self.node.lease_key(&dead)).query_async(&mut connection).await?;
-                if alive {
-                    return Ok::<_, redis::RedisError>(None);
-                }
-                // Whoever removes it from the set sweeps it: once, cluster-wide.
-                let claimed: i64 = redis::cmd("SREM")
-                    .arg(self.node.nodes_key())
-                    .arg(&dead)
-                    .query_async(&mut connection)
-                    .await?;
-                if claimed == 0 {
-                    return Ok(None);
-                }
-                let channels: Vec<String> =
-                    redis::cmd("SMEMBERS").arg(self.channels_of(&dead)).query_async(&mut connection).await?;
-                Ok(Some(channels))
-            };
-            let Ok(Ok(Some(channels))) = tokio::time::timeout(COMMAND_TIMEOUT, claim).await else { continue };
-            tracing::info!(node = %dead, channels = channels.len(), "a node's lease expired; removing its presence");
-            for channel in channels.iter().filter_map(|c| ChannelName::parse(c).ok()) {
-                let mut invocation = self.sweep_node.key(self.hash(&channel));
-                invocation.arg(&dead).arg(self.node.lease_key(""));
-                let swept = tokio::time::timeout(
-                    COMMAND_TIMEOUT,
-                    invocation.invoke_async::<Vec<String>>(&mut connection),
-                );
-                let Ok(Ok(flat)) = swept.await else { continue };
-                for row in flat.chunks(4) {
-                    if let [member, before, after, name] = row
-                        && let Some(change) = change(member, name, parse_status(before), parse_status(after))
-                    {
-                        changes.push((channel.clone(), change));
-                    }
-                }
-            }
-            let _: Result<Result<(), _>, _> = tokio::time::timeout(
-                COMMAND_TIMEOUT,
-                redis::cmd("DEL").arg(self.channels_of(&dead)).query_async::<()>(&mut connection),
-            )
-            .await;
         }
         changes
     }
