@@ -28,4 +28,7 @@ cargo leptos build
 step "end-to-end tests (Playwright + Chromium)"
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 mkdir -p target/e2e && rm -f target/e2e/beacon.db*
+# The two-node cluster of the end-to-end suite runs on a fresh PostgreSQL database.
+psql -h 127.0.0.1 -U postgres -d postgres -qc "drop database if exists beacon_e2e_cluster" >/dev/null
+psql -h 127.0.0.1 -U postgres -d postgres -qc "create database beacon_e2e_cluster" >/dev/null
 (cd end2end && BEACON_E2E_SERVER="$target_dir/debug/beacon" npx playwright test)

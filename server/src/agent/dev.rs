@@ -187,7 +187,12 @@ pub fn start(
     let internal = format!("http://{loopback}");
     let public_url = public_url.map_or_else(|| internal.clone(), str::to_owned);
     let random = || Secret::new(hex::encode(rand::random::<[u8; 24]>()));
-    let (client_secret, webhook_secret) = (random(), random());
+    let (client_secret, webhook_secret, webhook_url) = match &options.shared {
+        Some(shared) => {
+            (shared.client_secret.clone(), shared.webhook_secret.clone(), shared.webhook_url.clone())
+        }
+        None => (random(), random(), format!("{internal}/api/webhooks/confirmd")),
+    };
     let control_token = options.control_token.clone().unwrap_or_else(random);
     let org_id = "beacon-dev-org".to_owned();
     tracing::warn!(
@@ -199,7 +204,7 @@ pub fn start(
     );
     let agent = DevAgent::new(
         DevAgentSettings {
-            webhook_url: format!("{internal}/api/webhooks/confirmd"),
+            webhook_url,
             webhook_secret: webhook_secret.clone(),
             public_url,
             org_id: org_id.clone(),

@@ -29,6 +29,24 @@ pub struct DevAgentOptions {
     /// `BEACON_DEV_AGENT_DELAY_MS`, default `200-800`: the pause before each
     /// webhook, like the platform's.
     pub delay_ms: (u64, u64),
+    /// `BEACON_DEV_AGENT_SHARED`: for trying several nodes against one dev
+    /// agent, as they would share one platform. Default unset: random
+    /// credentials, webhooks to this server.
+    pub shared: Option<SharedDevAgent>,
+}
+
+/// One dev agent serving several nodes: the others run with
+/// `BEACON_AGENT=confirmd` pointed at it, with these credentials.
+#[derive(Debug, Clone)]
+pub struct SharedDevAgent {
+    /// `BEACON_DEV_AGENT_CLIENT_SECRET` (at least 32 characters).
+    pub client_secret: Secret,
+    /// `BEACON_DEV_AGENT_WEBHOOK_SECRET` (at least 32 characters).
+    pub webhook_secret: Secret,
+    /// `BEACON_DEV_AGENT_WEBHOOK_URL`: where its webhooks go (a load
+    /// balancer, or another node); loopback only, like the agent itself
+    /// unless remote is allowed.
+    pub webhook_url: String,
 }
 
 /// `CONFIRMD_*`: where the platform is and who Beacon is there.
@@ -103,7 +121,8 @@ pub(super) fn from_env<F: Fn(&str) -> Option<String>>(
                     (low, high)
                 }
             };
-            Ok(AgentMode::Dev(DevAgentOptions { allow_remote, control_token, delay_ms }))
+            let shared = shared_dev_agent(env, allow_remote)?;
+            Ok(AgentMode::Dev(DevAgentOptions { allow_remote, control_token, delay_ms, shared }))
         }
         Some("confirmd") => {
             let required = |name: &'static str| {
@@ -129,4 +148,37 @@ pub(super) fn from_env<F: Fn(&str) -> Option<String>>(
         }
         Some(other) => Err(invalid("BEACON_AGENT", format!("`{other}` is neither `dev` nor `confirmd`"))),
     }
+}
+
+fn shared_dev_agent<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+    allow_remote: bool,
+) -> Result<Option<SharedDevAgent>, ConfigError> {
+    if !env.flag("BEACON_DEV_AGENT_SHARED")? {
+        return Ok(None);
+    }
+    let secret = |name: &'static str| match env.get(name) {
+        Some(value) if value.len() >= MIN_SECRET_LEN => Ok(Secret::new(value)),
+        _ => Err(invalid(
+            name,
+            format!("required with BEACON_DEV_AGENT_SHARED, at least {MIN_SECRET_LEN} characters"),
+        )),
+    };
+    let webhook_url = env
+        .get("BEACON_DEV_AGENT_WEBHOOK_URL")
+        .ok_or_else(|| invalid("BEACON_DEV_AGENT_WEBHOOK_URL", "required with BEACON_DEV_AGENT_SHARED"))?;
+    let loopback = ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"]
+        .iter()
+        .any(|p| webhook_url.starts_with(p));
+    if !loopback && !allow_remote {
+        return Err(invalid(
+            "BEACON_DEV_AGENT_WEBHOOK_URL",
+            "must be a loopback http:// address unless BEACON_DEV_AGENT_ALLOW_REMOTE=true",
+        ));
+    }
+    Ok(Some(SharedDevAgent {
+        client_secret: secret("BEACON_DEV_AGENT_CLIENT_SECRET")?,
+        webhook_secret: secret("BEACON_DEV_AGENT_WEBHOOK_SECRET")?,
+        webhook_url,
+    }))
 }
