@@ -105,3 +105,37 @@ fn secrets_never_print() {
     let c = config(&[("BEACON_PUBLISH_KEY", "hunter2hunter2hunter2hunter2hunter2")]).unwrap();
     assert!(!format!("{c:?}").contains("hunter2"));
 }
+
+#[test]
+fn several_nodes_need_redis_and_postgres() {
+    let pg = ("DATABASE_URL", "postgres://beacon@db/beacon");
+    let c = config(&[pg, ("BEACON_BUS", "redis"), ("REDIS_URL", "redis://cache:6379")]).unwrap();
+    assert_eq!(c.cluster.bus, cluster::BusKind::Redis { url: "redis://cache:6379".into() });
+    assert_eq!(c.cluster.redis_prefix, "beacon");
+    assert!(!config(&[]).unwrap().cluster.is_multi_node(), "one node by default");
+    error_names(&[pg, ("BEACON_BUS", "redis")], "REDIS_URL");
+    error_names(&[pg, ("BEACON_BUS", "redis"), ("REDIS_URL", "http://cache")], "REDIS_URL");
+    // Two nodes cannot share one SQLite event log.
+    error_names(&[("BEACON_BUS", "redis"), ("REDIS_URL", "redis://cache")], "BEACON_BUS");
+    error_names(&[("BEACON_BUS", "kafka")], "BEACON_BUS");
+    error_names(&[("BEACON_REDIS_PREFIX", "has space")], "BEACON_REDIS_PREFIX");
+    error_names(&[("BEACON_NODE_ID", "a/b")], "BEACON_NODE_ID");
+}
+
+#[cfg(feature = "dev-agent")]
+#[test]
+fn a_shared_dev_agent_needs_its_secrets_and_a_loopback_webhook_target() {
+    let shared = ("BEACON_DEV_AGENT_SHARED", "true");
+    let url = ("BEACON_DEV_AGENT_WEBHOOK_URL", "http://127.0.0.1:3001/api/webhooks/confirmd");
+    let client = ("BEACON_DEV_AGENT_CLIENT_SECRET", "client-secret-0123456789abcdefghijklmn");
+    let webhook = ("BEACON_DEV_AGENT_WEBHOOK_SECRET", "webhook-secret-0123456789abcdefghijklm");
+    assert!(config(&[shared, url, client, webhook]).unwrap().dev_agent().unwrap().shared.is_some());
+    error_names(&[shared, client, webhook], "BEACON_DEV_AGENT_WEBHOOK_URL");
+    error_names(&[shared, url, webhook], "BEACON_DEV_AGENT_CLIENT_SECRET");
+    error_names(
+        &[shared, url, client, ("BEACON_DEV_AGENT_WEBHOOK_SECRET", "short")],
+        "BEACON_DEV_AGENT_WEBHOOK_SECRET",
+    );
+    let remote = ("BEACON_DEV_AGENT_WEBHOOK_URL", "http://10.0.0.5:3000/api/webhooks/confirmd");
+    error_names(&[shared, remote, client, webhook], "BEACON_DEV_AGENT_WEBHOOK_URL");
+}
