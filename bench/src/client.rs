@@ -93,6 +93,20 @@ pub struct Spec {
     pub url: Arc<str>,
     /// Beacon: the connect token and the channel to subscribe to.
     pub beacon: Option<(Arc<str>, Arc<str>)>,
+    /// Where to reconnect after a storm when not to `server` (its node died).
+    pub fallback: Option<(SocketAddr, Arc<str>)>,
+}
+
+impl Spec {
+    /// The spec reconnects use: the fallback node's, when there is one.
+    fn after_storm(&self) -> Spec {
+        let mut spec = self.clone();
+        if let Some((server, url)) = &self.fallback {
+            spec.server = *server;
+            spec.url = url.clone();
+        }
+        spec
+    }
 }
 
 /// What a task runs with besides its [`Spec`].
@@ -262,6 +276,7 @@ pub async fn run(spec: Spec, env: Env) {
 /// starting at once) until connected or the storm deadline passes.
 async fn reconnect(spec: &Spec, env: &Env, last_seq: &mut Option<u64>) -> Option<Ws> {
     let deadline = Instant::now() + env.storm_deadline;
+    let spec = &spec.after_storm();
     let mut failures = 0u32;
     loop {
         if env.stop.is_cancelled() {

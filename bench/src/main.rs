@@ -1,8 +1,9 @@
 //! `cargo run --release -p bench -- [--quick]`: Beacon against the Node
 //! reference server (`bench/node/server.js`), side by side, in five scenarios:
-//! idle sockets, push latency, fan-out, a reconnect storm and chat. Starts both
-//! servers itself (one at a time, fresh for each run), targets loopback only,
-//! and writes `BENCHMARKS.md` at the workspace root.
+//! idle sockets, push latency, fan-out, a reconnect storm and chat; and Beacon
+//! on two nodes (PostgreSQL + Redis: fan-out across them, a node killed).
+//! Starts the servers itself (fresh for each run), targets loopback only, and
+//! writes `BENCHMARKS.md` at the workspace root.
 
 mod client;
 mod report;
@@ -29,6 +30,8 @@ enum Scenario {
     Fanout,
     Storm,
     Chat,
+    /// Two Beacon nodes on PostgreSQL and Redis: fan-out across them, and a node killed.
+    Cluster,
 }
 
 /// Benchmark Beacon against the Node reference server and write BENCHMARKS.md.
@@ -38,7 +41,7 @@ struct Args {
     /// Small sizes and short runs: the whole benchmark in under two minutes.
     #[arg(long)]
     quick: bool,
-    /// Which scenarios to run (default: all four).
+    /// Which scenarios to run (default: all).
     #[arg(long, value_enum, value_delimiter = ',')]
     scenarios: Vec<Scenario>,
     /// Idle sockets per server (default: as many as the fd limit allows; quick 2000).
@@ -71,6 +74,12 @@ struct Args {
     /// The Node.js executable.
     #[arg(long, default_value = "node")]
     node: String,
+    /// PostgreSQL for the two-node scenario: a database is created there for each run.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    postgres_url: String,
+    /// Redis for the two-node scenario.
+    #[arg(long, default_value = "redis://127.0.0.1:6379")]
+    redis_url: String,
     /// Where to write the report (default: <workspace>/BENCHMARKS.md).
     #[arg(long)]
     output: Option<PathBuf>,
@@ -295,6 +304,31 @@ async fn main() -> Result<()> {
         }
         chat = pair(runs, |r| r.kind);
     }
+    let mut cluster = None;
+    if wanted(Scenario::Cluster) {
+        let mut fanout_run = None;
+        let mut storm_run = None;
+        for which in ["fanout", "storm"] {
+            let spec = match cluster_spec(&args, which) {
+                Ok(spec) => spec,
+                Err(err) => {
+                    failures.push(format!("{which}/2 nodes: {err:#}"));
+                    continue;
+                }
+            };
+            let outcome = if which == "fanout" {
+                scenarios::fanout::run_cluster(&programs, &plan, &spec).await.map(|r| fanout_run = Some(r))
+            } else {
+                scenarios::storm::run_cluster(&programs, &plan, &spec).await.map(|r| storm_run = Some(r))
+            };
+            if let Err(err) = outcome {
+                failures.push(format!("{which}/2 nodes: {err:#}"));
+            }
+            drop_database(&args.postgres_url, &spec.database_url);
+            settle().await;
+        }
+        cluster = Some((fanout_run, storm_run));
+    }
     for failure in &failures {
         progress("error", failure);
     }
@@ -321,12 +355,50 @@ async fn main() -> Result<()> {
         fanout,
         storm,
         chat,
+        cluster,
         failures,
     };
     let output = args.output.unwrap_or_else(|| root.join("BENCHMARKS.md"));
     std::fs::write(&output, report::render(&inputs))
         .with_context(|| format!("writing {}", output.display()))?;
     progress("done", format!("wrote {} after {:.0} s", output.display(), started.elapsed().as_secs_f64()));
+    Ok(())
+}
+
+/// A fresh PostgreSQL database and Redis prefix for one two-node run.
+fn cluster_spec(args: &Args, label: &str) -> Result<server::ClusterSpec> {
+    let tag = format!("{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff);
+    let name = format!("beacon_bench_{label}_{tag}");
+    psql(&args.postgres_url, &format!("CREATE DATABASE {name}"))?;
+    let base = args.postgres_url.rsplit_once('/').map_or(args.postgres_url.as_str(), |(b, _)| b);
+    let hex = || format!("{:032x}", rand::random::<u128>());
+    Ok(server::ClusterSpec {
+        database_url: format!("{base}/{name}"),
+        redis_url: args.redis_url.clone(),
+        prefix: format!("beacon-bench-{tag}"),
+        secret: format!("{}{}", hex(), hex()),
+        publish_key: format!("bench-{}", hex()),
+    })
+}
+
+fn drop_database(admin_url: &str, database_url: &str) {
+    if let Some((_, name)) = database_url.rsplit_once('/')
+        && let Err(err) = psql(admin_url, &format!("DROP DATABASE IF EXISTS {name}"))
+    {
+        progress("cleanup", format!("could not drop {name}: {err:#}"));
+    }
+}
+
+/// Runs one statement with `psql` (installed with PostgreSQL's client).
+fn psql(url: &str, statement: &str) -> Result<()> {
+    let status = std::process::Command::new("psql")
+        .args([url, "-qAtc", statement])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .context("running psql (the two-node scenario needs PostgreSQL's client)")?;
+    if !status.success() {
+        bail!("psql failed on `{statement}` at {url}");
+    }
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 mod chat;
+mod cluster;
 
 use crate::scenarios::Plan;
 use crate::scenarios::chat::ChatRun;
@@ -81,6 +82,8 @@ pub struct Inputs<'a> {
     pub push: Option<(PushRun, PushRun)>,
     pub fanout: Option<(FanoutRun, FanoutRun)>,
     pub storm: Option<(StormRun, StormRun)>,
+    /// Two Beacon nodes: fan-out across them, and the storm of a node dying.
+    pub cluster: Option<(Option<FanoutRun>, Option<StormRun>)>,
     pub chat: Option<(ChatRun, ChatRun)>,
     pub failures: Vec<String>,
 }
@@ -549,6 +552,15 @@ pub fn render(inputs: &Inputs<'_>) -> String {
     }
     if let Some(chat) = &inputs.chat {
         chat::chat_section(&mut out, chat);
+    }
+    if let Some((fanout, storm)) = &inputs.cluster {
+        let cluster_inputs = cluster::ClusterInputs {
+            fanout: fanout.as_ref(),
+            storm: storm.as_ref(),
+            single_fanout: inputs.fanout.as_ref(),
+            single_storm: inputs.storm.as_ref(),
+        };
+        cluster::cluster_section(&mut out, &cluster_inputs);
     }
     if !inputs.failures.is_empty() {
         out.push_str("## Runs that failed\n\n");

@@ -37,6 +37,17 @@ pub struct Programs {
     pub node_script: PathBuf,
 }
 
+/// Two Beacon nodes sharing PostgreSQL and Redis: what both are started with.
+#[derive(Debug, Clone)]
+pub struct ClusterSpec {
+    pub database_url: String,
+    pub redis_url: String,
+    pub prefix: String,
+    /// Shared, so a token from one node is good on the other.
+    pub secret: String,
+    pub publish_key: String,
+}
+
 /// Longest a server may take to answer its health check after starting.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest a publish or webhook request may take.
@@ -92,13 +103,32 @@ fn random_hex() -> String {
 impl Server {
     /// Starts a fresh server and waits until its health check answers.
     pub async fn start(kind: Kind, programs: &Programs, label: &str) -> Result<Self> {
+        Self::start_as(kind, programs, label, None).await
+    }
+
+    /// Starts Beacon node `node` of `cluster`.
+    pub async fn start_node(
+        programs: &Programs,
+        label: &str,
+        cluster: &ClusterSpec,
+        node: &str,
+    ) -> Result<Self> {
+        Self::start_as(Kind::Beacon, programs, label, Some((cluster, node))).await
+    }
+
+    async fn start_as(
+        kind: Kind,
+        programs: &Programs,
+        label: &str,
+        cluster: Option<(&ClusterSpec, &str)>,
+    ) -> Result<Self> {
         let dir = std::env::temp_dir().join(format!(
             "beacon-bench-{}-{}-{label}",
             std::process::id(),
             sys::now_ns()
         ));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let spawned = Self::spawn_in(kind, programs, dir.clone()).await;
+        let spawned = Self::spawn_in(kind, programs, dir.clone(), cluster).await;
         let mut server = match spawned {
             Ok(server) => server,
             Err(err) => {
@@ -113,17 +143,39 @@ impl Server {
         Ok(server)
     }
 
-    async fn spawn_in(kind: Kind, programs: &Programs, dir: PathBuf) -> Result<Self> {
+    async fn spawn_in(
+        kind: Kind,
+        programs: &Programs,
+        dir: PathBuf,
+        cluster: Option<(&ClusterSpec, &str)>,
+    ) -> Result<Self> {
         let port = free_port()?;
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let log = std::fs::File::create(dir.join("server.log"))?;
-        let publish_key = format!("bench-{}", random_hex());
+        let (database_url, secret, publish_key) = match cluster {
+            Some((cluster, _)) => {
+                (cluster.database_url.clone(), cluster.secret.clone(), cluster.publish_key.clone())
+            }
+            None => (
+                format!("sqlite://{}/beacon.db", dir.display()),
+                format!("{}{}", random_hex(), random_hex()),
+                format!("bench-{}", random_hex()),
+            ),
+        };
         let mut command = match kind {
             Kind::Beacon => {
                 let mut c = Command::new(&programs.beacon_bin);
+                if let Some((cluster, node)) = cluster {
+                    c.env("BEACON_BUS", "redis")
+                        .env("REDIS_URL", &cluster.redis_url)
+                        .env("BEACON_REDIS_PREFIX", &cluster.prefix)
+                        .env("BEACON_NODE_ID", node)
+                        // Per node, as a deployment would size each node's pool.
+                        .env("BEACON_DB_MAX_CONNECTIONS", "20");
+                }
                 c.env("BEACON_BIND", addr.to_string())
-                    .env("DATABASE_URL", format!("sqlite://{}/beacon.db", dir.display()))
-                    .env("BEACON_SECRET", format!("{}{}", random_hex(), random_hex()))
+                    .env("DATABASE_URL", database_url)
+                    .env("BEACON_SECRET", secret)
                     .env("BEACON_PUBLISH_KEY", &publish_key)
                     // One principal holds all the fan-out sockets.
                     .env("BEACON_MAX_CONNECTIONS_PER_PRINCIPAL", "1000000")
@@ -204,6 +256,11 @@ impl Server {
 
     pub fn cpu_secs(&self) -> Result<f64> {
         sys::cpu_secs(self.pid)
+    }
+
+    /// SIGKILL: the node dies the way a crash or power loss kills it.
+    pub async fn kill(&mut self) -> Result<()> {
+        self.child.kill().await.context("killing the server")
     }
 
     /// Whether the process is still running (it may have crashed mid-run).

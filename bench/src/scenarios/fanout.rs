@@ -13,9 +13,9 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::{DRAIN_TIMEOUT, Fleet, Identity, Plan, Tally, cpu, cpu_between, post_one, progress};
+use super::{DRAIN_TIMEOUT, Fleet, Identity, Plan, Tally, cpu_between, post_one, progress};
 use crate::client::{Handler, Mark};
-use crate::server::{Kind, Programs, Server};
+use crate::server::{ClusterSpec, Kind, Programs, Server};
 use crate::sys;
 
 /// Most events one fan-out run may post.
@@ -102,8 +102,23 @@ impl Count {
 }
 
 pub async fn run(kind: Kind, programs: &Programs, plan: &Plan) -> Result<FanoutRun> {
-    let label = format!("fanout/{}", kind.name());
     let server = Server::start(kind, programs, "fanout").await?;
+    run_on(vec![server], plan, &format!("fanout/{}", kind.name())).await
+}
+
+/// Two Beacon nodes: every subscriber on node B, every event posted to node A,
+/// so each delivery crosses from one node to the other through Redis.
+pub async fn run_cluster(programs: &Programs, plan: &Plan, cluster: &ClusterSpec) -> Result<FanoutRun> {
+    let nodes = super::start_pair(programs, "fanout", cluster).await?;
+    run_on(nodes, plan, "fanout/2 nodes").await
+}
+
+/// Publishes to the first of `servers`, subscribes on the last; the CPU
+/// figure is theirs together.
+async fn run_on(servers: Vec<Server>, plan: &Plan, label: &str) -> Result<FanoutRun> {
+    let label = label.to_owned();
+    let kind = servers[0].kind;
+    let (server, subscribe_on) = (&servers[0], &servers[servers.len() - 1]);
     let count = Arc::new(Count {
         per_event: (0..MAX_EVENTS).map(|_| AtomicU32::new(0)).collect(),
         target: AtomicUsize::new(usize::MAX),
@@ -114,7 +129,7 @@ pub async fn run(kind: Kind, programs: &Programs, plan: &Plan) -> Result<FanoutR
     });
     progress(&label, format!("connecting {} subscribers to one channel", plan.fanout_subscribers));
     let fleet = match Fleet::launch(
-        &server,
+        subscribe_on,
         plan,
         plan.fanout_subscribers,
         Identity::Shared,
@@ -126,7 +141,7 @@ pub async fn run(kind: Kind, programs: &Programs, plan: &Plan) -> Result<FanoutR
     {
         Ok(fleet) => fleet,
         Err(err) => {
-            server.stop().await?;
+            super::stop_all(servers).await?;
             return Err(err);
         }
     };
@@ -140,7 +155,7 @@ pub async fn run(kind: Kind, programs: &Programs, plan: &Plan) -> Result<FanoutR
         ),
     );
     let tally = Arc::new(Tally::new(MAX_EVENTS));
-    let cpu_before = cpu(&server);
+    let cpu_before = super::cpu_sum(&servers);
     let own_cpu_before = sys::cpu_secs(std::process::id()).ok();
     let start_ns = sys::now_ns();
     let started = Instant::now();
@@ -196,7 +211,7 @@ pub async fn run(kind: Kind, programs: &Programs, plan: &Plan) -> Result<FanoutR
     if tokio::time::timeout(DRAIN_TIMEOUT, drain).await.is_err() {
         posts.abort_all();
     }
-    let server_cpu_secs = cpu_between(cpu_before, cpu(&server));
+    let server_cpu_secs = cpu_between(cpu_before, super::cpu_sum(&servers));
     let client_cpu_secs = cpu_between(own_cpu_before, sys::cpu_secs(std::process::id()).ok());
     let last_ns = count.last_ns.load(Ordering::Relaxed).max(start_ns + 1);
     let secs = (last_ns - start_ns) as f64 / 1e9;
@@ -235,6 +250,6 @@ pub async fn run(kind: Kind, programs: &Programs, plan: &Plan) -> Result<FanoutR
         progress(&label, format!("server log, last lines:\n{}", server.log_tail(5)));
     }
     fleet.shutdown().await;
-    server.stop().await?;
+    super::stop_all(servers).await?;
     Ok(result)
 }

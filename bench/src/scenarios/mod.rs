@@ -1,4 +1,4 @@
-//! The five scenarios, and what they share: a fleet of sockets against one
+//! The scenarios, and what they share: a fleet of sockets against one
 //! server, the publishers, and the event payload.
 //!
 //! Every loop here is bounded by a count and by a deadline.
@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{self, Counters, Env, Handler, Spec};
-use crate::server::{Api, Kind, Server};
+use crate::server::{Api, ClusterSpec, Kind, Programs, Server};
 use crate::sys;
 
 /// Sizes and durations of one invocation.
@@ -103,6 +103,22 @@ impl Fleet {
         storm: Option<watch::Receiver<u64>>,
         label: &str,
     ) -> Result<Self> {
+        Self::launch_with_fallback(server, None, plan, n, identity, handler, storm, label).await
+    }
+
+    /// Like [`Fleet::launch`]; after a storm the sockets reconnect to
+    /// `fallback` (the other node of a cluster) instead of `server`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn launch_with_fallback(
+        server: &Server,
+        fallback: Option<&Server>,
+        plan: &Plan,
+        n: usize,
+        identity: Identity,
+        handler: Arc<dyn Handler>,
+        storm: Option<watch::Receiver<u64>>,
+        label: &str,
+    ) -> Result<Self> {
         let started = Instant::now();
         let tag = format!("{:08x}", rand::random::<u32>());
         // Per socket: (target, Beacon token).
@@ -158,6 +174,7 @@ impl Fleet {
                 source: client::source_addr(index, plan.sources),
                 url: Arc::from(server.ws_url(&target)),
                 beacon: token.map(|t| (t, target.clone())),
+                fallback: fallback.map(|f| (f.addr, Arc::from(f.ws_url(&target)))),
             };
             targets.push(target);
             tasks.spawn(client::run(spec, env.clone()));
@@ -387,6 +404,35 @@ pub fn rss(server: &Server) -> Option<u64> {
 /// One server's CPU seconds so far; `None` when it cannot be read.
 pub fn cpu(server: &Server) -> Option<f64> {
     server.cpu_secs().ok()
+}
+
+/// The CPU seconds of all `servers` together, when every reading succeeded.
+pub fn cpu_sum(servers: &[Server]) -> Option<f64> {
+    servers.iter().map(cpu).sum()
+}
+
+/// Stops every server (the first error is returned after all were stopped).
+pub async fn stop_all(servers: Vec<Server>) -> Result<()> {
+    let mut first = Ok(());
+    for server in servers {
+        let stopped = server.stop().await;
+        if first.is_ok() {
+            first = stopped;
+        }
+    }
+    first
+}
+
+/// Starts nodes A and B of `cluster`.
+pub async fn start_pair(programs: &Programs, label: &str, cluster: &ClusterSpec) -> Result<Vec<Server>> {
+    let a = Server::start_node(programs, &format!("{label}-a"), cluster, "a").await?;
+    match Server::start_node(programs, &format!("{label}-b"), cluster, "b").await {
+        Ok(b) => Ok(vec![a, b]),
+        Err(err) => {
+            a.stop().await?;
+            Err(err)
+        }
+    }
 }
 
 /// CPU seconds spent between two readings, when both succeeded.

@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Fleet, Identity, Plan, Tally, drain, percentile, progress, publish_at_rate};
 use crate::client::{Handler, Mark};
-use crate::server::{Kind, Programs, Server};
+use crate::server::{ClusterSpec, Kind, Programs, Server};
 use crate::sys;
 
 #[derive(Debug, Clone)]
@@ -88,8 +88,25 @@ impl Handler for Track {
 }
 
 pub async fn run(kind: Kind, programs: &Programs, plan: &Plan) -> Result<StormRun> {
-    let label = format!("storm/{}", kind.name());
     let server = Server::start(kind, programs, "storm").await?;
+    run_on(vec![server], plan, &format!("storm/{}", kind.name())).await
+}
+
+/// Two Beacon nodes: every client on node A, events posted to node B; the
+/// storm is node A killed (SIGKILL), and every client comes back on node B
+/// with `since`.
+pub async fn run_cluster(programs: &Programs, plan: &Plan, cluster: &ClusterSpec) -> Result<StormRun> {
+    let nodes = super::start_pair(programs, "storm", cluster).await?;
+    run_on(nodes, plan, "storm/2 nodes").await
+}
+
+/// With one server it is everything; with two, the clients start on the
+/// first, the publisher and the reconnects use the second, and the storm
+/// kills the first.
+async fn run_on(mut servers: Vec<Server>, plan: &Plan, label: &str) -> Result<StormRun> {
+    let label = label.to_owned();
+    let kind = servers[0].kind;
+    let two_nodes = servers.len() > 1;
     let max_publish = plan.storm_before + plan.storm_deadline + plan.storm_after;
     let capacity = (f64::from(plan.storm_rate) * max_publish.as_secs_f64() * 1.1) as usize + 16;
     let track = Arc::new(Track {
@@ -102,8 +119,10 @@ pub async fn run(kind: Kind, programs: &Programs, plan: &Plan) -> Result<StormRu
     });
     let (storm_tx, storm_rx) = watch::channel(0u64);
     progress(&label, format!("connecting {} clients", plan.storm_clients));
-    let fleet = match Fleet::launch(
-        &server,
+    let (server, survivor) = (&servers[0], &servers[servers.len() - 1]);
+    let fleet = match Fleet::launch_with_fallback(
+        server,
+        two_nodes.then_some(survivor),
         plan,
         plan.storm_clients,
         Identity::PerClient,
@@ -115,7 +134,7 @@ pub async fn run(kind: Kind, programs: &Programs, plan: &Plan) -> Result<StormRu
     {
         Ok(fleet) => fleet,
         Err(err) => {
-            server.stop().await?;
+            super::stop_all(servers).await?;
             return Err(err);
         }
     };
@@ -131,7 +150,7 @@ pub async fn run(kind: Kind, programs: &Programs, plan: &Plan) -> Result<StormRu
         ),
     );
     let publisher = tokio::spawn(publish_at_rate(
-        server.api.clone(),
+        survivor.api.clone(),
         targets,
         plan.storm_rate,
         plan.payload_bytes,
@@ -144,8 +163,20 @@ pub async fn run(kind: Kind, programs: &Programs, plan: &Plan) -> Result<StormRu
     let posted_before_storm = tally.attempted.load(Ordering::Relaxed);
     let storm_ns = sys::now_ns();
     track.storm_start_ns.store(storm_ns, Ordering::Relaxed);
+    // The signal first: a client whose socket died before it heard it would
+    // count as closed by the server instead of reconnecting.
     let _ = storm_tx.send(1);
-    progress(&label, "storm: every socket dropped, reconnecting");
+    if two_nodes {
+        servers[0].kill().await?;
+    }
+    progress(
+        &label,
+        if two_nodes {
+            "storm: node A killed, every client reconnecting to node B"
+        } else {
+            "storm: every socket dropped, reconnecting"
+        },
+    );
     let storm_started = Instant::now();
     let mut last_print = Instant::now();
     let deadline = storm_started + plan.storm_deadline + Duration::from_secs(1);
@@ -255,9 +286,9 @@ pub async fn run(kind: Kind, programs: &Programs, plan: &Plan) -> Result<StormRu
     }
     tally.report_error(&label);
     if tally.failed.load(Ordering::Relaxed) > 0 {
-        progress(&label, format!("server log, last lines:\n{}", server.log_tail(5)));
+        progress(&label, format!("server log, last lines:\n{}", servers[servers.len() - 1].log_tail(5)));
     }
     fleet.shutdown().await;
-    server.stop().await?;
+    super::stop_all(servers).await?;
     Ok(result)
 }
