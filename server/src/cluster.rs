@@ -72,7 +72,9 @@ impl Cluster {
                 Ok(Self {
                     node_id,
                     bus: Arc::new(RedisBus::start(node.clone(), shutdown.clone(), tasks)),
-                    presence: Arc::new(RedisPresence::new(node.clone(), away_after)),
+                    presence: Arc::new(
+                        RedisPresence::start(node.clone(), away_after, shutdown.clone(), tasks).await,
+                    ),
                     counts,
                     redis: Some(node),
                 })

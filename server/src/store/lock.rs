@@ -16,21 +16,18 @@ impl Store {
     /// Takes the advisory lock `key` if nobody holds it. On SQLite (one node
     /// by construction) there is nobody else: it is always granted.
     pub async fn try_lock(&self, key: i64) -> Result<Option<HeldLock>, StoreError> {
-        let mut connection = self.pool().acquire().await?.detach();
+        let mut connection = self.pool().acquire().await?;
         if self.backend() == Backend::Sqlite {
-            return Ok(Some(HeldLock { connection }));
+            return Ok(Some(HeldLock { connection: connection.detach() }));
         }
         let taken: bool = sqlx::query("SELECT pg_try_advisory_lock($1)")
             .bind(key)
-            .fetch_one(&mut connection)
+            .fetch_one(&mut *connection)
             .await?
             .try_get(0)?;
-        if taken {
-            Ok(Some(HeldLock { connection }))
-        } else {
-            let _ = connection.close().await;
-            Ok(None)
-        }
+        // Held: the connection leaves the pool with the lock. Not held: it goes
+        // back to the pool (it holds nothing), so asking again costs no connect.
+        Ok(taken.then(|| HeldLock { connection: connection.detach() }))
     }
 }
 

@@ -212,3 +212,33 @@ async fn presence_of_a_killed_node_leaves_within_its_lease() {
     let now: Vec<serde_json::Value> = ada.get_json(&format!("/api/conversations/{room}/presence")).await;
     assert!(now.iter().all(|m| m["member_id"] != alan_id.as_str()), "no zombie: {now:?}");
 }
+
+#[tokio::test]
+async fn a_node_restarted_under_the_same_id_leaves_no_zombie_presence() {
+    let cluster = Cluster::new().await;
+    // A long lease: B will not sweep A within the test, only A's restart can.
+    let long_lease = [("BEACON_NODE_LEASE_MS", "30000")];
+    let mut a = cluster.process("a", &long_lease).await;
+    let b = cluster.node("b").await;
+    let ada = b.visitor().await;
+    let alan = b.visitor().await;
+    let (room, _) = create_room(&ada).await;
+    let alan_id = invite(&ada, &alan, &room).await;
+    let (_alan_socket, _) = join_room(&alan.at(&a.base), &room).await;
+    let (mut ada_socket, present) = join_room(&ada, &room).await;
+    assert!(present.contains(&alan_id));
+
+    // Killed and back at once, under the same node id: its lease never lapsed,
+    // so only the new process can say that the old one's entries are gone.
+    a.kill().await;
+    let _a_again = cluster.process("a", &long_lease).await;
+    loop {
+        if let ServerMessage::Signal(signal) = ada_socket.recv().await
+            && matches!(&signal.body, SignalBody::PresenceLeave { member_id } if *member_id == alan_id)
+        {
+            break;
+        }
+    }
+    let now: Vec<serde_json::Value> = ada.get_json(&format!("/api/conversations/{room}/presence")).await;
+    assert!(now.iter().all(|m| m["member_id"] != alan_id.as_str()), "no zombie: {now:?}");
+}

@@ -22,6 +22,8 @@ use std::time::{Duration, Instant};
 use protocol::ChannelName;
 use protocol::chat::{Member, PresenceEntry, PresenceStatus};
 use redis::Script;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::{Presence, PresenceChange, PresenceFuture};
 use crate::cluster::redis::{COMMAND_TIMEOUT, RedisNode};
@@ -55,6 +57,8 @@ pub struct RedisPresence {
     /// every local entry.
     restore: std::sync::Arc<AtomicBool>,
     last_node_check: Mutex<Instant>,
+    /// Changes found outside a sweep (at start), announced by the next one.
+    pending: Mutex<Vec<(ChannelName, PresenceChange)>>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -88,15 +92,38 @@ fn change(member_id: &str, name: &str, before: Status, after: Status) -> Option<
 }
 
 impl RedisPresence {
-    pub fn new(node: RedisNode, away_after: Duration) -> Self {
+    /// Presence for this node. Entries an earlier process left under the same
+    /// node id (restarted within its lease) are removed before anything joins,
+    /// and their leaves are announced by the first sweep.
+    pub async fn start(
+        node: RedisNode,
+        away_after: Duration,
+        shutdown: CancellationToken,
+        tasks: &TaskTracker,
+    ) -> Self {
         let restore = std::sync::Arc::new(AtomicBool::new(false));
-        let watcher = (node.clone(), restore.clone());
-        tokio::spawn(async move {
+        let (watched, flag) = (node.clone(), restore.clone());
+        tasks.spawn(async move {
             loop {
-                watcher.0.lease_restored().await;
-                watcher.1.store(true, Ordering::Relaxed);
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = watched.lease_restored() => flag.store(true, Ordering::Relaxed),
+                }
             }
         });
+        let presence = Self::new(node, away_after, restore);
+        let leftovers = presence.sweep_node_entries(presence.node.node_id()).await;
+        if !leftovers.is_empty() {
+            tracing::warn!(
+                entries = leftovers.len(),
+                "removed presence left by an earlier process of this node id"
+            );
+        }
+        *presence.pending.lock().expect("presence lock poisoned") = leftovers;
+        presence
+    }
+
+    fn new(node: RedisNode, away_after: Duration, restore: std::sync::Arc<AtomicBool>) -> Self {
         Self {
             node,
             away_after,
@@ -107,6 +134,7 @@ impl RedisPresence {
             snapshot: Script::new(scripts::SNAPSHOT),
             restore,
             last_node_check: Mutex::new(Instant::now()),
+            pending: Mutex::default(),
         }
     }
 
@@ -311,7 +339,8 @@ impl Presence for RedisPresence {
 
     fn sweep(&self, now: Instant) -> PresenceFuture<'_, Vec<(ChannelName, PresenceChange)>> {
         Box::pin(async move {
-            let mut changes = self.restore_all().await;
+            let mut changes = std::mem::take(&mut *self.pending.lock().expect("presence lock poisoned"));
+            changes.extend(self.restore_all().await);
             let idle: Vec<(ConnectionId, Member, Vec<ChannelName>)> = {
                 let mut local = self.local.lock().expect("presence lock poisoned");
                 local
