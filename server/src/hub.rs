@@ -10,6 +10,8 @@
 //! - [`counts`]: connections per principal, on this node or across nodes.
 //! - [`gap_fill`]: on a lossy bus, events the bus lost are read from the log.
 //! - `control`: disconnect and revoke, on every node.
+//! - `fan_out`: a bus message to every local listener, events in seq order
+//!   ([`reorder`]).
 //!
 //! The registry is sharded by channel name so fan-out on one channel does not
 //! contend with subscribes on others. Locks are std mutexes held only for map
@@ -19,22 +21,24 @@ pub mod connection;
 mod control;
 pub mod counts;
 pub mod ephemeral;
+mod fan_out;
 pub mod gap_fill;
 pub mod metrics;
 pub mod outbox;
 pub mod presence;
 pub mod rate;
+mod reorder;
 pub mod resume;
 pub mod typing;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::ws::Utf8Bytes;
-use protocol::{ChannelName, CloseCode, EventEnvelope, ServerMessage};
-use tokio::sync::{Notify, mpsc};
+use protocol::{ChannelName, EventEnvelope, ServerMessage};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -45,6 +49,7 @@ use counts::{Admission, SharedCounts};
 pub use metrics::Metrics;
 pub use outbox::{Kick, Outbound, Outbox};
 use presence::SharedPresence;
+use reorder::Reorder;
 use typing::Typing;
 
 /// Shards of the channel registry: enough that two cores rarely meet on one lock.
@@ -60,12 +65,13 @@ enum Listener {
     Waiter(Arc<Notify>),
 }
 
-/// A channel's listeners on this node, and the newest seq handed to them
-/// (what the gap fill compares with the log's head).
+/// A channel's listeners on this node, and its live events put back in seq
+/// order (the newest seq handed on is what the gap fill compares with the
+/// log's head).
 #[derive(Default)]
 struct ChannelListeners {
     listeners: HashMap<ConnectionId, Listener>,
-    delivered: u64,
+    order: Reorder<Arc<Published>>,
 }
 
 type ChannelMap = HashMap<ChannelName, ChannelListeners>;
@@ -91,6 +97,8 @@ struct Shared {
     typing: Typing,
     /// Wakes the gap fill before its next tick (the bus reconnected).
     catch_up: Notify,
+    /// Events held back for order, over all channels (see [`reorder`]).
+    held: AtomicUsize,
 }
 
 /// What the hub is built from: one node's or a cluster's implementations.
@@ -155,14 +163,22 @@ impl Hub {
                 presence: parts.presence,
                 typing: Typing::default(),
                 catch_up: Notify::new(),
+                held: AtomicUsize::new(0),
             }),
         };
         let mut incoming = hub.shared.bus.subscribe();
         let dispatcher = hub.clone();
         hub.shared.tasks.spawn(async move {
+            let mut release = tokio::time::interval(reorder::WAIT);
+            release.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
                     _ = dispatcher.shared.shutdown.cancelled() => break,
+                    _ = release.tick() => {
+                        if dispatcher.shared.held.load(Ordering::Relaxed) > 0 {
+                            dispatcher.release_overdue();
+                        }
+                    }
                     next = incoming.recv() => match next {
                         Some(BusMessage::Control(control)) => dispatcher.obey(control),
                         Some(BusMessage::CatchUp) => dispatcher.shared.catch_up.notify_one(),
@@ -305,12 +321,17 @@ impl Hub {
         }
     }
 
-    /// A subscriber read the channel's head from the log: the node has
-    /// everything up to it (the gap fill need not look before it).
-    pub fn note_head(&self, channel: &ChannelName, head: u64) {
+    /// Connection `id` read the channel's head from the log after it started
+    /// listening. When it is the channel's only listener here, nobody needs
+    /// anything up to that head live (its replay covers it), so live events
+    /// count from there: the first one after it is not mistaken for early.
+    pub fn note_head(&self, channel: &ChannelName, id: ConnectionId, head: u64) {
         let mut shard = self.shard(channel).lock().expect("shard lock poisoned");
-        if let Some(entry) = shard.get_mut(channel) {
-            entry.delivered = entry.delivered.max(head);
+        if let Some(entry) = shard.get_mut(channel)
+            && entry.listeners.len() == 1
+            && entry.listeners.contains_key(&id)
+        {
+            entry.order.start_after(head);
         }
     }
 
@@ -321,54 +342,6 @@ impl Hub {
         let notify = Arc::new(Notify::new());
         self.add_listener(channel, id, Listener::Waiter(notify.clone()));
         (id, notify)
-    }
-
-    /// Hands a bus message to every local listener of its channel without
-    /// waiting: for an event, a full queue closes that connection (it resumes
-    /// by seq), so one slow client never holds up the others; a signal is
-    /// dropped instead (the next one carries the full state), and long-poll
-    /// waiters never hear of signals.
-    fn fan_out(&self, message: BusMessage) {
-        let (channel, item) = match message {
-            BusMessage::Event(event) => (event.channel.clone(), Outbound::Event(Arc::new(event))),
-            BusMessage::Signal(signal) => (signal.channel.clone(), Outbound::Signal(Arc::new(signal))),
-            BusMessage::Control(_) | BusMessage::CatchUp => return,
-        };
-        let is_event = matches!(item, Outbound::Event(_));
-        let mut shard = self.shard(&channel).lock().expect("shard lock poisoned");
-        let Some(entry) = shard.get_mut(&channel) else {
-            return;
-        };
-        if let Outbound::Event(event) = &item {
-            entry.delivered = entry.delivered.max(event.seq);
-        }
-        let listeners = &entry.listeners;
-        let mut delivered = 0u64;
-        let mut dropped = 0u64;
-        for listener in listeners.values() {
-            match listener {
-                Listener::Socket(outbox) => match outbox.queue.try_send(item.clone()) {
-                    Ok(()) => delivered += 1,
-                    Err(mpsc::error::TrySendError::Full(_)) if is_event => {
-                        self.shared.metrics.slow_consumers.fetch_add(1, Ordering::Relaxed);
-                        outbox.kick.fire(CloseCode::SlowConsumer);
-                    }
-                    Err(mpsc::error::TrySendError::Full(_)) => dropped += 1,
-                    // The connection is ending; its cleanup removes it from the map.
-                    Err(mpsc::error::TrySendError::Closed(_)) => {}
-                },
-                Listener::Waiter(notify) if is_event => notify.notify_one(),
-                Listener::Waiter(_) => {}
-            }
-        }
-        drop(shard);
-        let metrics = &self.shared.metrics;
-        if is_event {
-            metrics.queued.fetch_add(delivered, Ordering::Relaxed);
-        } else {
-            metrics.signals.fetch_add(delivered, Ordering::Relaxed);
-            metrics.signals_dropped.fetch_add(dropped, Ordering::Relaxed);
-        }
     }
 
     /// Connections on this node right now.

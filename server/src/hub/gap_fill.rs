@@ -42,7 +42,7 @@ impl Hub {
         let mut all = Vec::new();
         for shard in &self.shared.shards {
             let shard = shard.lock().expect("shard lock poisoned");
-            all.extend(shard.iter().map(|(channel, entry)| (channel.clone(), entry.delivered)));
+            all.extend(shard.iter().map(|(channel, entry)| (channel.clone(), entry.order.delivered())));
         }
         all
     }

@@ -64,7 +64,7 @@ impl Connection {
                 return self.nack(Some(id), ErrorCode::Internal, "try again").await;
             }
         };
-        self.ctx.hub.note_head(&channel, bounds.head);
+        self.ctx.hub.note_head(&channel, self.id, bounds.head);
         let (start, reset) = resume::start(since, epoch, &bounds);
         // Recorded before anything is sent, so the listener is removed with the
         // connection whatever happens next.
