@@ -712,26 +712,13 @@ async fn a_resume_into_a_log_that_was_reset_is_reset_not_trusted() {
     assert_eq!(socket.expect_ack(&id).await, Some(5));
     // The long-poll says the same, and resuming in the new epoch works.
     let url = format!("{}/api/realtime/poll", app.url(""));
-    let polled: protocol::PollResponse = visitor
-        .http
-        .get(&url)
-        .query(&[("channel", inbox.as_str()), ("since", "3"), ("epoch", first_epoch.as_str())])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let poll_in = |epoch: String| {
+        let request =
+            visitor.http.get(&url).query(&[("channel", inbox.as_str()), ("since", "3"), ("epoch", &epoch)]);
+        async move { request.send().await.unwrap().json::<protocol::PollResponse>().await.unwrap() }
+    };
+    let polled = poll_in(first_epoch).await;
     assert_eq!(polled.reset.map(|r| r.reason), Some(ResetReason::EpochChanged));
-    let polled: protocol::PollResponse = visitor
-        .http
-        .get(&url)
-        .query(&[("channel", inbox.as_str()), ("since", "3"), ("epoch", second_epoch.as_str())])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let polled = poll_in(second_epoch).await;
     assert_eq!(seqs(&polled.events), vec![4, 5]);
 }
