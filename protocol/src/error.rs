@@ -32,6 +32,9 @@ pub enum ErrorCode {
     InvalidPayload,
     /// A message longer than the channel allows.
     TooLarge,
+    /// A dashboard op based on a version that is no longer current; the
+    /// refusal carries the current values.
+    Conflict,
     /// An HTTP request with missing or bad fields.
     BadRequest,
     /// Missing or wrong credentials on an HTTP API.
@@ -44,6 +47,14 @@ pub enum ErrorCode {
     Internal,
 }
 
+impl ErrorCode {
+    /// Whether sending the same request again later may succeed. Clients
+    /// retry only these, so a queue never waits forever on a permanent refusal.
+    pub fn retryable(self) -> bool {
+        matches!(self, Self::RateLimited | Self::Unavailable | Self::Internal)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,5 +63,15 @@ mod tests {
     fn codes_are_snake_case_strings() {
         assert_eq!(serde_json::to_string(&ErrorCode::TooManyChannels).unwrap(), "\"too_many_channels\"");
         assert_eq!(serde_json::from_str::<ErrorCode>("\"rate_limited\"").unwrap(), ErrorCode::RateLimited);
+    }
+
+    #[test]
+    fn only_transient_refusals_are_retryable() {
+        for code in [ErrorCode::RateLimited, ErrorCode::Unavailable, ErrorCode::Internal] {
+            assert!(code.retryable(), "{code:?}");
+        }
+        for code in [ErrorCode::Conflict, ErrorCode::Forbidden, ErrorCode::InvalidPayload, ErrorCode::TooLarge] {
+            assert!(!code.retryable(), "{code:?}");
+        }
     }
 }

@@ -6,6 +6,7 @@
 //! - [`error`]: the error codes carried by `nack` and by HTTP error bodies.
 //! - [`chat`]: conversations, their events and the typing and presence signals.
 //! - [`inbox`]: notifications, the inbox events and the inbox HTTP API.
+//! - [`dashboard`]: live dashboards: widgets, ops, conflicts, and the op applier.
 //! - [`limits`]: defaults both sides agree on.
 //!
 //! docs/PROTOCOL.md describes the same contract with JSON examples.
@@ -14,6 +15,7 @@ pub mod channel;
 pub mod chat;
 pub mod close;
 pub mod connect;
+pub mod dashboard;
 pub mod error;
 pub mod inbox;
 pub mod limits;

@@ -45,6 +45,9 @@ pub enum ClientMessage {
     /// Ephemeral: the person is using this tab (input, focus), for online/away.
     /// Sent at most every `chat::ACTIVITY_RESEND_MS`. No answer.
     Activity {},
+    /// A dashboard op (`dashboard` is the dashboard's id), answered with `ack`
+    /// (`version`, `seq`) or `nack` (with `conflicts` when the base was stale).
+    Op { id: String, dashboard: String, op: crate::dashboard::Op },
 }
 
 impl ClientMessage {
@@ -55,7 +58,8 @@ impl ClientMessage {
             | Self::Subscribe { id, .. }
             | Self::Unsubscribe { id, .. }
             | Self::RefreshToken { id, .. }
-            | Self::Publish { id, .. } => Some(id),
+            | Self::Publish { id, .. }
+            | Self::Op { id, .. } => Some(id),
             Self::Ping { .. } | Self::Pong { .. } | Self::Typing { .. } | Self::Activity {} => None,
         }
     }
@@ -121,15 +125,18 @@ pub struct Ack {
     /// For `publish`: the seq the payload was stored at.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
-    /// For `publish`: the client id had stored it before; nothing new was stored.
+    /// For `publish` and `op`: the client id had stored it before; nothing new was stored.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub duplicate: bool,
+    /// For `op`: the dashboard version it made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
 }
 
 impl Ack {
     /// A plain acknowledgement of request `id`.
     pub fn of(id: impl Into<String>) -> Self {
-        Self { id: id.into(), head_seq: None, epoch: None, seq: None, duplicate: false }
+        Self { id: id.into(), head_seq: None, epoch: None, seq: None, duplicate: false, version: None }
     }
 }
 
@@ -152,6 +159,16 @@ pub struct Nack {
     pub id: Option<String>,
     pub code: ErrorCode,
     pub message: String,
+    /// For a dashboard `op` refused with `conflict`: each stale field, with
+    /// what it holds now.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<crate::dashboard::FieldConflict>,
+}
+
+impl Nack {
+    pub fn new(id: Option<String>, code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { id, code, message: message.into(), conflicts: Vec::new() }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -328,11 +345,7 @@ mod tests {
             json!({"type": "signal", "channel": "conversation:c1", "kind": "presence_leave", "member_id": "m1"}),
         );
         round_trip_server(
-            ServerMessage::Nack(Nack {
-                id: Some("2".into()),
-                code: ErrorCode::Forbidden,
-                message: "no".into(),
-            }),
+            ServerMessage::Nack(Nack::new(Some("2".into()), ErrorCode::Forbidden, "no")),
             json!({"type": "nack", "id": "2", "code": "forbidden", "message": "no"}),
         );
         round_trip_server(
