@@ -108,6 +108,9 @@ pub enum SignalBody {
     PresenceUpdate { member: PresenceEntry },
     /// A member's last tab left.
     PresenceLeave { member_id: String },
+    /// Dashboards: the live values of the metric sources, once a second
+    /// while the dashboard is open (see `dashboard::MetricSource`).
+    Metrics { values: Vec<crate::dashboard::MetricValue> },
 }
 
 // ---- HTTP API ---------------------------------------------------------------

@@ -48,7 +48,9 @@ pub const BACKGROUND_SYNC_MS: u64 = 30_000;
 
 /// Whether an id (client or widget) is usable: 1 to `max` bytes of `A-Z a-z 0-9 - _`.
 pub fn valid_id(id: &str, max: usize) -> bool {
-    !id.is_empty() && id.len() <= max && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    !id.is_empty()
+        && id.len() <= max
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// What a member may do.
@@ -308,18 +310,38 @@ pub struct LayoutItem {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum OpKind {
-    Add { widget: NewWidget },
+    Add {
+        widget: NewWidget,
+    },
     /// Sets title, body or source (`pos` and `size` too, though `move` and
     /// `resize` say it better).
-    Update { widget_id: String, changes: Vec<FieldChange> },
-    Move { widget_id: String, pos: Pos, base: u64 },
-    Resize { widget_id: String, size: Size, base: u64 },
+    Update {
+        widget_id: String,
+        changes: Vec<FieldChange>,
+    },
+    Move {
+        widget_id: String,
+        pos: Pos,
+        base: u64,
+    },
+    Resize {
+        widget_id: String,
+        size: Size,
+        base: u64,
+    },
     /// `base`: the widget's version (its newest field) the client saw; any
     /// later change to it is a conflict rather than lost with the widget.
-    Delete { widget_id: String, base: u64 },
+    Delete {
+        widget_id: String,
+        base: u64,
+    },
     /// Puts every listed widget back where a saved layout had it.
-    RestoreLayout { items: Vec<LayoutItem> },
-    Batch { ops: Vec<OpKind> },
+    RestoreLayout {
+        items: Vec<LayoutItem>,
+    },
+    Batch {
+        ops: Vec<OpKind>,
+    },
 }
 
 /// An op as sent: over the socket (`{"type": "op", ...}`) or in `POST .../ops`.
@@ -350,14 +372,19 @@ pub struct FieldConflict {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "change", rename_all = "snake_case")]
 pub enum Change {
-    Added { widget: Widget },
+    Added {
+        widget: Widget,
+    },
     Set {
         widget_id: String,
         #[serde(flatten)]
         value: FieldValue,
         version: u64,
     },
-    Deleted { widget_id: String, version: u64 },
+    Deleted {
+        widget_id: String,
+        version: u64,
+    },
 }
 
 /// The durable events of a `dashboard:` channel.
@@ -366,8 +393,15 @@ pub enum Change {
 pub enum DashboardEvent {
     /// An op was applied: the sender matches `client_id` and `op_seq` to
     /// confirm its optimistic change; everyone applies `changes`.
-    Applied { client_id: String, op_seq: u64, version: u64, changes: Vec<Change> },
-    MemberJoined { role: Role },
+    Applied {
+        client_id: String,
+        op_seq: u64,
+        version: u64,
+        changes: Vec<Change>,
+    },
+    MemberJoined {
+        role: Role,
+    },
 }
 
 /// One live value (a signal, not in the log).

@@ -70,7 +70,9 @@ mod tests {
         for code in [ErrorCode::RateLimited, ErrorCode::Unavailable, ErrorCode::Internal] {
             assert!(code.retryable(), "{code:?}");
         }
-        for code in [ErrorCode::Conflict, ErrorCode::Forbidden, ErrorCode::InvalidPayload, ErrorCode::TooLarge] {
+        for code in
+            [ErrorCode::Conflict, ErrorCode::Forbidden, ErrorCode::InvalidPayload, ErrorCode::TooLarge]
+        {
             assert!(!code.retryable(), "{code:?}");
         }
     }

@@ -92,6 +92,19 @@ impl From<crate::inbox::InboxError> for AppError {
     }
 }
 
+impl From<crate::dashboard::DashboardError> for AppError {
+    fn from(err: crate::dashboard::DashboardError) -> Self {
+        use crate::dashboard::DashboardError;
+        match err {
+            DashboardError::Invalid(message) => Self::BadRequest(message),
+            DashboardError::NotFound => Self::NotFound,
+            DashboardError::Forbidden(_) => Self::Forbidden,
+            DashboardError::InviteExpired => Self::Gone(err.to_string()),
+            DashboardError::Store(cause) => Self::Store(cause),
+        }
+    }
+}
+
 impl From<crate::chat::ChatError> for AppError {
     fn from(err: crate::chat::ChatError) -> Self {
         use crate::chat::ChatError;

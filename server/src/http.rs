@@ -1,6 +1,7 @@
 //! HTTP routes, one module per area, and the middleware stack around them.
 
 pub mod conversations;
+pub mod dashboards;
 pub mod health;
 pub mod inbox;
 pub mod metrics;
@@ -61,6 +62,15 @@ pub fn router(state: AppState) -> Router {
         .route("/api/conversations/{id}/presence", get(conversations::presence))
         .route("/api/invites/{token}", get(conversations::preview))
         .route("/api/invites/{token}/accept", post(conversations::accept))
+        .route("/api/dashboards", get(dashboards::list).post(dashboards::create))
+        .route("/api/dashboards/{id}", get(dashboards::view))
+        .route(
+            "/api/dashboards/{id}/ops",
+            post(dashboards::submit).layer(axum::extract::DefaultBodyLimit::max(dashboards::MAX_BODY_BYTES)),
+        )
+        .route("/api/dashboards/{id}/invites", post(dashboards::invite))
+        .route("/api/dashboard-invites/{token}", get(dashboards::preview))
+        .route("/api/dashboard-invites/{token}/accept", post(dashboards::accept))
         .leptos_routes_with_context(&state, routes, pages::provide_backend(state.clone()), {
             let options = leptos_options.clone();
             move || app::shell(options.clone())

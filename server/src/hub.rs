@@ -346,6 +346,24 @@ impl Hub {
     }
 
     /// Connections on this node right now.
+    /// The channels of `kind` that have a socket listening on this node.
+    pub fn local_channels(&self, kind: protocol::ChannelKind) -> Vec<ChannelName> {
+        let mut channels = Vec::new();
+        for shard in &self.shared.shards {
+            let shard = shard.lock().expect("shard lock poisoned");
+            channels.extend(
+                shard
+                    .iter()
+                    .filter(|(name, entry)| {
+                        name.kind() == kind
+                            && entry.listeners.values().any(|l| matches!(l, Listener::Socket(_)))
+                    })
+                    .map(|(name, _)| name.clone()),
+            );
+        }
+        channels
+    }
+
     pub fn connection_count(&self) -> usize {
         self.shared.connections.lock().expect("registry lock poisoned").len()
     }

@@ -6,6 +6,7 @@
 //! - [`http`]: routes by area (health, metrics, realtime, sessions, the socket).
 //! - [`inbox`]: the notification inbox: create, read state, preferences.
 //! - [`chat`]: conversations: members, invites, messages, notifying the absent.
+//! - [`dashboard`]: live dashboards: members, ops with conflicts, live values.
 //! - [`hub`]: connections, channel subscriptions, fan-out, heartbeats, limits.
 //! - [`bus`]: how events reach every node's hub (in process, or Redis between nodes).
 //! - [`cluster`]: one node or several: Redis, node leases, the background-jobs leader.
@@ -25,6 +26,7 @@ pub mod chat;
 pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod dashboard;
 pub mod error;
 pub mod flow;
 pub mod guard;

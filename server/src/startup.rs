@@ -82,6 +82,8 @@ impl Application {
             config.critical_categories.clone(),
         );
         let chat = Chat::new(store.clone(), hub.clone(), inbox.clone(), config.chat.messages_per_sec);
+        let dashboards =
+            crate::dashboard::Dashboards::new(store.clone(), hub.clone(), config.chat.dashboard_ops_per_sec);
         let state = AppState {
             keys: TokenKeys::new(config.secret.expose()),
             leptos_options: leptos_options(&config, local_addr),
@@ -95,10 +97,16 @@ impl Application {
             guards,
             inbox,
             chat,
+            dashboards,
             #[cfg(feature = "dev-agent")]
             dev_agent: identity.dev_agent,
         };
         spawn_retention(&state);
+        let flow = state.flow.clone();
+        crate::dashboard::live::spawn(
+            state.hub.clone(),
+            Arc::new(move || flow.metrics().webhooks.load(std::sync::atomic::Ordering::Relaxed)),
+        );
         state.flow.spawn_background();
         Ok(Self { listener, state })
     }
@@ -214,6 +222,13 @@ fn spawn_retention(state: &AppState) {
                 Ok(0) => {}
                 Ok(removed) => tracing::debug!(removed, "old sessions and webhooks deleted"),
                 Err(err) => tracing::warn!(error = %err, "history retention failed"),
+            }
+            // Op answers live as long as the events: a resend older than its
+            // event is answered afresh (normally as a conflict), never twice applied.
+            match store.trim_dashboard_ops(max_age).await {
+                Ok(0) => {}
+                Ok(removed) => tracing::debug!(removed, "old dashboard op answers deleted"),
+                Err(err) => tracing::warn!(error = %err, "dashboard op retention failed"),
             }
         }
     });

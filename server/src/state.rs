@@ -36,6 +36,8 @@ pub struct AppState {
     pub inbox: Inbox,
     /// Conversations.
     pub chat: Chat,
+    /// Live dashboards.
+    pub dashboards: crate::dashboard::Dashboards,
     /// Per-address and whole-server abuse limits.
     pub guards: Guards,
     /// Present when the built-in dev agent stands in for the platform.
@@ -73,6 +75,7 @@ impl AppState {
             keys: self.keys.clone(),
             config: self.config.clone(),
             chat: self.chat.clone(),
+            dashboards: self.dashboards.clone(),
         }
     }
 }

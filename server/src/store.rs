@@ -5,7 +5,8 @@
 //! - [`events`]: the per-channel event log (append, read since, retention).
 //! - [`conversations`]: conversations, members, invites.
 //! - [`messages`]: conversation messages, idempotent per client id.
-//! - [`grants`]: access to dashboard channels.
+//! - [`grants`]: access to dashboard channels published to through the API.
+//! - [`dashboards`]: dashboards, members, share links, snapshots; [`dashboard_ops`]: applying ops.
 //! - [`notifications`]: the notification inbox, each change announced in its transaction.
 //! - [`sessions`]: connect sessions and their owners.
 //! - [`webhooks`]: identity-platform webhooks, stored first and deduplicated.
@@ -14,6 +15,8 @@
 
 pub mod appender;
 pub mod conversations;
+pub mod dashboard_ops;
+pub mod dashboards;
 pub mod events;
 pub mod grants;
 pub mod lock;

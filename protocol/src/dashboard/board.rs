@@ -142,12 +142,12 @@ pub fn check_value(value: &FieldValue) -> Result<(), Refusal> {
             Ok(())
         }
         FieldValue::Source(_) => Ok(()),
-        FieldValue::Pos(pos) if pos.x >= GRID_COLUMNS || pos.y >= MAX_ROW => Err(invalid(format!(
-            "a position is x 0 to {} and y 0 to {}",
-            GRID_COLUMNS - 1,
-            MAX_ROW - 1
-        ))),
-        FieldValue::Size(size) if !(1..=GRID_COLUMNS).contains(&size.w) || !(1..=MAX_HEIGHT).contains(&size.h) => {
+        FieldValue::Pos(pos) if pos.x >= GRID_COLUMNS || pos.y >= MAX_ROW => {
+            Err(invalid(format!("a position is x 0 to {} and y 0 to {}", GRID_COLUMNS - 1, MAX_ROW - 1)))
+        }
+        FieldValue::Size(size)
+            if !(1..=GRID_COLUMNS).contains(&size.w) || !(1..=MAX_HEIGHT).contains(&size.h) =>
+        {
             Err(invalid(format!("a size is w 1 to {GRID_COLUMNS} and h 1 to {MAX_HEIGHT}")))
         }
         FieldValue::Pos(_) | FieldValue::Size(_) => Ok(()),
@@ -189,7 +189,9 @@ pub fn apply(board: &Board, op: &OpKind) -> Result<Vec<Change>, Refusal> {
                     return Err(invalid(format!("widget id `{id}` is taken")));
                 }
                 if live >= MAX_WIDGETS {
-                    return Err(Refusal::TooLarge(format!("a dashboard holds at most {MAX_WIDGETS} widgets")));
+                    return Err(Refusal::TooLarge(format!(
+                        "a dashboard holds at most {MAX_WIDGETS} widgets"
+                    )));
                 }
                 live += 1;
                 changes.push(Change::Added { widget: widget.at(version) });
@@ -201,7 +203,12 @@ pub fn apply(board: &Board, op: &OpKind) -> Result<Vec<Change>, Refusal> {
                     return Err(invalid("an op changes each field once, and not of a widget it deletes"));
                 }
                 if let Some(&deleted_at) = board.deleted.get(widget_id) {
-                    conflicts.push(FieldConflict { widget_id: widget_id.into(), field, theirs: None, version: deleted_at });
+                    conflicts.push(FieldConflict {
+                        widget_id: widget_id.into(),
+                        field,
+                        theirs: None,
+                        version: deleted_at,
+                    });
                     continue;
                 }
                 let current = match board.widgets.get(widget_id) {
@@ -212,7 +219,12 @@ pub fn apply(board: &Board, op: &OpKind) -> Result<Vec<Change>, Refusal> {
                 let before = current.as_ref().map_or(0, |(_, v)| *v);
                 if base != before {
                     let theirs = current.map(|(value, _)| value);
-                    conflicts.push(FieldConflict { widget_id: widget_id.into(), field, theirs, version: before });
+                    conflicts.push(FieldConflict {
+                        widget_id: widget_id.into(),
+                        field,
+                        theirs,
+                        version: before,
+                    });
                     continue;
                 }
                 changes.push(Change::Set { widget_id: widget_id.into(), value, version });
@@ -277,13 +289,19 @@ impl Board {
 
     /// A board holding `widgets` at `version` (a snapshot).
     pub fn from_snapshot(version: u64, widgets: impl IntoIterator<Item = Widget>) -> Self {
-        Self { version, widgets: widgets.into_iter().map(|w| (w.id.clone(), w)).collect(), deleted: BTreeMap::new() }
+        Self {
+            version,
+            widgets: widgets.into_iter().map(|w| (w.id.clone(), w)).collect(),
+            deleted: BTreeMap::new(),
+        }
     }
 
     /// Widgets in reading order: by row, then column.
     pub fn in_order(&self) -> Vec<&Widget> {
         let mut list: Vec<_> = self.widgets.values().collect();
-        list.sort_by(|a, b| (a.pos.value.y, a.pos.value.x, &a.id).cmp(&(b.pos.value.y, b.pos.value.x, &b.id)));
+        list.sort_by(|a, b| {
+            (a.pos.value.y, a.pos.value.x, &a.id).cmp(&(b.pos.value.y, b.pos.value.x, &b.id))
+        });
         list
     }
 }

@@ -29,7 +29,8 @@ impl Access {
 /// - `user:<id>`: only that principal reads; written by the server only.
 /// - `session:<id>`: only the visitor who created the connect session reads, while it exists.
 /// - `conversation:<id>`: current members read and write.
-/// - `dashboard:<id>`: principals granted through the grants API read.
+/// - `dashboard:<id>`: its members read (they write through ops, checked by
+///   role); on channels published to by the API, principals granted read.
 pub async fn access(
     store: &Store,
     principal: &Principal,
@@ -45,7 +46,10 @@ pub async fn access(
             Some(membership) => Access::Member(membership.member),
             None => Access::Denied,
         },
-        ChannelKind::Dashboard => read(store.has_grant(channel, principal.as_str()).await?),
+        ChannelKind::Dashboard => read(
+            store.dashboard_role(channel.id(), principal.as_str()).await?.is_some()
+                || store.has_grant(channel, principal.as_str()).await?,
+        ),
     })
 }
 

@@ -1,5 +1,5 @@
-//! Settings of conversations: how fast a person may send, when a quiet member
-//! counts as away.
+//! Settings of the collaborative pages: how fast a person may send messages
+//! and dashboard changes, when a quiet member counts as away.
 
 use std::time::Duration;
 
@@ -14,6 +14,10 @@ pub struct ChatSettings {
     /// `BEACON_PRESENCE_AWAY_SECS`, default 300: a member with no activity in
     /// any tab for this long is shown as away.
     pub away_after: Duration,
+    /// `BEACON_DASHBOARD_OPS_PER_SEC`, default 10 (burst twice that): dashboard
+    /// changes per person per dashboard, over all their tabs and the HTTP API.
+    /// A drag sends one op when dropped, not one per pixel.
+    pub dashboard_ops_per_sec: u32,
 }
 
 pub(super) fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<ChatSettings, ConfigError> {
@@ -24,5 +28,6 @@ pub(super) fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Ch
     Ok(ChatSettings {
         messages_per_sec: env.ranged("BEACON_CHAT_MESSAGES_PER_SEC", 5, 1, 10_000)? as u32,
         away_after,
+        dashboard_ops_per_sec: env.ranged("BEACON_DASHBOARD_OPS_PER_SEC", 10, 1, 10_000)? as u32,
     })
 }

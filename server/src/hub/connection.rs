@@ -16,6 +16,7 @@
 
 mod delivery;
 mod inbound;
+mod ops;
 mod publish;
 mod subscribe;
 
@@ -59,6 +60,7 @@ pub struct ConnectionContext {
     pub keys: TokenKeys,
     pub config: Arc<Config>,
     pub chat: Chat,
+    pub dashboards: crate::dashboard::Dashboards,
 }
 
 /// How the connection ended, for logs.
@@ -203,7 +205,7 @@ impl Connection {
         message: impl Into<String>,
     ) -> Result<(), End> {
         self.ctx.hub.metrics().nacks.fetch_add(1, Ordering::Relaxed);
-        let nack = Nack { id: id.map(str::to_owned), code, message: message.into() };
+        let nack = Nack::new(id.map(str::to_owned), code, message);
         self.send_message(&ServerMessage::Nack(nack)).await
     }
 

@@ -35,6 +35,13 @@ impl Hub {
         }
     }
 
+    /// Sends a signal to this node's subscribers of `channel` only (values
+    /// each node computes for its own sockets).
+    pub fn signal_local(&self, channel: &ChannelName, body: SignalBody) {
+        let frame = encode(&ServerMessage::Signal(Signal { channel: channel.clone(), body }));
+        self.fan_out(BusMessage::Signal(Signalled { channel: channel.clone(), frame }));
+    }
+
     async fn announce_presence(&self, channel: &ChannelName, change: PresenceChange) {
         if let PresenceChange::Leave { member_id } = &change
             && let Some(typers) = self.shared.typing.clear(channel, member_id)

@@ -11,6 +11,7 @@ mod bad_input;
 mod chat;
 mod chat_signals;
 mod connect;
+mod dashboards;
 mod foundation;
 mod hardening;
 mod inbox;

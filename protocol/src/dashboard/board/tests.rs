@@ -74,9 +74,13 @@ fn different_fields_of_one_widget_never_conflict() {
     // Both based on version 1: one moves, the other retitles.
     commit(&mut board, &OpKind::Move { widget_id: "a".into(), pos: Pos { x: 5, y: 1 }, base: 1 }).unwrap();
     commit(&mut board, &title("a", "Renamed", 1)).unwrap();
-    commit(&mut board, &OpKind::Resize { widget_id: "a".into(), size: Size { w: 6, h: 3 }, base: 1 }).unwrap();
+    commit(&mut board, &OpKind::Resize { widget_id: "a".into(), size: Size { w: 6, h: 3 }, base: 1 })
+        .unwrap();
     let a = &board.widgets["a"];
-    assert_eq!((a.pos.value, a.title.value.as_str(), a.size.value), (Pos { x: 5, y: 1 }, "Renamed", Size { w: 6, h: 3 }));
+    assert_eq!(
+        (a.pos.value, a.title.value.as_str(), a.size.value),
+        (Pos { x: 5, y: 1 }, "Renamed", Size { w: 6, h: 3 })
+    );
 }
 
 #[test]
@@ -85,17 +89,14 @@ fn a_batch_applies_whole_or_not_at_all() {
     commit(&mut board, &title("b", "Theirs", 2)).unwrap();
     let before = board.clone();
     let batch = OpKind::Batch {
-        ops: vec![
-            OpKind::Add { widget: new_widget("c", 6) },
-            title("a", "Fine", 1),
-            title("b", "Stale", 2),
-        ],
+        ops: vec![OpKind::Add { widget: new_widget("c", 6) }, title("a", "Fine", 1), title("b", "Stale", 2)],
     };
     let refused = apply(&board, &batch).unwrap_err();
     assert_eq!(refused.conflicts().len(), 1);
     assert_eq!(board, before, "nothing of a refused batch applies");
 
-    let batch = OpKind::Batch { ops: vec![OpKind::Add { widget: new_widget("c", 6) }, title("a", "Fine", 1)] };
+    let batch =
+        OpKind::Batch { ops: vec![OpKind::Add { widget: new_widget("c", 6) }, title("a", "Fine", 1)] };
     let v = commit(&mut board, &batch).unwrap();
     assert_eq!((board.widgets["c"].version(), board.widgets["a"].title.version), (v, v));
 }
@@ -149,8 +150,20 @@ fn a_dashboard_holds_at_most_max_widgets() {
 fn restoring_a_layout_moves_and_resizes_every_listed_widget() {
     let mut board = board_with(&["a", "b"]);
     let items = vec![
-        LayoutItem { widget_id: "a".into(), pos: Pos { x: 0, y: 4 }, size: Size { w: 12, h: 1 }, pos_base: 1, size_base: 1 },
-        LayoutItem { widget_id: "b".into(), pos: Pos { x: 0, y: 0 }, size: Size { w: 6, h: 4 }, pos_base: 2, size_base: 2 },
+        LayoutItem {
+            widget_id: "a".into(),
+            pos: Pos { x: 0, y: 4 },
+            size: Size { w: 12, h: 1 },
+            pos_base: 1,
+            size_base: 1,
+        },
+        LayoutItem {
+            widget_id: "b".into(),
+            pos: Pos { x: 0, y: 0 },
+            size: Size { w: 6, h: 4 },
+            pos_base: 2,
+            size_base: 2,
+        },
     ];
     commit(&mut board, &OpKind::RestoreLayout { items }).unwrap();
     let order: Vec<_> = board.in_order().iter().map(|w| w.id.as_str()).collect();

@@ -92,6 +92,7 @@ impl Connection {
             }
             ClientMessage::Typing { channel, active } => self.typing(&channel, active).await,
             ClientMessage::Activity {} => self.activity().await,
+            ClientMessage::Op { id, dashboard, op } => self.dashboard_op(&id, &dashboard, &op).await,
             ClientMessage::Ping { ts } => self.send_message(&ServerMessage::Pong { ts }).await,
             ClientMessage::Pong { .. } => Ok(()),
         }
