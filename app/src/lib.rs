@@ -18,6 +18,7 @@ use leptos_router::{
 
 pub mod api;
 pub mod chat;
+pub mod dashboard;
 pub mod components;
 #[cfg(feature = "hydrate")]
 pub mod http;

@@ -33,7 +33,7 @@ fn call_error(err: crate::http::HttpError) -> CallError {
     CallError { transient: err.is_transient(), message, status }
 }
 
-async fn get<T: DeserializeOwned>(url: &str) -> Result<T, CallError> {
+pub(crate) async fn get<T: DeserializeOwned>(url: &str) -> Result<T, CallError> {
     #[cfg(feature = "hydrate")]
     return crate::http::get_json(url).await.map_err(call_error);
     #[cfg(not(feature = "hydrate"))]
@@ -43,7 +43,7 @@ async fn get<T: DeserializeOwned>(url: &str) -> Result<T, CallError> {
     }
 }
 
-async fn post<B: Serialize, T: DeserializeOwned>(url: &str, body: &B) -> Result<T, CallError> {
+pub(crate) async fn post<B: Serialize, T: DeserializeOwned>(url: &str, body: &B) -> Result<T, CallError> {
     #[cfg(feature = "hydrate")]
     return crate::http::send_json("POST", url, body).await.map_err(call_error);
     #[cfg(not(feature = "hydrate"))]

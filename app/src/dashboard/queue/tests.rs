@@ -1,0 +1,325 @@
+use std::collections::HashMap;
+
+use proptest::prelude::*;
+use protocol::dashboard::board::{self, Board};
+use protocol::dashboard::{FieldChange, MetricSource, NewWidget, OpOutcome, Pos, Size, WidgetKind};
+
+use super::*;
+
+fn new_widget(id: &str) -> NewWidget {
+    NewWidget {
+        id: id.into(),
+        kind: WidgetKind::Note,
+        title: id.into(),
+        body: String::new(),
+        source: MetricSource::Demo,
+        pos: Pos { x: 0, y: 0 },
+        size: Size { w: 3, h: 2 },
+    }
+}
+
+/// The server as the tests see it: the board, the log of applied events and
+/// the stored answers (a resend is answered as before).
+#[derive(Default)]
+struct Server {
+    board: Board,
+    log: Vec<DashboardEvent>,
+    answers: HashMap<(String, u64), OpOutcome>,
+}
+
+impl Server {
+    fn with_widgets(ids: &[&str]) -> Self {
+        let mut server = Self::default();
+        for (i, id) in ids.iter().enumerate() {
+            server.submit(&Op { client_id: "setup".into(), op_seq: i as u64, op: OpKind::Add { widget: new_widget(id) } });
+        }
+        server
+    }
+
+    fn submit(&mut self, op: &Op) -> OpOutcome {
+        let key = (op.client_id.clone(), op.op_seq);
+        if let Some(answer) = self.answers.get(&key) {
+            return answer.clone();
+        }
+        let answer = match board::apply(&self.board, &op.op) {
+            Ok(changes) => {
+                let version = self.board.version + 1;
+                self.board.apply_changes(version, &changes);
+                self.log.push(DashboardEvent::Applied {
+                    client_id: op.client_id.clone(),
+                    op_seq: op.op_seq,
+                    version,
+                    changes,
+                });
+                OpOutcome::Ack { op_seq: op.op_seq, version, seq: self.log.len() as u64, duplicate: false }
+            }
+            Err(refusal) => OpOutcome::Nack {
+                op_seq: op.op_seq,
+                code: refusal.code(),
+                message: refusal.to_string(),
+                conflicts: refusal.conflicts().to_vec(),
+            },
+        };
+        self.answers.insert(key, answer.clone());
+        answer
+    }
+}
+
+/// One browser: its model, how far it read the log, its next op seq.
+struct Browser {
+    id: String,
+    model: Model,
+    read: usize,
+    next_seq: u64,
+}
+
+impl Browser {
+    fn new(id: &str, server: &Server) -> Self {
+        Self { id: id.into(), model: Model::new(server.board.clone()), read: server.log.len(), next_seq: 1 }
+    }
+
+    fn edit(&mut self, op: OpKind) {
+        let op = Op { client_id: self.id.clone(), op_seq: self.next_seq, op };
+        self.next_seq += 1;
+        self.model.enqueue(op).unwrap();
+    }
+
+    /// Sends the next op; `answer_lost` drops the answer on the way back.
+    fn send(&mut self, server: &mut Server, answer_lost: bool) {
+        let Some(op) = self.model.next_to_send(0.0) else { return };
+        let answer = server.submit(&op);
+        if answer_lost {
+            self.model.disconnected();
+            return;
+        }
+        self.answer(&op, answer);
+    }
+
+    fn answer(&mut self, op: &Op, answer: OpOutcome) {
+        match answer {
+            OpOutcome::Ack { version, .. } => {
+                self.model.acked(&op.client_id, op.op_seq, version);
+            }
+            OpOutcome::Nack { code, message, conflicts, .. } => {
+                self.model.nacked(&op.client_id, op.op_seq, code, message, conflicts, 0.0);
+            }
+        }
+    }
+
+    fn read_one(&mut self, server: &Server) {
+        if let Some(event) = server.log.get(self.read) {
+            self.model.on_event(event);
+            self.read += 1;
+        }
+    }
+
+    fn resolve_all(&mut self, keep_mine: bool) {
+        let conflicted: Vec<(String, u64)> =
+            self.model.conflicted().map(|(op, _)| (op.client_id.clone(), op.op_seq)).collect();
+        for (client, seq) in conflicted {
+            if keep_mine {
+                let next = self.next_seq;
+                self.next_seq += 1;
+                let id = self.id.clone();
+                self.model.keep_mine(&client, seq, &id, next);
+            } else {
+                self.model.take_theirs(&client, seq);
+            }
+        }
+    }
+
+    /// An edit of a widget this browser can see, picked by `pick`.
+    fn make_edit(&mut self, kind: u8, pick: usize, value: u32) {
+        let view = self.model.view();
+        let ids: Vec<String> = view.widgets.keys().cloned().collect();
+        if kind == 0 || ids.is_empty() {
+            let id = format!("{}-{}", self.id, self.next_seq);
+            self.edit(OpKind::Add { widget: new_widget(&id) });
+            return;
+        }
+        let id = ids[pick % ids.len()].clone();
+        let op = match kind {
+            1 => OpKind::Update {
+                widget_id: id.clone(),
+                changes: vec![FieldChange {
+                    value: FieldValue::Title(format!("{}:{value}", self.id)),
+                    base: self.model.base_of(&id, Field::Title),
+                }],
+            },
+            2 => OpKind::Move {
+                widget_id: id.clone(),
+                pos: Pos { x: value % 12, y: value % 7 },
+                base: self.model.base_of(&id, Field::Pos),
+            },
+            3 => OpKind::Resize {
+                widget_id: id.clone(),
+                size: Size { w: 1 + value % 12, h: 1 + value % 8 },
+                base: self.model.base_of(&id, Field::Size),
+            },
+            _ => OpKind::Delete { widget_id: id.clone(), base: self.model.widget_base(&id) },
+        };
+        self.edit(op);
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    Edit { browser: usize, kind: u8, pick: usize, value: u32 },
+    Send { browser: usize, answer_lost: bool },
+    Read { browser: usize },
+    /// An event read before comes again (a snapshot newer than part of a replay).
+    Reread { browser: usize, back: usize },
+    Resolve { browser: usize, keep_mine: bool },
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        3 => (0..2usize, 0..5u8, any::<usize>(), any::<u32>())
+            .prop_map(|(browser, kind, pick, value)| Step::Edit { browser, kind, pick, value }),
+        3 => (0..2usize, prop::bool::weighted(0.15)).prop_map(|(browser, answer_lost)| Step::Send { browser, answer_lost }),
+        3 => (0..2usize).prop_map(|browser| Step::Read { browser }),
+        1 => (0..2usize, 0..5usize).prop_map(|(browser, back)| Step::Reread { browser, back }),
+        1 => (0..2usize, any::<bool>()).prop_map(|(browser, keep_mine)| Step::Resolve { browser, keep_mine }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// Two browsers editing one dashboard in any interleaving, with lost
+    /// answers, repeated events and conflicts resolved either way, end with
+    /// the server's state: on their confirmed boards and on screen.
+    #[test]
+    fn two_browsers_and_the_server_converge(steps in prop::collection::vec(step(), 1..80)) {
+        let mut server = Server::with_widgets(&["w1", "w2", "w3"]);
+        let mut browsers = [Browser::new("ada", &server), Browser::new("alan", &server)];
+        for step in steps {
+            match step {
+                Step::Edit { browser, kind, pick, value } => browsers[browser].make_edit(kind, pick, value),
+                Step::Send { browser, answer_lost } => browsers[browser].send(&mut server, answer_lost),
+                Step::Read { browser } => browsers[browser].read_one(&server),
+                Step::Reread { browser, back } => {
+                    let b = &mut browsers[browser];
+                    if b.read > back {
+                        let event = server.log[b.read - 1 - back].clone();
+                        b.model.on_event(&event);
+                    }
+                }
+                Step::Resolve { browser, keep_mine } => browsers[browser].resolve_all(keep_mine),
+            }
+        }
+        // Settle: everyone resolves, sends and reads until nothing is left.
+        for round in 0..50 {
+            for b in &mut browsers {
+                b.resolve_all(round % 2 == 0);
+                while b.model.pending() > 0 {
+                    let before = b.model.queue.len();
+                    b.send(&mut server, false);
+                    b.resolve_all(false);
+                    prop_assert!(b.model.queue.len() < before, "every answer settles an op");
+                }
+            }
+            for b in &mut browsers {
+                while b.read < server.log.len() {
+                    b.read_one(&server);
+                }
+            }
+            if browsers.iter().all(|b| b.model.queue.is_empty()) {
+                break;
+            }
+        }
+        for b in &browsers {
+            prop_assert!(b.model.queue.is_empty());
+            prop_assert_eq!(&b.model.confirmed.widgets, &server.board.widgets);
+            prop_assert_eq!(&b.model.view().widgets, &server.board.widgets);
+        }
+    }
+}
+
+fn title_op(id: &str, seq: u64, widget: &str, title: &str, base: u64) -> Op {
+    Op {
+        client_id: id.into(),
+        op_seq: seq,
+        op: OpKind::Update {
+            widget_id: widget.into(),
+            changes: vec![FieldChange { value: FieldValue::Title(title.into()), base }],
+        },
+    }
+}
+
+#[test]
+fn my_unconfirmed_change_stays_on_screen_when_the_server_sends_another() {
+    let mut server = Server::with_widgets(&["w1"]);
+    let mut ada = Browser::new("ada", &server);
+    ada.model.enqueue(title_op("ada", 1, "w1", "Mine", 1)).unwrap();
+    server.submit(&title_op("alan", 1, "w1", "Theirs", 1));
+    ada.read_one(&server);
+    assert_eq!(ada.model.confirmed.widgets["w1"].title.value, "Theirs");
+    assert_eq!(ada.model.view().widgets["w1"].title.value, "Mine", "no flicker to theirs");
+    ada.send(&mut server, false);
+    let (_, conflicts) = ada.model.conflicted().next().expect("a conflict to resolve");
+    assert_eq!(conflicts[0].theirs, Some(FieldValue::Title("Theirs".into())));
+    assert_eq!(ada.model.view().widgets["w1"].title.value, "Theirs", "shown as it is until resolved");
+    ada.model.keep_mine("ada", 1, "ada", 2);
+    ada.send(&mut server, false);
+    assert!(ada.model.queue.is_empty());
+    assert_eq!(server.board.widgets["w1"].title.value, "Mine");
+}
+
+#[test]
+fn a_second_edit_of_a_field_builds_on_the_first_once_confirmed() {
+    let mut server = Server::with_widgets(&["w1"]);
+    let mut ada = Browser::new("ada", &server);
+    ada.model.enqueue(title_op("ada", 1, "w1", "One", 1)).unwrap();
+    ada.model.enqueue(title_op("ada", 2, "w1", "Two", 1)).unwrap();
+    ada.send(&mut server, false);
+    ada.send(&mut server, false);
+    assert!(ada.model.queue.is_empty(), "no conflict with my own first edit");
+    assert_eq!(server.board.widgets["w1"].title.value, "Two");
+}
+
+#[test]
+fn ops_go_one_at_a_time_in_order_and_a_lost_answer_resends_the_same_op() {
+    let mut model = Model::new(Server::with_widgets(&["w1"]).board);
+    model.enqueue(title_op("ada", 1, "w1", "One", 1)).unwrap();
+    model.enqueue(title_op("ada", 2, "w1", "Two", 1)).unwrap();
+    assert_eq!(model.next_to_send(0.0).unwrap().op_seq, 1);
+    assert_eq!(model.next_to_send(1.0), None, "wait for the answer");
+    assert_eq!(model.next_to_send(OP_TIMEOUT_MS as f64 + 1.0).unwrap().op_seq, 1, "timed out: again");
+    model.disconnected();
+    assert_eq!(model.next_to_send(0.0).unwrap().op_seq, 1);
+}
+
+#[test]
+fn permanent_refusals_drop_the_op_and_retryable_ones_wait() {
+    let mut model = Model::new(Server::with_widgets(&["w1"]).board);
+    model.enqueue(title_op("ada", 1, "w1", "x", 1)).unwrap();
+    model.enqueue(title_op("ada", 2, "w1", "y", 1)).unwrap();
+    model.next_to_send(0.0);
+    let answer = model.nacked("ada", 1, ErrorCode::RateLimited, "slow".into(), vec![], 0.0);
+    assert_eq!(answer, Answered::WillRetry);
+    assert_eq!(model.next_to_send(10.0), None, "waits, and keeps the order");
+    assert_eq!(model.next_to_send(RETRY_AFTER_MS as f64).unwrap().op_seq, 1);
+    let answer = model.nacked("ada", 1, ErrorCode::Forbidden, "viewer".into(), vec![], 0.0);
+    assert_eq!(answer, Answered::Dropped { message: "viewer".into() });
+    assert_eq!(model.next_to_send(0.0).unwrap().op_seq, 2, "the queue goes on");
+}
+
+#[test]
+fn the_queue_is_bounded() {
+    let mut model = Model::default();
+    for seq in 0..MAX_PENDING_OPS as u64 {
+        model.enqueue(title_op("ada", seq, "w", "x", 0)).unwrap();
+    }
+    assert_eq!(model.enqueue(title_op("ada", 999, "w", "x", 0)), Err(QueueFull::Full));
+}
+
+#[test]
+fn the_queue_survives_a_round_trip_through_json() {
+    let mut model = Model::default();
+    model.enqueue(title_op("ada", 1, "w", "x", 0)).unwrap();
+    model.next_to_send(5.0);
+    let text = serde_json::to_string(&model.queue).unwrap();
+    let back: Vec<QueuedOp> = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, model.queue);
+}
