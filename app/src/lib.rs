@@ -90,6 +90,9 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("chat") view=pages::ChatListPage />
                     <Route path=(StaticSegment("chat"), StaticSegment("join"), ParamSegment("token")) view=pages::JoinPage />
                     <Route path=(StaticSegment("chat"), ParamSegment("id")) view=pages::ConversationPage />
+                    <Route path=StaticSegment("dashboards") view=pages::DashboardListPage />
+                    <Route path=(StaticSegment("dashboards"), StaticSegment("join"), ParamSegment("token")) view=pages::DashboardJoinPage />
+                    <Route path=(StaticSegment("dashboards"), ParamSegment("id")) view=pages::DashboardPage />
                 </Routes>
             </components::Frame>
         </Router>

@@ -10,6 +10,7 @@ pub fn Nav() -> impl IntoView {
             <A href="/" exact=true>"Home"</A>
             <A href="/notifications">"Notifications"</A>
             <A href="/chat">"Chat"</A>
+            <A href="/dashboards">"Dashboards"</A>
             <A href="/me">"Account"</A>
         </nav>
     }

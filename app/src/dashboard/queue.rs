@@ -14,7 +14,7 @@
 use protocol::ErrorCode;
 use protocol::dashboard::board::Board;
 use protocol::dashboard::{
-    Change, DashboardEvent, Field, FieldConflict, FieldValue, MAX_PENDING_OPS, OP_TIMEOUT_MS, Op, OpKind,
+    DashboardEvent, Field, FieldConflict, FieldValue, MAX_PENDING_OPS, OP_TIMEOUT_MS, Op, OpKind,
     RETRY_AFTER_MS,
 };
 use serde::{Deserialize, Serialize};
@@ -339,12 +339,26 @@ fn rebase_to_conflicts(op: &mut OpKind, conflicts: &[FieldConflict]) {
     }
 }
 
-/// The changes of an event that touch a widget, for highlighting.
-pub fn touched_widgets(changes: &[Change]) -> impl Iterator<Item = &str> {
-    changes.iter().map(|c| match c {
-        Change::Added { widget } => widget.id.as_str(),
-        Change::Set { widget_id, .. } | Change::Deleted { widget_id, .. } => widget_id.as_str(),
-    })
+/// What `op` sets `field` of `widget_id` to (for "mine" beside "theirs").
+pub fn mine_of(op: &OpKind, widget_id: &str, field: Field) -> Option<FieldValue> {
+    match op {
+        OpKind::Update { widget_id: w, changes } if w == widget_id => {
+            changes.iter().find(|c| c.value.field() == field).map(|c| c.value.clone())
+        }
+        OpKind::Move { widget_id: w, pos, .. } if w == widget_id && field == Field::Pos => {
+            Some(FieldValue::Pos(*pos))
+        }
+        OpKind::Resize { widget_id: w, size, .. } if w == widget_id && field == Field::Size => {
+            Some(FieldValue::Size(*size))
+        }
+        OpKind::RestoreLayout { items } => items.iter().find(|i| i.widget_id == widget_id).and_then(|i| match field {
+            Field::Pos => Some(FieldValue::Pos(i.pos)),
+            Field::Size => Some(FieldValue::Size(i.size)),
+            _ => None,
+        }),
+        OpKind::Batch { ops } => ops.iter().find_map(|op| mine_of(op, widget_id, field)),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,8 @@
 mod chat;
 mod connect;
 mod conversation;
+mod dashboard;
+mod dashboards;
 mod home;
 mod me;
 mod notifications;
@@ -11,6 +13,8 @@ mod register;
 pub use chat::{ChatListPage, JoinPage};
 pub use connect::ConnectPage;
 pub use conversation::ConversationPage;
+pub use dashboard::DashboardPage;
+pub use dashboards::{DashboardJoinPage, DashboardListPage};
 pub use home::HomePage;
 pub use me::MePage;
 pub use notifications::NotificationsPage;

@@ -6,6 +6,7 @@
 
 use leptos::prelude::*;
 use protocol::chat::{Member, PresenceEntry};
+use protocol::dashboard::MetricValue;
 use protocol::{ChannelName, EventEnvelope};
 
 #[cfg(feature = "hydrate")]
@@ -65,6 +66,16 @@ impl Realtime {
         self.client.publish(channel, client_id, payload, Box::new(done));
     }
 
+    /// Sends a dashboard op on the socket; `done` hears the ack or why not.
+    pub fn send_op(
+        &self,
+        dashboard: &str,
+        op: protocol::dashboard::Op,
+        done: impl FnOnce(Result<protocol::message::Ack, SendFailure>) + 'static,
+    ) {
+        self.client.send_op(dashboard, op, Box::new(done));
+    }
+
     /// Whether [`Realtime::publish`] can go out now (an authenticated socket).
     pub fn can_publish(&self) -> bool {
         self.client.can_publish()
@@ -93,6 +104,8 @@ pub struct ChannelFeed {
     pub typing: ReadSignal<Vec<Member>>,
     /// The server ended the subscription: access was lost.
     pub revoked: ReadSignal<bool>,
+    /// Dashboards: the newest live values of the metric sources.
+    pub metrics: ReadSignal<Vec<MetricValue>>,
 }
 
 /// The write halves the connection fills in.
@@ -104,6 +117,7 @@ pub(crate) struct FeedWriters {
     pub presence: WriteSignal<Vec<PresenceEntry>>,
     pub typing: WriteSignal<Vec<Member>>,
     pub revoked: WriteSignal<bool>,
+    pub metrics: WriteSignal<Vec<MetricValue>>,
 }
 
 /// Creates the tab's connection (browser) or its initial state (server).
@@ -151,7 +165,9 @@ pub fn use_channel_from(channel: Signal<Option<(ChannelName, u64)>>) -> ChannelF
     let (presence, set_presence) = signal(Vec::<PresenceEntry>::new());
     let (typing, set_typing) = signal(Vec::<Member>::new());
     let (revoked, set_revoked) = signal(false);
+    let (metrics, set_metrics) = signal(Vec::<MetricValue>::new());
     let writers = FeedWriters {
+        metrics: set_metrics,
         events: set_events,
         resets: set_resets,
         presence: set_presence,
@@ -190,7 +206,7 @@ pub fn use_channel_from(channel: Signal<Option<(ChannelName, u64)>>) -> ChannelF
     #[cfg(not(feature = "hydrate"))]
     let _ = (channel, writers);
 
-    ChannelFeed { events, resets, presence, typing, revoked }
+    ChannelFeed { events, resets, presence, typing, revoked, metrics }
 }
 
 /// Appends `event` to a feed, keeping at most [`FEED_CAPACITY`].

@@ -49,6 +49,17 @@ impl Client {
         });
     }
 
+    /// Sends a dashboard op; `done` hears the ack (with its version) or why not.
+    pub(crate) fn send_op(&self, dashboard: &str, op: protocol::dashboard::Op, done: AckCallback) {
+        if !self.inner.borrow().authenticated() {
+            done(Err(SendFailure::Disconnected));
+            return;
+        }
+        let id = self.next_id();
+        self.inner.borrow_mut().pending.insert(id.clone(), done);
+        self.send(&ClientMessage::Op { id, dashboard: dashboard.to_owned(), op });
+    }
+
     /// Tells the channel the person is (or stopped) typing; dropped when not live.
     pub(crate) fn typing(&self, channel: &ChannelName, active: bool) {
         if self.inner.borrow().authenticated() {
@@ -102,6 +113,7 @@ impl Client {
             SignalBody::PresenceLeave { member_id } => {
                 feed.presence.update(|here| here.retain(|m| m.member_id != member_id))
             }
+            SignalBody::Metrics { values } => feed.metrics.set(values),
         }
     }
 
