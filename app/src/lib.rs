@@ -18,8 +18,8 @@ use leptos_router::{
 
 pub mod api;
 pub mod chat;
-pub mod dashboard;
 pub mod components;
+pub mod dashboard;
 #[cfg(feature = "hydrate")]
 pub mod http;
 pub mod inbox;

@@ -71,9 +71,9 @@ test('two people edit one dashboard live, both ways', async ({ browser }, testIn
   await note.press('ArrowRight');
   await expect(widget(b, noteId)).toHaveAttribute('data-x', '1');
   await widget(b, noteId).focus();
-  await widget(b, noteId).press('Shift+ArrowDown');
+  await widget(b, noteId).press('Shift+ArrowRight');
   await expect(widget(a, noteId)).toHaveAttribute('data-x', '1');
-  await expect(widget(a, noteId)).toHaveAttribute('data-h', '3');
+  await expect(widget(a, noteId)).toHaveAttribute('data-w', '5');
 
   // Ada retitles it; Alan sees the new title.
   await retitle(a, noteId, 'Release checklist');

@@ -6,8 +6,8 @@
 
 use leptos::prelude::*;
 use protocol::dashboard::{
-    Field, FieldChange, FieldValue, GRID_COLUMNS, MAX_HEIGHT, MAX_ROW, MetricSource, MetricValue, OpKind, Pos,
-    Size, Widget, WidgetKind,
+    Field, FieldChange, FieldValue, GRID_COLUMNS, MAX_HEIGHT, MAX_ROW, MetricSource, MetricValue, OpKind,
+    Pos, Size, Widget, WidgetKind,
 };
 
 /// Height of one grid row in pixels (the CSS says the same).
@@ -49,13 +49,8 @@ pub fn WidgetCard(
     let id = widget.id.clone();
     let (pos, size) = (widget.pos.value, widget.size.value);
     let width = size.w.min(GRID_COLUMNS - pos.x);
-    let style = format!(
-        "grid-column: {} / span {}; grid-row: {} / span {};",
-        pos.x + 1,
-        width,
-        pos.y + 1,
-        size.h
-    );
+    let column = format!("{} / span {}", pos.x + 1, width);
+    let row = format!("{} / span {}", pos.y + 1, size.h);
     let editing = RwSignal::new(false);
     let drag = RwSignal::new(None::<(f64, f64, bool)>);
     let offset = RwSignal::new((0.0f64, 0.0f64));
@@ -131,7 +126,7 @@ pub fn WidgetCard(
     };
     let transform = move || {
         let (dx, dy) = offset.get();
-        if drag.get().is_some() { format!("transform: translate({dx}px, {dy}px);") } else { String::new() }
+        if drag.get().is_some() { format!("translate({dx}px, {dy}px)") } else { "none".to_owned() }
     };
     let delete = {
         let id = id.clone();
@@ -154,7 +149,9 @@ pub fn WidgetCard(
             class:pending=pending
             class:attention=attention
             class:dragging=move || drag.get().is_some()
-            style=move || format!("{style}{}", transform())
+            style:grid-column=column
+            style:grid-row=row
+            style:transform=transform
             tabindex="0"
             data-testid="widget"
             data-id=id.clone()
@@ -226,21 +223,29 @@ fn WidgetEditor(widget: Widget, ctx: GridContext, editing: RwSignal<bool>) -> im
     let title = RwSignal::new(widget.title.value.clone());
     let body = RwSignal::new(widget.body.value.clone());
     let source = RwSignal::new(widget.source.value);
-    let bases: Vec<(Field, u64)> =
-        [Field::Title, Field::Body, Field::Source].map(|f| (f, ctx.base_of.run((widget.id.clone(), f)))).to_vec();
+    let bases: Vec<(Field, u64)> = [Field::Title, Field::Body, Field::Source]
+        .map(|f| (f, ctx.base_of.run((widget.id.clone(), f))))
+        .to_vec();
     let id = widget.id.clone();
     let save = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let base = |field: Field| bases.iter().find(|(f, _)| *f == field).map_or(0, |(_, b)| *b);
         let mut changes = Vec::new();
         if title.get_untracked() != widget.title.value {
-            changes.push(FieldChange { value: FieldValue::Title(title.get_untracked()), base: base(Field::Title) });
+            changes.push(FieldChange {
+                value: FieldValue::Title(title.get_untracked()),
+                base: base(Field::Title),
+            });
         }
         if body.get_untracked() != widget.body.value {
-            changes.push(FieldChange { value: FieldValue::Body(body.get_untracked()), base: base(Field::Body) });
+            changes
+                .push(FieldChange { value: FieldValue::Body(body.get_untracked()), base: base(Field::Body) });
         }
         if source.get_untracked() != widget.source.value {
-            changes.push(FieldChange { value: FieldValue::Source(source.get_untracked()), base: base(Field::Source) });
+            changes.push(FieldChange {
+                value: FieldValue::Source(source.get_untracked()),
+                base: base(Field::Source),
+            });
         }
         if !changes.is_empty() {
             ctx.edit.run(OpKind::Update { widget_id: id.clone(), changes });

@@ -5,10 +5,10 @@
 //! and conflict panel ([`grid`], [`panel`]).
 
 pub mod api;
+pub mod grid;
 #[cfg(feature = "hydrate")]
 pub mod local;
+pub mod panel;
 pub mod queue;
 #[cfg(feature = "hydrate")]
 pub mod sync;
-pub mod grid;
-pub mod panel;

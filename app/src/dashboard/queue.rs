@@ -50,7 +50,9 @@ pub enum QueueFull {
 pub enum Answered {
     Confirmed,
     /// Refused for good and dropped; the change is undone on screen.
-    Dropped { message: String },
+    Dropped {
+        message: String,
+    },
     Conflict,
     WillRetry,
     /// Not an op of this queue (answered already, or another tab's).
@@ -351,11 +353,13 @@ pub fn mine_of(op: &OpKind, widget_id: &str, field: Field) -> Option<FieldValue>
         OpKind::Resize { widget_id: w, size, .. } if w == widget_id && field == Field::Size => {
             Some(FieldValue::Size(*size))
         }
-        OpKind::RestoreLayout { items } => items.iter().find(|i| i.widget_id == widget_id).and_then(|i| match field {
-            Field::Pos => Some(FieldValue::Pos(i.pos)),
-            Field::Size => Some(FieldValue::Size(i.size)),
-            _ => None,
-        }),
+        OpKind::RestoreLayout { items } => {
+            items.iter().find(|i| i.widget_id == widget_id).and_then(|i| match field {
+                Field::Pos => Some(FieldValue::Pos(i.pos)),
+                Field::Size => Some(FieldValue::Size(i.size)),
+                _ => None,
+            })
+        }
         OpKind::Batch { ops } => ops.iter().find_map(|op| mine_of(op, widget_id, field)),
         _ => None,
     }

@@ -64,9 +64,17 @@ pub fn drive(id: String, model: RwSignal<Model>, notice: RwSignal<Option<String>
                     let Some(op) = model.try_update(|m| m.next_to_send(now)).flatten() else { return };
                     realtime.send_op(&id, op.clone(), move |answer| {
                         let answer = match answer {
-                            Ok(ack) => model.try_update(|m| m.acked(&op.client_id, op.op_seq, ack.version.unwrap_or(0))),
+                            Ok(ack) => model
+                                .try_update(|m| m.acked(&op.client_id, op.op_seq, ack.version.unwrap_or(0))),
                             Err(SendFailure::Refused(nack)) => model.try_update(|m| {
-                                m.nacked(&op.client_id, op.op_seq, nack.code, nack.message, nack.conflicts, local::now_ms())
+                                m.nacked(
+                                    &op.client_id,
+                                    op.op_seq,
+                                    nack.code,
+                                    nack.message,
+                                    nack.conflicts,
+                                    local::now_ms(),
+                                )
                             }),
                             Err(SendFailure::Disconnected) => {
                                 model.update(|m| m.disconnected());
@@ -92,10 +100,17 @@ pub fn drive(id: String, model: RwSignal<Model>, notice: RwSignal<Option<String>
                             Ok(outcome) => {
                                 for (op, result) in batch.iter().zip(outcome.results) {
                                     let answered = model.try_update(|m| match result {
-                                        OpOutcome::Ack { version, .. } => m.acked(&op.client_id, op.op_seq, version),
-                                        OpOutcome::Nack { code, message, conflicts, .. } => {
-                                            m.nacked(&op.client_id, op.op_seq, code, message, conflicts, local::now_ms())
+                                        OpOutcome::Ack { version, .. } => {
+                                            m.acked(&op.client_id, op.op_seq, version)
                                         }
+                                        OpOutcome::Nack { code, message, conflicts, .. } => m.nacked(
+                                            &op.client_id,
+                                            op.op_seq,
+                                            code,
+                                            message,
+                                            conflicts,
+                                            local::now_ms(),
+                                        ),
                                     });
                                     if let Some(answered) = answered {
                                         note_answer(answered, notice);

@@ -89,7 +89,9 @@ fn LiveDashboard(view: DashboardView) -> impl IntoView {
                 leptos::task::spawn_local(async move {
                     if let Ok(fresh) = api::view(id).await {
                         applied.set(fresh.head_seq);
-                        model.update(|m| m.replace_confirmed(Board::from_snapshot(fresh.version, fresh.widgets)));
+                        model.update(|m| {
+                            m.replace_confirmed(Board::from_snapshot(fresh.version, fresh.widgets))
+                        });
                     }
                 });
             }
@@ -104,7 +106,9 @@ fn LiveDashboard(view: DashboardView) -> impl IntoView {
             notice.set(Some("Too many changes waiting to be saved; wait until you are back online.".into()));
         }
     });
-    let base_of = Callback::new(move |(widget, field): (String, Field)| model.with_untracked(|m| m.base_of(&widget, field)));
+    let base_of = Callback::new(move |(widget, field): (String, Field)| {
+        model.with_untracked(|m| m.base_of(&widget, field))
+    });
     let widget_base = Callback::new(move |widget: String| model.with_untracked(|m| m.widget_base(&widget)));
     let ctx = GridContext { edit, base_of, widget_base, can_write, metrics: feed.metrics };
 
@@ -140,7 +144,13 @@ fn LiveDashboard(view: DashboardView) -> impl IntoView {
                 m.view()
                     .widgets
                     .values()
-                    .map(|w| LayoutItem { widget_id: w.id.clone(), pos: w.pos.value, size: w.size.value, pos_base: 0, size_base: 0 })
+                    .map(|w| LayoutItem {
+                        widget_id: w.id.clone(),
+                        pos: w.pos.value,
+                        size: w.size.value,
+                        pos_base: 0,
+                        size_base: 0,
+                    })
                     .collect()
             });
             #[cfg(feature = "hydrate")]
@@ -155,7 +165,10 @@ fn LiveDashboard(view: DashboardView) -> impl IntoView {
             #[cfg(feature = "hydrate")]
             let saved = crate::dashboard::local::saved_layout(&id).unwrap_or_default();
             #[cfg(not(feature = "hydrate"))]
-            let saved: Vec<LayoutItem> = { let _ = &id; Vec::new() };
+            let saved: Vec<LayoutItem> = {
+                let _ = &id;
+                Vec::new()
+            };
             let items: Vec<LayoutItem> = model.with_untracked(|m| {
                 saved
                     .into_iter()
@@ -188,7 +201,8 @@ fn LiveDashboard(view: DashboardView) -> impl IntoView {
         next_seq.update_value(|n| *n += 1);
         model.update(|m| m.keep_mine(&client, seq, &client_id.get_value(), new_seq));
     });
-    let take_theirs = Callback::new(move |(client, seq): (String, u64)| model.update(|m| m.take_theirs(&client, seq)));
+    let take_theirs =
+        Callback::new(move |(client, seq): (String, u64)| model.update(|m| m.take_theirs(&client, seq)));
 
     let title = view.title.clone();
     let role = view.role;
@@ -261,7 +275,9 @@ fn cards(model: &Model) -> Vec<Card> {
     let mut attention = std::collections::BTreeSet::new();
     for queued in &model.queue {
         match &queued.state {
-            OpState::Conflict { conflicts } => attention.extend(conflicts.iter().map(|c| c.widget_id.clone())),
+            OpState::Conflict { conflicts } => {
+                attention.extend(conflicts.iter().map(|c| c.widget_id.clone()))
+            }
             _ => widget_ids(&queued.op.op, &mut pending),
         }
     }
@@ -271,7 +287,12 @@ fn cards(model: &Model) -> Vec<Card> {
         .into_iter()
         .map(|widget| {
             let (pending, attention) = (pending.contains(&widget.id), attention.contains(&widget.id));
-            Card { key: format!("{widget:?}{pending}{attention}"), widget: widget.clone(), pending, attention }
+            Card {
+                key: format!("{widget:?}{pending}{attention}"),
+                widget: widget.clone(),
+                pending,
+                attention,
+            }
         })
         .collect()
 }

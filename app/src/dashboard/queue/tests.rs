@@ -31,7 +31,11 @@ impl Server {
     fn with_widgets(ids: &[&str]) -> Self {
         let mut server = Self::default();
         for (i, id) in ids.iter().enumerate() {
-            server.submit(&Op { client_id: "setup".into(), op_seq: i as u64, op: OpKind::Add { widget: new_widget(id) } });
+            server.submit(&Op {
+                client_id: "setup".into(),
+                op_seq: i as u64,
+                op: OpKind::Add { widget: new_widget(id) },
+            });
         }
         server
     }
@@ -164,12 +168,28 @@ impl Browser {
 
 #[derive(Debug, Clone)]
 enum Step {
-    Edit { browser: usize, kind: u8, pick: usize, value: u32 },
-    Send { browser: usize, answer_lost: bool },
-    Read { browser: usize },
+    Edit {
+        browser: usize,
+        kind: u8,
+        pick: usize,
+        value: u32,
+    },
+    Send {
+        browser: usize,
+        answer_lost: bool,
+    },
+    Read {
+        browser: usize,
+    },
     /// An event read before comes again (a snapshot newer than part of a replay).
-    Reread { browser: usize, back: usize },
-    Resolve { browser: usize, keep_mine: bool },
+    Reread {
+        browser: usize,
+        back: usize,
+    },
+    Resolve {
+        browser: usize,
+        keep_mine: bool,
+    },
 }
 
 fn step() -> impl Strategy<Value = Step> {
