@@ -74,6 +74,13 @@ test('two people edit one dashboard live, both ways', async ({ browser }, testIn
   await widget(b, noteId).press('Shift+ArrowRight');
   await expect(widget(a, noteId)).toHaveAttribute('data-x', '1');
   await expect(widget(a, noteId)).toHaveAttribute('data-w', '5');
+  // Growing it over the live value pushes that one down, in the same op.
+  await widget(b, noteId).focus();
+  await widget(b, noteId).press('Shift+ArrowDown');
+  await expect(widget(a, noteId)).toHaveAttribute('data-h', '3');
+  const metric = (page) => page.locator('[data-testid=widget][data-title="Live value"]');
+  await expect(metric(a)).toHaveAttribute('data-y', '3');
+  await expect(metric(b)).toHaveAttribute('data-y', '3');
 
   // Ada retitles it; Alan sees the new title.
   await retitle(a, noteId, 'Release checklist');

@@ -18,6 +18,8 @@ pub const ROW_PX: f64 = 72.0; // 64 px rows + 8 px gap (style/main.css)
 pub struct GridContext {
     /// Queues an op built from the confirmed bases.
     pub edit: Callback<OpKind>,
+    /// Queues a move or resize (with whatever it pushes out of the way).
+    pub place: Callback<(String, Pos, Size)>,
     pub base_of: Callback<(String, Field), u64>,
     pub widget_base: Callback<String, u64>,
     pub can_write: bool,
@@ -57,21 +59,11 @@ pub fn WidgetCard(
 
     let move_to = {
         let id = id.clone();
-        move |to: Pos| {
-            if to != pos {
-                let base = ctx.base_of.run((id.clone(), Field::Pos));
-                ctx.edit.run(OpKind::Move { widget_id: id.clone(), pos: to, base });
-            }
-        }
+        move |to: Pos| ctx.place.run((id.clone(), to, size))
     };
     let resize_to = {
         let id = id.clone();
-        move |to: Size| {
-            if to != size {
-                let base = ctx.base_of.run((id.clone(), Field::Size));
-                ctx.edit.run(OpKind::Resize { widget_id: id.clone(), size: to, base });
-            }
-        }
+        move |to: Size| ctx.place.run((id.clone(), pos, to))
     };
     let on_key = {
         let (move_to, resize_to) = (move_to.clone(), resize_to.clone());

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod grid;
+pub mod layout;
 #[cfg(feature = "hydrate")]
 pub mod local;
 pub mod panel;

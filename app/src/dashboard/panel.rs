@@ -54,41 +54,45 @@ pub fn show_value(value: Option<&FieldValue>) -> String {
     }
 }
 
-/// One conflicted op: each stale field, mine and theirs side by side.
+/// How the person decided one field: (op's client id, op seq, widget, field, keep mine).
+pub type Decision = (String, u64, String, Field, bool);
+
+/// One conflicted op: each stale field, mine and theirs side by side, each
+/// decided on its own (keep mine: it goes again on the current version;
+/// take theirs: my edit of it is dropped).
 #[component]
 pub fn ConflictCard(
     op: Op,
     conflicts: Vec<FieldConflict>,
     /// The widget's title as shown, to name it.
     widget_title: String,
-    keep_mine: Callback<(String, u64)>,
-    take_theirs: Callback<(String, u64)>,
+    decide: Callback<Decision>,
 ) -> impl IntoView {
-    let key = (op.client_id.clone(), op.op_seq);
-    let key2 = key.clone();
     view! {
         <div class="conflict" data-testid="conflict" role="group" aria-label=format!("Conflict on {widget_title}")>
             <p><strong>{widget_title.clone()}</strong>" was changed by someone else while you edited it."</p>
             <table class="conflict-fields">
-                <thead><tr><th>"Field"</th><th>"Mine"</th><th>"Theirs"</th></tr></thead>
+                <thead><tr><th>"Field"</th><th>"Mine"</th><th>"Theirs"</th><th><span class="hidden">"Choice"</span></th></tr></thead>
                 <tbody>
                     {conflicts.into_iter().map(|c| {
                         let mine = mine_of(&op.op, &c.widget_id, c.field);
-                        let deleted_by_me = mine.is_none();
+                        let mine = if mine.is_none() { "(delete)".to_owned() } else { show_value(mine.as_ref()) };
+                        let choice = |keep: bool| (op.client_id.clone(), op.op_seq, c.widget_id.clone(), c.field, keep);
+                        let (keep, theirs) = (choice(true), choice(false));
                         view! {
                             <tr data-field=format!("{:?}", c.field).to_lowercase()>
                                 <th>{field_name(c.field)}</th>
-                                <td data-testid="mine">{if deleted_by_me { "(delete)".to_owned() } else { show_value(mine.as_ref()) }}</td>
+                                <td data-testid="mine">{mine}</td>
                                 <td data-testid="theirs">{show_value(c.theirs.as_ref())}</td>
+                                <td class="row">
+                                    <button type="button" class="button" data-testid="keep-mine" on:click=move |_| decide.run(keep.clone())>"Keep mine"</button>
+                                    <button type="button" class="quiet-button" data-testid="take-theirs" on:click=move |_| decide.run(theirs.clone())>"Take theirs"</button>
+                                </td>
                             </tr>
                         }
                     }).collect_view()}
                 </tbody>
             </table>
-            <div class="row">
-                <button type="button" class="button" data-testid="keep-mine" on:click=move |_| keep_mine.run(key.clone())>"Keep mine"</button>
-                <button type="button" class="quiet-button" data-testid="take-theirs" on:click=move |_| take_theirs.run(key2.clone())>"Take theirs"</button>
-            </div>
         </div>
     }
 }

@@ -291,6 +291,55 @@ impl Model {
         };
     }
 
+    /// Decides one conflicted field: keep mine (it goes again on the version
+    /// the conflict named) or take theirs (my edit of it is dropped). Once
+    /// every conflicted field of the op is decided, what is kept goes again
+    /// as `new_op_seq` of `new_client_id`; if nothing is kept, the op is
+    /// gone. A delete is decided whole. Returns whether `new_op_seq` was used.
+    #[allow(clippy::too_many_arguments)]
+    pub fn resolve(
+        &mut self,
+        client_id: &str,
+        op_seq: u64,
+        widget_id: &str,
+        field: Field,
+        keep: bool,
+        new_client_id: &str,
+        new_op_seq: u64,
+    ) -> bool {
+        let Some(at) = self.position(client_id, op_seq) else { return false };
+        if matches!(self.queue[at].op.op, OpKind::Delete { .. }) {
+            if keep {
+                self.keep_mine(client_id, op_seq, new_client_id, new_op_seq);
+            } else {
+                self.queue.remove(at);
+            }
+            return keep;
+        }
+        let OpState::Conflict { conflicts } = &mut self.queue[at].state else { return false };
+        let Some(i) = conflicts.iter().position(|c| c.widget_id == widget_id && c.field == field) else {
+            return false;
+        };
+        let decided = conflicts.remove(i);
+        let left = conflicts.is_empty();
+        let op = &mut self.queue[at].op.op;
+        if keep {
+            rebase_to_conflicts(op, std::slice::from_ref(&decided));
+        } else if !drop_field(op, widget_id, field) {
+            // Nothing of the op is left to send.
+            self.queue.remove(at);
+            return false;
+        }
+        if !left {
+            return false;
+        }
+        let queued = &mut self.queue[at];
+        queued.op.client_id = new_client_id.to_owned();
+        queued.op.op_seq = new_op_seq;
+        queued.state = OpState::Queued;
+        true
+    }
+
     /// "Take theirs": the conflicted op is dropped.
     pub fn take_theirs(&mut self, client_id: &str, op_seq: u64) {
         if let Some(at) = self.position(client_id, op_seq) {
@@ -308,6 +357,30 @@ impl Model {
             OpState::Conflict { conflicts } => Some((&q.op, conflicts.as_slice())),
             _ => None,
         })
+    }
+}
+
+/// Removes the edit of one field from an op; false when nothing is left.
+fn drop_field(op: &mut OpKind, widget: &str, field: Field) -> bool {
+    match op {
+        OpKind::Update { widget_id, changes } => {
+            if widget_id == widget {
+                changes.retain(|c| c.value.field() != field);
+            }
+            !changes.is_empty()
+        }
+        OpKind::Move { widget_id, .. } => !(widget_id == widget && field == Field::Pos),
+        OpKind::Resize { widget_id, .. } => !(widget_id == widget && field == Field::Size),
+        OpKind::RestoreLayout { items } => {
+            // A layout item moves and sizes together: taking theirs for either drops the item.
+            items.retain(|i| !(i.widget_id == widget && matches!(field, Field::Pos | Field::Size)));
+            !items.is_empty()
+        }
+        OpKind::Batch { ops } => {
+            ops.retain_mut(|op| drop_field(op, widget, field));
+            !ops.is_empty()
+        }
+        OpKind::Add { .. } | OpKind::Delete { .. } => true,
     }
 }
 

@@ -110,7 +110,15 @@ fn LiveDashboard(view: DashboardView) -> impl IntoView {
         model.with_untracked(|m| m.base_of(&widget, field))
     });
     let widget_base = Callback::new(move |widget: String| model.with_untracked(|m| m.widget_base(&widget)));
-    let ctx = GridContext { edit, base_of, widget_base, can_write, metrics: feed.metrics };
+    let place = Callback::new(move |(widget, pos, size): (String, Pos, Size)| {
+        let op = model.with_untracked(|m| {
+            crate::dashboard::layout::place(&m.view(), &widget, pos, size, |w, f| m.base_of(w, f))
+        });
+        if let Some(op) = op {
+            edit.run(op);
+        }
+    });
+    let ctx = GridContext { edit, place, base_of, widget_base, can_write, metrics: feed.metrics };
 
     #[cfg(feature = "hydrate")]
     crate::dashboard::sync::drive(id.clone(), model, notice, realtime.clone());
@@ -196,13 +204,13 @@ fn LiveDashboard(view: DashboardView) -> impl IntoView {
     let sync = Signal::derive(move || {
         model.with(|m| sync_state(m.pending(), m.conflicted().count(), connected.get()))
     });
-    let keep_mine = Callback::new(move |(client, seq): (String, u64)| {
+    let decide = Callback::new(move |(client, seq, widget, field, keep): crate::dashboard::panel::Decision| {
         let new_seq = next_seq.get_value();
-        next_seq.update_value(|n| *n += 1);
-        model.update(|m| m.keep_mine(&client, seq, &client_id.get_value(), new_seq));
+        let used = model.try_update(|m| m.resolve(&client, seq, &widget, field, keep, &client_id.get_value(), new_seq));
+        if used == Some(true) {
+            next_seq.update_value(|n| *n += 1);
+        }
     });
-    let take_theirs =
-        Callback::new(move |(client, seq): (String, u64)| model.update(|m| m.take_theirs(&client, seq)));
 
     let title = view.title.clone();
     let role = view.role;
@@ -242,7 +250,7 @@ fn LiveDashboard(view: DashboardView) -> impl IntoView {
                 <section class="card conflicts" aria-labelledby="conflicts-title">
                     <h2 id="conflicts-title">"Needs your choice"</h2>
                     {conflicts.into_iter().map(|(op, conflicts, widget_title)| view! {
-                        <ConflictCard op conflicts widget_title keep_mine take_theirs />
+                        <ConflictCard op conflicts widget_title decide />
                     }).collect_view()}
                 </section>
             }.into_any())

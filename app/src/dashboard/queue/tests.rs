@@ -117,14 +117,26 @@ impl Browser {
         }
     }
 
-    fn resolve_all(&mut self, keep_mine: bool) {
-        let conflicted: Vec<(String, u64)> =
-            self.model.conflicted().map(|(op, _)| (op.client_id.clone(), op.op_seq)).collect();
-        for (client, seq) in conflicted {
-            if keep_mine {
+    /// Decides every conflict: whole ops, or field by field (alternating
+    /// mine and theirs, starting with `keep_mine`).
+    fn resolve_all(&mut self, keep_mine: bool, by_field: bool) {
+        let conflicted: Vec<(String, u64, Vec<(String, Field)>)> = self
+            .model
+            .conflicted()
+            .map(|(op, c)| (op.client_id.clone(), op.op_seq, c.iter().map(|c| (c.widget_id.clone(), c.field)).collect()))
+            .collect();
+        let id = self.id.clone();
+        for (client, seq, fields) in conflicted {
+            if by_field {
+                for (i, (widget, field)) in fields.into_iter().enumerate() {
+                    let next = self.next_seq;
+                    if self.model.resolve(&client, seq, &widget, field, keep_mine ^ (i % 2 == 1), &id, next) {
+                        self.next_seq += 1;
+                    }
+                }
+            } else if keep_mine {
                 let next = self.next_seq;
                 self.next_seq += 1;
-                let id = self.id.clone();
                 self.model.keep_mine(&client, seq, &id, next);
             } else {
                 self.model.take_theirs(&client, seq);
@@ -189,6 +201,7 @@ enum Step {
     Resolve {
         browser: usize,
         keep_mine: bool,
+        by_field: bool,
     },
 }
 
@@ -199,7 +212,8 @@ fn step() -> impl Strategy<Value = Step> {
         3 => (0..2usize, prop::bool::weighted(0.15)).prop_map(|(browser, answer_lost)| Step::Send { browser, answer_lost }),
         3 => (0..2usize).prop_map(|browser| Step::Read { browser }),
         1 => (0..2usize, 0..5usize).prop_map(|(browser, back)| Step::Reread { browser, back }),
-        1 => (0..2usize, any::<bool>()).prop_map(|(browser, keep_mine)| Step::Resolve { browser, keep_mine }),
+        1 => (0..2usize, any::<bool>(), any::<bool>())
+            .prop_map(|(browser, keep_mine, by_field)| Step::Resolve { browser, keep_mine, by_field }),
     ]
 }
 
@@ -225,17 +239,17 @@ proptest! {
                         b.model.on_event(&event);
                     }
                 }
-                Step::Resolve { browser, keep_mine } => browsers[browser].resolve_all(keep_mine),
+                Step::Resolve { browser, keep_mine, by_field } => browsers[browser].resolve_all(keep_mine, by_field),
             }
         }
         // Settle: everyone resolves, sends and reads until nothing is left.
         for round in 0..50 {
             for b in &mut browsers {
-                b.resolve_all(round % 2 == 0);
+                b.resolve_all(round % 2 == 0, round % 3 == 0);
                 while b.model.pending() > 0 {
                     let before = b.model.queue.len();
                     b.send(&mut server, false);
-                    b.resolve_all(false);
+                    b.resolve_all(false, false);
                     prop_assert!(b.model.queue.len() < before, "every answer settles an op");
                 }
             }
@@ -342,4 +356,37 @@ fn the_queue_survives_a_round_trip_through_json() {
     let text = serde_json::to_string(&model.queue).unwrap();
     let back: Vec<QueuedOp> = serde_json::from_str(&text).unwrap();
     assert_eq!(back, model.queue);
+}
+
+#[test]
+fn each_conflicted_field_is_decided_on_its_own() {
+    let mut server = Server::with_widgets(&["w1"]);
+    let mut ada = Browser::new("ada", &server);
+    let both = OpKind::Update {
+        widget_id: "w1".into(),
+        changes: vec![
+            FieldChange { value: FieldValue::Title("My title".into()), base: 1 },
+            FieldChange { value: FieldValue::Body("My text".into()), base: 1 },
+        ],
+    };
+    ada.edit(both);
+    let theirs = OpKind::Update {
+        widget_id: "w1".into(),
+        changes: vec![
+            FieldChange { value: FieldValue::Title("Their title".into()), base: 1 },
+            FieldChange { value: FieldValue::Body("Their text".into()), base: 1 },
+        ],
+    };
+    server.submit(&Op { client_id: "alan".into(), op_seq: 1, op: theirs });
+    ada.send(&mut server, false);
+    assert_eq!(ada.model.conflicted().next().unwrap().1.len(), 2);
+    // Keep my title, take their text: nothing goes until both are decided.
+    assert!(!ada.model.resolve("ada", 1, "w1", Field::Title, true, "ada", 2));
+    assert_eq!(ada.model.pending(), 0);
+    assert!(ada.model.resolve("ada", 1, "w1", Field::Body, false, "ada", 2));
+    ada.next_seq = 3;
+    ada.send(&mut server, false);
+    assert!(ada.model.queue.is_empty());
+    let w1 = &server.board.widgets["w1"];
+    assert_eq!((w1.title.value.as_str(), w1.body.value.as_str()), ("My title", "Their text"));
 }
