@@ -207,3 +207,32 @@ test('without a WebSocket the dashboard syncs over HTTP', async ({ browser }, te
   await ada.close();
   await alan.close();
 });
+
+test('two tabs of one browser share the queue and send each op once', async ({ browser }, testInfo) => {
+  const ada = await browser.newContext();
+  const alan = await browser.newContext();
+  const id = await dashboardFor(ada, alan);
+  const first = await alan.newPage();
+  const second = await alan.newPage();
+  await openLive(first, `/dashboards/${id}`);
+  await openLive(second, `/dashboards/${id}`);
+  const before = await (await alan.request.get(`/api/dashboards/${id}`)).json();
+
+  await alan.setOffline(true);
+  await expect(sync(first)).toHaveAttribute('data-state', 'offline');
+  await retitle(first, 'n1', 'From the first tab');
+  // The other tab shows the queued change too, from the shared storage.
+  await expect(second.getByTestId('pending-badge')).toHaveText('1');
+  await expect(widget(second, 'n1')).toHaveAttribute('data-title', 'From the first tab');
+  await shot(second, testInfo, '1-second-tab-sees-the-queue');
+
+  await alan.setOffline(false);
+  await expect(sync(first)).toHaveAttribute('data-state', 'synced', { timeout: 30_000 });
+  await expect(sync(second)).toHaveAttribute('data-state', 'synced');
+  const changes = await (
+    await alan.request.get(`/api/dashboards/${id}?since=${before.head_seq}&epoch=${before.epoch}`)
+  ).json();
+  expect(changes.events.map((e) => e.payload.kind)).toEqual(['applied']);
+  await ada.close();
+  await alan.close();
+});

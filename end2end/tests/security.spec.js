@@ -17,10 +17,20 @@ async function recordViolations(page) {
 
 test('every page hydrates under the nonce policy without a single violation', async ({ page }, testInfo) => {
   const consoleViolations = await recordViolations(page);
-  for (const path of ['/', '/register/connect', '/me', '/notifications', '/chat']) {
+  const created = await page.request.post('/api/dashboards', { data: { title: 'Policy' } });
+  const board = await created.json();
+  const widget = { id: 'w1', kind: 'metric', title: 'T', body: '', source: 'demo', pos: { x: 2, y: 1 }, size: { w: 3, h: 2 } };
+  const ops = [{ client_id: 'policy', op_seq: 1, op: { type: 'add', widget } }];
+  expect((await page.request.post(`/api/dashboards/${board.id}/ops`, { data: { ops } })).status()).toBe(200);
+  const pages = ['/', '/register/connect', '/me', '/notifications', '/chat', '/dashboards', `/dashboards/${board.id}`];
+  for (const path of pages) {
     await page.goto(path);
     // Live means the WASM loaded, hydrated and opened its socket: all allowed.
     await expect(page.locator('.conn')).toHaveAttribute('data-state', 'live');
+    if (path === `/dashboards/${board.id}`) {
+      // Placed by style properties (allowed), not a style attribute (refused).
+      await expect(page.getByTestId('widget')).toHaveCSS('grid-column-start', '3');
+    }
     expect(await page.evaluate(() => window.__cspViolations), path).toEqual([]);
   }
   expect(consoleViolations).toEqual([]);

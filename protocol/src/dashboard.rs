@@ -43,8 +43,6 @@ pub const MAX_PENDING_OPS: usize = 100;
 pub const OP_TIMEOUT_MS: u64 = 30_000;
 /// Wait before sending an op refused with a retryable code again.
 pub const RETRY_AFTER_MS: u64 = 5_000;
-/// How often a page without a live socket syncs over HTTP anyway.
-pub const BACKGROUND_SYNC_MS: u64 = 30_000;
 
 /// Whether an id (client or widget) is usable: 1 to `max` bytes of `A-Z a-z 0-9 - _`.
 pub fn valid_id(id: &str, max: usize) -> bool {

@@ -56,7 +56,11 @@ pub fn place(
         ops.push(OpKind::Move { widget_id: widget_id.to_owned(), pos, base: base_of(widget_id, Field::Pos) });
     }
     if size != current.size.value {
-        ops.push(OpKind::Resize { widget_id: widget_id.to_owned(), size, base: base_of(widget_id, Field::Size) });
+        ops.push(OpKind::Resize {
+            widget_id: widget_id.to_owned(),
+            size,
+            base: base_of(widget_id, Field::Size),
+        });
     }
     if ops.is_empty() {
         return None;

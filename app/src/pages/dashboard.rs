@@ -204,13 +204,16 @@ fn LiveDashboard(view: DashboardView) -> impl IntoView {
     let sync = Signal::derive(move || {
         model.with(|m| sync_state(m.pending(), m.conflicted().count(), connected.get()))
     });
-    let decide = Callback::new(move |(client, seq, widget, field, keep): crate::dashboard::panel::Decision| {
-        let new_seq = next_seq.get_value();
-        let used = model.try_update(|m| m.resolve(&client, seq, &widget, field, keep, &client_id.get_value(), new_seq));
-        if used == Some(true) {
-            next_seq.update_value(|n| *n += 1);
-        }
-    });
+    let decide =
+        Callback::new(move |(client, seq, widget, field, keep): crate::dashboard::panel::Decision| {
+            let new_seq = next_seq.get_value();
+            let used = model.try_update(|m| {
+                m.resolve(&client, seq, &widget, field, keep, &client_id.get_value(), new_seq)
+            });
+            if used == Some(true) {
+                next_seq.update_value(|n| *n += 1);
+            }
+        });
 
     let title = view.title.clone();
     let role = view.role;

@@ -123,7 +123,9 @@ impl Browser {
         let conflicted: Vec<(String, u64, Vec<(String, Field)>)> = self
             .model
             .conflicted()
-            .map(|(op, c)| (op.client_id.clone(), op.op_seq, c.iter().map(|c| (c.widget_id.clone(), c.field)).collect()))
+            .map(|(op, c)| {
+                (op.client_id.clone(), op.op_seq, c.iter().map(|c| (c.widget_id.clone(), c.field)).collect())
+            })
             .collect();
         let id = self.id.clone();
         for (client, seq, fields) in conflicted {
