@@ -69,6 +69,9 @@ impl Server {
     }
 }
 
+/// The (widget, field) pairs of one conflicted op.
+type Fields = Vec<(String, Field)>;
+
 /// One browser: its model, how far it read the log, its next op seq.
 struct Browser {
     id: String,
@@ -120,7 +123,7 @@ impl Browser {
     /// Decides every conflict: whole ops, or field by field (alternating
     /// mine and theirs, starting with `keep_mine`).
     fn resolve_all(&mut self, keep_mine: bool, by_field: bool) {
-        let conflicted: Vec<(String, u64, Vec<(String, Field)>)> = self
+        let conflicted: Vec<(String, u64, Fields)> = self
             .model
             .conflicted()
             .map(|(op, c)| {
