@@ -1,6 +1,7 @@
 use serde_json::json;
 
 use super::*;
+use crate::ErrorCode;
 
 #[test]
 fn an_op_matches_the_documented_json() {

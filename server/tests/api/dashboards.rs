@@ -11,7 +11,7 @@ use protocol::message::{Ack, Nack};
 use protocol::{ClientMessage, ErrorCode, EventEnvelope, ServerMessage};
 use serde_json::json;
 
-use crate::helpers::{TestApp, TestSocket, Visitor, spawn_app};
+use crate::helpers::{TestApp, TestSocket, Visitor, spawn_app, spawn_app_with};
 
 async fn create_dashboard(owner: &Visitor, title: &str) -> DashboardView {
     let response = owner
@@ -357,4 +357,31 @@ async fn an_open_dashboard_receives_live_values() {
             break;
         }
     }
+}
+
+#[tokio::test]
+async fn a_burst_past_the_op_rate_is_refused_as_retryable_and_changes_nothing() {
+    let app = spawn_app_with(|config| config.chat.dashboard_ops_per_sec = 2).await;
+    let (ada, _alan, board) = two_editors(&app).await;
+    let ops: Vec<Op> =
+        (1..=8).map(|i| op("tab-a", i, OpKind::Add { widget: note(&format!("w{i}")) })).collect();
+    let response = submit(&ada, &board.id, &ops).await;
+    assert_eq!(response.status(), 200);
+    let outcome: OpsOutcome = response.json().await.unwrap();
+    let acked = outcome.results.iter().filter(|r| matches!(r, OpOutcome::Ack { .. })).count();
+    let limited: Vec<_> = outcome
+        .results
+        .iter()
+        .filter_map(|r| match r {
+            OpOutcome::Nack { code, .. } => Some(*code),
+            OpOutcome::Ack { .. } => None,
+        })
+        .collect();
+    assert_eq!(acked, 4, "a burst of twice the rate");
+    assert!(limited.iter().all(|code| *code == ErrorCode::RateLimited && code.retryable()), "{limited:?}");
+    assert_eq!(view(&ada, &board.id).await.widgets.len(), acked);
+    // A refused op was not answered for good: sent again later, it applies.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let again = submit_one(&ada, &board.id, ops[7].clone()).await;
+    assert!(matches!(again, OpOutcome::Ack { .. }), "{again:?}");
 }

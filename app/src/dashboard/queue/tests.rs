@@ -2,7 +2,9 @@ use std::collections::HashMap;
 
 use proptest::prelude::*;
 use protocol::dashboard::board::{self, Board};
-use protocol::dashboard::{FieldChange, MetricSource, NewWidget, OpOutcome, Pos, Size, WidgetKind};
+use protocol::dashboard::{
+    FieldChange, FieldValue, MetricSource, NewWidget, OpOutcome, Pos, Size, WidgetKind,
+};
 
 use super::*;
 
