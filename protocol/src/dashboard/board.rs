@@ -213,7 +213,11 @@ pub fn apply(board: &Board, op: &OpKind) -> Result<Vec<Change>, Refusal> {
                 }
                 let current = match board.widgets.get(widget_id) {
                     Some(widget) => Some(widget.get(field)),
-                    None if added.contains(widget_id) => None,
+                    // Its fields are given in the add; a second value in the same op
+                    // would share the add's version and be skipped by every client.
+                    None if added.contains(widget_id) => {
+                        return Err(invalid("set a new widget's fields in its add, not in the same op"));
+                    }
                     None => return Err(invalid(format!("no widget `{widget_id}`"))),
                 };
                 let before = current.as_ref().map_or(0, |(_, v)| *v);

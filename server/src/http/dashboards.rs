@@ -10,8 +10,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use protocol::dashboard::{
     CreateDashboard, CreateDashboardInvite, DashboardInvite, DashboardInvitePreview, DashboardSummary,
-    DashboardView, MAX_BATCH, OpsOutcome, SubmitOps,
+    DashboardView, MAX_BATCH, OpOutcome, OpsOutcome, SubmitOps,
 };
+use protocol::ErrorCode;
 use serde::Deserialize;
 
 use crate::auth::Principal;
@@ -73,8 +74,9 @@ pub async fn view(
     })
 }
 
-/// `POST /api/dashboards/{id}/ops`: each op applied in order and answered
-/// (a refused op does not stop the ones after it).
+/// `POST /api/dashboards/{id}/ops`: each op applied in order and answered. A
+/// permanent refusal does not stop the ones after it; a retryable one does
+/// (they are answered `unavailable`, unapplied, to be sent again in order).
 pub async fn submit(
     State(state): State<AppState>,
     principal: Principal,
@@ -86,8 +88,22 @@ pub async fn submit(
         return Err(AppError::BadRequest(format!("send 1 to {MAX_BATCH} ops")));
     }
     let mut results = Vec::with_capacity(request.ops.len());
+    let mut held_back = false;
     for op in &request.ops {
-        results.push(state.dashboards.submit(&principal, &id, op).await?);
+        // After a refusal worth retrying, the rest wait too: applying them
+        // first would reorder the sender's changes.
+        let outcome = if held_back {
+            OpOutcome::Nack {
+                op_seq: op.op_seq,
+                code: ErrorCode::Unavailable,
+                message: "not applied: an earlier change in this request has to be sent again first".into(),
+                conflicts: Vec::new(),
+            }
+        } else {
+            state.dashboards.submit(&principal, &id, op).await?
+        };
+        held_back |= matches!(&outcome, OpOutcome::Nack { code, .. } if code.retryable());
+        results.push(outcome);
     }
     Ok(Json(OpsOutcome { results }))
 }

@@ -209,7 +209,13 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         let outcome = OpOutcome::Ack { op_seq: op.op_seq, version, seq, duplicate: false };
-        record(&mut tx, dashboard, principal, op, &outcome).await?;
+        if !record(&mut tx, dashboard, principal, op, &outcome).await? {
+            // This op got an answer meanwhile (a refusal kept by an earlier
+            // attempt, committed after this one began): that answer stands.
+            tx.rollback().await?;
+            let stored = self.stored_answer(dashboard, principal, op).await?;
+            return Ok(Submitted::Replayed(as_replay(stored)));
+        }
         let event =
             DashboardEvent::Applied { client_id: op.client_id.clone(), op_seq: op.op_seq, version, changes };
         let payload = serde_json::to_value(&event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -235,21 +241,23 @@ impl Store {
             conflicts: refusal.conflicts().to_vec(),
         };
         let mut tx = self.pool().begin().await?;
-        record(&mut tx, dashboard, principal, op, &outcome).await?;
-        let stored = sqlx::query(EARLIER_ANSWER)
+        let kept = record(&mut tx, dashboard, principal, op, &outcome).await?;
+        tx.commit().await?;
+        if kept {
+            return Ok(Submitted::Refused(outcome));
+        }
+        Ok(Submitted::Replayed(as_replay(self.stored_answer(dashboard, principal, op).await?)))
+    }
+
+    async fn stored_answer(&self, dashboard: &str, principal: &str, op: &Op) -> Result<OpOutcome, StoreError> {
+        let row = sqlx::query(EARLIER_ANSWER)
             .bind(dashboard)
             .bind(principal)
             .bind(&op.client_id)
             .bind(op.op_seq.min(i64::MAX as u64) as i64)
-            .fetch_one(&mut *tx)
+            .fetch_one(self.pool())
             .await?;
-        tx.commit().await?;
-        let stored = decode(&stored)?;
-        Ok(if stored == outcome {
-            Submitted::Refused(outcome)
-        } else {
-            Submitted::Replayed(as_replay(stored))
-        })
+        decode(&row)
     }
 
     /// Forgets the answers of ops older than `max_age_ms` (a client resending
@@ -269,8 +277,8 @@ async fn record(
     principal: &str,
     op: &Op,
     outcome: &OpOutcome,
-) -> Result<(), StoreError> {
-    sqlx::query(
+) -> Result<bool, StoreError> {
+    let stored = sqlx::query(
         "INSERT INTO dashboard_ops (dashboard_id, principal, client_id, op_seq, outcome, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
     )
@@ -281,6 +289,7 @@ async fn record(
     .bind(encode(outcome)?)
     .bind(now_ms())
     .execute(&mut **tx)
-    .await?;
-    Ok(())
+    .await?
+    .rows_affected();
+    Ok(stored == 1)
 }

@@ -378,7 +378,10 @@ async fn a_burst_past_the_op_rate_is_refused_as_retryable_and_changes_nothing() 
         })
         .collect();
     assert_eq!(acked, 4, "a burst of twice the rate");
-    assert!(limited.iter().all(|code| *code == ErrorCode::RateLimited && code.retryable()), "{limited:?}");
+    // The first refused is rate limited; the rest are held back unapplied, in order.
+    assert_eq!(limited[0], ErrorCode::RateLimited);
+    assert!(limited[1..].iter().all(|code| *code == ErrorCode::Unavailable), "{limited:?}");
+    assert!(limited.iter().all(|code| code.retryable()));
     assert_eq!(view(&ada, &board.id).await.widgets.len(), acked);
     // A refused op was not answered for good: sent again later, it applies.
     tokio::time::sleep(std::time::Duration::from_millis(600)).await;
