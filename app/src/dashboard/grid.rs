@@ -24,6 +24,20 @@ pub struct GridContext {
     pub widget_base: Callback<String, u64>,
     pub can_write: bool,
     pub metrics: ReadSignal<Vec<MetricValue>>,
+    /// The open editor, kept by the page: a card is redrawn whenever its
+    /// widget changes, and what the person is typing must survive that.
+    pub editor: RwSignal<Option<Draft>>,
+}
+
+/// An open editor: the widget as it was when opened (what the edit builds
+/// on, field by field) and what the person has typed so far.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Draft {
+    pub opened: Widget,
+    pub bases: [(Field, u64); 3],
+    pub title: String,
+    pub body: String,
+    pub source: MetricSource,
 }
 
 fn clamp_pos(x: i64, y: i64) -> Pos {
@@ -53,7 +67,24 @@ pub fn WidgetCard(
     let width = size.w.min(GRID_COLUMNS - pos.x);
     let column = format!("{} / span {}", pos.x + 1, width);
     let row = format!("{} / span {}", pos.y + 1, size.h);
-    let editing = RwSignal::new(false);
+    let editing = {
+        let id = id.clone();
+        Signal::derive(move || ctx.editor.with(|d| d.as_ref().is_some_and(|d| d.opened.id == id)))
+    };
+    let open_editor = {
+        let widget = widget.clone();
+        move |_| {
+            let bases = [Field::Title, Field::Body, Field::Source]
+                .map(|f| (f, ctx.base_of.run((widget.id.clone(), f))));
+            ctx.editor.set(Some(Draft {
+                opened: widget.clone(),
+                bases,
+                title: widget.title.value.clone(),
+                body: widget.body.value.clone(),
+                source: widget.source.value,
+            }));
+        }
+    };
     let drag = RwSignal::new(None::<(f64, f64, bool)>);
     let offset = RwSignal::new((0.0f64, 0.0f64));
 
@@ -166,7 +197,7 @@ pub fn WidgetCard(
                 {attention.then(|| view! { <span class="dash-badge warn" title="Conflict: choose below">"needs attention"</span> })}
             </header>
             {move || if editing.get() {
-                view! { <WidgetEditor widget=editor_widget.clone() ctx editing /> }.into_any()
+                view! { <WidgetEditor kind=editor_widget.kind ctx /> }.into_any()
             } else {
                 view! {
                     <div class="widget-body">
@@ -182,7 +213,7 @@ pub fn WidgetCard(
             }}
             {ctx.can_write.then(|| view! {
                 <footer class="widget-actions">
-                    <button type="button" class="link-like" data-testid="edit-widget" on:click=move |_| editing.set(true)>"Edit"</button>
+                    <button type="button" class="link-like" data-testid="edit-widget" on:click=open_editor.clone()>"Edit"</button>
                     <button type="button" class="link-like danger" data-testid="delete-widget" on:click=delete.clone()>"Delete"</button>
                     <span class="resize" aria-hidden="true" on:pointerdown=move |ev| start_drag(ev, true)></span>
                 </footer>
@@ -209,63 +240,63 @@ fn grid_cell_width(ev: &leptos::ev::PointerEvent) -> f64 {
 }
 
 /// Title, text and (for metrics) source, saved as one update of the fields
-/// that changed, each on the version it was loaded at.
+/// that changed, each on the version it had when the editor opened.
 #[component]
-fn WidgetEditor(widget: Widget, ctx: GridContext, editing: RwSignal<bool>) -> impl IntoView {
-    let title = RwSignal::new(widget.title.value.clone());
-    let body = RwSignal::new(widget.body.value.clone());
-    let source = RwSignal::new(widget.source.value);
-    let bases: Vec<(Field, u64)> = [Field::Title, Field::Body, Field::Source]
-        .map(|f| (f, ctx.base_of.run((widget.id.clone(), f))))
-        .to_vec();
-    let id = widget.id.clone();
+fn WidgetEditor(kind: WidgetKind, ctx: GridContext) -> impl IntoView {
+    let draft = ctx.editor;
+    let read = move |f: fn(&Draft) -> String| draft.with(|d| d.as_ref().map(f).unwrap_or_default());
+    let write = move |f: fn(&mut Draft, String), value: String| {
+        draft.update(|d| {
+            if let Some(d) = d {
+                f(d, value)
+            }
+        })
+    };
     let save = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let base = |field: Field| bases.iter().find(|(f, _)| *f == field).map_or(0, |(_, b)| *b);
+        let Some(d) = draft.get_untracked() else { return };
+        let base = |field: Field| d.bases.iter().find(|(f, _)| *f == field).map_or(0, |(_, b)| *b);
         let mut changes = Vec::new();
-        if title.get_untracked() != widget.title.value {
-            changes.push(FieldChange {
-                value: FieldValue::Title(title.get_untracked()),
-                base: base(Field::Title),
-            });
+        if d.title != d.opened.title.value {
+            changes.push(FieldChange { value: FieldValue::Title(d.title.clone()), base: base(Field::Title) });
         }
-        if body.get_untracked() != widget.body.value {
-            changes
-                .push(FieldChange { value: FieldValue::Body(body.get_untracked()), base: base(Field::Body) });
+        if d.body != d.opened.body.value {
+            changes.push(FieldChange { value: FieldValue::Body(d.body.clone()), base: base(Field::Body) });
         }
-        if source.get_untracked() != widget.source.value {
-            changes.push(FieldChange {
-                value: FieldValue::Source(source.get_untracked()),
-                base: base(Field::Source),
-            });
+        if d.source != d.opened.source.value {
+            changes.push(FieldChange { value: FieldValue::Source(d.source), base: base(Field::Source) });
         }
+        draft.set(None);
         if !changes.is_empty() {
-            ctx.edit.run(OpKind::Update { widget_id: id.clone(), changes });
+            ctx.edit.run(OpKind::Update { widget_id: d.opened.id.clone(), changes });
         }
-        editing.set(false);
     };
     view! {
         <form class="widget-editor" on:submit=save data-testid="widget-editor">
             <label>"Title"
-                <input data-testid="edit-title" maxlength="80" prop:value=title on:input=move |ev| title.set(event_target_value(&ev)) />
+                <input data-testid="edit-title" maxlength="80" prop:value=move || read(|d| d.title.clone())
+                    on:input=move |ev| write(|d, v| d.title = v, event_target_value(&ev)) />
             </label>
             <label>"Text"
-                <textarea data-testid="edit-body" maxlength="500" prop:value=body on:input=move |ev| body.set(event_target_value(&ev))></textarea>
+                <textarea data-testid="edit-body" maxlength="500" prop:value=move || read(|d| d.body.clone())
+                    on:input=move |ev| write(|d, v| d.body = v, event_target_value(&ev))></textarea>
             </label>
-            {(widget.kind == WidgetKind::Metric).then(|| view! {
+            {(kind == WidgetKind::Metric).then(|| view! {
                 <label>"Source"
                     <select data-testid="edit-source" on:change=move |ev| {
-                        if let Some(s) = MetricSource::parse(&event_target_value(&ev)) { source.set(s) }
+                        if let Some(s) = MetricSource::parse(&event_target_value(&ev)) {
+                            draft.update(|d| if let Some(d) = d { d.source = s });
+                        }
                     }>
                         {MetricSource::ALL.map(|s| view! {
-                            <option value=s.as_str() selected=move || source.get() == s>{s.label()}</option>
+                            <option value=s.as_str() selected=move || draft.with(|d| d.as_ref().is_some_and(|d| d.source == s))>{s.label()}</option>
                         }).collect_view()}
                     </select>
                 </label>
             })}
             <div class="row">
                 <button type="submit" class="button" data-testid="save-widget">"Save"</button>
-                <button type="button" class="link-like" on:click=move |_| editing.set(false)>"Cancel"</button>
+                <button type="button" class="link-like" on:click=move |_| draft.set(None)>"Cancel"</button>
             </div>
         </form>
     }

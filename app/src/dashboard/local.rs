@@ -9,7 +9,7 @@ use protocol::dashboard::{LayoutItem, OP_TIMEOUT_MS};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::Closure;
 
-use super::queue::{OpState, QueuedOp};
+use super::queue::{OpId, OpState, QueuedOp};
 
 /// How long a tab's claim to send lasts without being renewed (it renews on
 /// every pump, several times a second, while open).
@@ -83,6 +83,29 @@ pub fn release_lease(dashboard: &str, tab: &str) {
     let name = key(dashboard, "sender");
     if storage.get_item(&name).ok().flatten().is_some_and(|v| v.starts_with(&format!("{tab}|"))) {
         let _ = storage.remove_item(&name);
+    }
+}
+
+/// Most finished op ids remembered (oldest forgotten first): far more than
+/// can be in flight between two tabs' writes.
+const MAX_FINISHED: usize = 500;
+
+/// The ops some tab of this browser finished (acknowledged and seen, or
+/// dropped), so an older copy of the queue cannot bring them back.
+pub fn finished(dashboard: &str) -> Vec<OpId> {
+    storage()
+        .and_then(|s| s.get_item(&key(dashboard, "finished")).ok().flatten())
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default()
+}
+
+pub fn add_finished(dashboard: &str, ids: impl IntoIterator<Item = OpId>) {
+    let mut list = finished(dashboard);
+    list.extend(ids);
+    let excess = list.len().saturating_sub(MAX_FINISHED);
+    list.drain(..excess);
+    if let (Some(storage), Ok(text)) = (storage(), serde_json::to_string(&list)) {
+        let _ = storage.set_item(&key(dashboard, "finished"), &text);
     }
 }
 

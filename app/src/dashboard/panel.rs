@@ -85,7 +85,10 @@ pub fn ConflictCard(
                                 <td data-testid="mine">{mine}</td>
                                 <td data-testid="theirs">{show_value(c.theirs.as_ref())}</td>
                                 <td class="row">
-                                    <button type="button" class="button" data-testid="keep-mine" on:click=move |_| decide.run(keep.clone())>"Keep mine"</button>
+                                    // Nothing to keep once it is deleted: resending would conflict again.
+                                    {c.theirs.is_some().then(|| view! {
+                                        <button type="button" class="button" data-testid="keep-mine" on:click=move |_| decide.run(keep.clone())>"Keep mine"</button>
+                                    })}
                                     <button type="button" class="quiet-button" data-testid="take-theirs" on:click=move |_| decide.run(theirs.clone())>"Take theirs"</button>
                                 </td>
                             </tr>

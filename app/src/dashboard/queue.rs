@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 
 mod rewrite;
 
-pub use rewrite::mine_of;
 use rewrite::{bases, drop_field, overlay, rebase, rebase_to_conflicts};
+pub use rewrite::{mine_of, widget_ids};
 
 /// Where a queued op stands.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,12 +35,19 @@ pub enum OpState {
     Waiting { until: f64 },
     /// Refused as a conflict: the person chooses, field by field.
     Conflict { conflicts: Vec<FieldConflict> },
+    /// Applied at `version`, its event not here yet: still laid over the
+    /// board (the answer usually beats the event), never sent again.
+    Acked { version: u64 },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QueuedOp {
     pub op: Op,
     pub state: OpState,
+    /// Bumped by every change this tab makes to the entry (its state, a
+    /// rebase): when tabs' copies differ, the most changed one is newest.
+    #[serde(default)]
+    pub rev: u64,
 }
 
 /// Why an edit was not queued.
@@ -99,7 +106,7 @@ impl Model {
         if self.queue.len() >= MAX_PENDING_OPS {
             return Err(QueueFull::Full);
         }
-        self.queue.push(QueuedOp { op, state: OpState::Queued });
+        self.queue.push(QueuedOp { op, state: OpState::Queued, rev: 0 });
         Ok(())
     }
 
@@ -111,9 +118,12 @@ impl Model {
     }
 
     /// Up to `max` ops to send at `now`, oldest first, marked as sent (over
-    /// HTTP several go at once: the server applies them in order).
+    /// HTTP several go at once: the server applies them in order). A batch
+    /// ends before an op on a widget an earlier op of it touches: that one
+    /// builds on the earlier one's version, known only from its answer.
     pub fn next_batch(&mut self, now: f64, max: usize) -> Vec<Op> {
         let mut batch = Vec::new();
+        let mut touched = std::collections::BTreeSet::new();
         for queued in &mut self.queue {
             if batch.len() >= max {
                 break;
@@ -121,10 +131,17 @@ impl Model {
             match queued.state {
                 OpState::Sending { since } if now - since < OP_TIMEOUT_MS as f64 => break,
                 OpState::Waiting { until } if now < until => break,
-                OpState::Conflict { .. } => continue,
+                OpState::Conflict { .. } | OpState::Acked { .. } => continue,
                 OpState::Sending { .. } | OpState::Waiting { .. } | OpState::Queued => {}
             }
+            let mut widgets = std::collections::BTreeSet::new();
+            widget_ids(&queued.op.op, &mut widgets);
+            if !batch.is_empty() && !touched.is_disjoint(&widgets) {
+                break;
+            }
+            touched.extend(widgets);
             queued.state = OpState::Sending { since: now };
+            queued.rev += 1;
             batch.push(queued.op.clone());
         }
         batch
@@ -134,17 +151,28 @@ impl Model {
         self.queue.iter().position(|q| q.op.client_id == client_id && q.op.op_seq == op_seq)
     }
 
-    /// The op was applied at `version`: it leaves the queue, and later ops
-    /// built on the same bases now build on it.
+    /// The op was applied at `version`: later ops built on the same bases
+    /// now build on it, and it leaves the queue once the board has its event.
     pub fn acked(&mut self, client_id: &str, op_seq: u64, version: u64) -> Answered {
         let Some(at) = self.position(client_id, op_seq) else { return Answered::Unknown };
-        let done = self.queue.remove(at);
-        let mut confirmed = Vec::new();
-        bases(&done.op.op, &mut confirmed);
-        for later in &mut self.queue {
-            rebase(&mut later.op.op, &confirmed, version);
+        if !matches!(self.queue[at].state, OpState::Acked { .. }) {
+            self.queue[at].state = OpState::Acked { version };
+            self.queue[at].rev += 1;
+            let mut confirmed = Vec::new();
+            bases(&self.queue[at].op.op, &mut confirmed);
+            for later in &mut self.queue[at + 1..] {
+                rebase(&mut later.op.op, &confirmed, version, &self.confirmed);
+                later.rev += 1;
+            }
         }
+        self.settle();
         Answered::Confirmed
+    }
+
+    /// Drops the acknowledged ops the confirmed board already includes.
+    fn settle(&mut self) {
+        let confirmed = self.confirmed.version;
+        self.queue.retain(|q| !matches!(q.state, OpState::Acked { version } if version <= confirmed));
     }
 
     /// The op was refused with `code`.
@@ -160,9 +188,11 @@ impl Model {
         let Some(at) = self.position(client_id, op_seq) else { return Answered::Unknown };
         if code == ErrorCode::Conflict && !conflicts.is_empty() {
             self.queue[at].state = OpState::Conflict { conflicts };
+            self.queue[at].rev += 1;
             Answered::Conflict
         } else if code.retryable() {
             self.queue[at].state = OpState::Waiting { until: now + RETRY_AFTER_MS as f64 };
+            self.queue[at].rev += 1;
             Answered::WillRetry
         } else {
             self.queue.remove(at);
@@ -175,6 +205,7 @@ impl Model {
         for queued in &mut self.queue {
             if matches!(queued.state, OpState::Sending { .. }) {
                 queued.state = OpState::Queued;
+                queued.rev += 1;
             }
         }
     }
@@ -186,12 +217,14 @@ impl Model {
         if let DashboardEvent::Applied { client_id, op_seq, version, changes } = event {
             self.confirmed.apply_changes(*version, changes);
             self.acked(client_id, *op_seq, *version);
+            self.settle();
         }
     }
 
     /// A fresh snapshot (after a reset): the queue stays and is laid over it.
     pub fn replace_confirmed(&mut self, board: Board) {
         self.confirmed = board;
+        self.settle();
     }
 
     /// "Keep mine": the conflicted op is made again as `op_seq` of
@@ -199,11 +232,14 @@ impl Model {
     pub fn keep_mine(&mut self, client_id: &str, op_seq: u64, new_client_id: &str, new_op_seq: u64) {
         let Some(at) = self.position(client_id, op_seq) else { return };
         let OpState::Conflict { conflicts } = &self.queue[at].state else { return };
+        let conflicts = conflicts.clone();
+        self.carry_forward(at, &conflicts);
         let mut op = self.queue[at].op.op.clone();
-        rebase_to_conflicts(&mut op, conflicts);
+        rebase_to_conflicts(&mut op, &conflicts);
         self.queue[at] = QueuedOp {
             op: Op { client_id: new_client_id.to_owned(), op_seq: new_op_seq, op },
             state: OpState::Queued,
+            rev: 0,
         };
     }
 
@@ -238,6 +274,10 @@ impl Model {
         };
         let decided = conflicts.remove(i);
         let left = conflicts.is_empty();
+        self.queue[at].rev += 1;
+        if keep {
+            self.carry_forward(at, std::slice::from_ref(&decided));
+        }
         let op = &mut self.queue[at].op.op;
         if keep {
             rebase_to_conflicts(op, std::slice::from_ref(&decided));
@@ -253,7 +293,28 @@ impl Model {
         queued.op.client_id = new_client_id.to_owned();
         queued.op.op_seq = new_op_seq;
         queued.state = OpState::Queued;
+        queued.rev += 1;
         true
+    }
+
+    /// My later queued edits of a field I keep build on the version the
+    /// conflict named, as the kept edit now does (else they would conflict
+    /// with my own resent edit).
+    fn carry_forward(&mut self, at: usize, conflicts: &[FieldConflict]) {
+        let mut old = Vec::new();
+        bases(&self.queue[at].op.op, &mut old);
+        for conflict in conflicts {
+            let Some(&(_, _, base)) =
+                old.iter().find(|(w, f, _)| *w == conflict.widget_id && *f == conflict.field)
+            else {
+                continue;
+            };
+            let was = [(conflict.widget_id.clone(), conflict.field, base)];
+            for later in &mut self.queue[at + 1..] {
+                rebase(&mut later.op.op, &was, conflict.version, &self.confirmed);
+                later.rev += 1;
+            }
+        }
     }
 
     /// "Take theirs": the conflicted op is dropped.
@@ -263,9 +324,12 @@ impl Model {
         }
     }
 
-    /// Ops not yet confirmed and not waiting on the person.
+    /// Ops not yet applied and not waiting on the person.
     pub fn pending(&self) -> usize {
-        self.queue.iter().filter(|q| !matches!(q.state, OpState::Conflict { .. })).count()
+        self.queue
+            .iter()
+            .filter(|q| !matches!(q.state, OpState::Conflict { .. } | OpState::Acked { .. }))
+            .count()
     }
 
     pub fn conflicted(&self) -> impl Iterator<Item = (&Op, &[FieldConflict])> {
@@ -274,6 +338,34 @@ impl Model {
             _ => None,
         })
     }
+}
+
+/// The identity of an op: its client id and op seq.
+pub type OpId = (String, u64);
+
+/// The browser's shared queue as another tab stored it, merged with this
+/// tab's copy: every op either has (stored order first, then this tab's new
+/// ones), less the ops some tab finished. Where both have an op, the copy
+/// changed most recently (higher `rev`) wins, a tie going to the stored one.
+/// So two tabs writing at once lose neither's new ops nor the sender's
+/// rebases and answers, and an op one tab finished does not come back from
+/// another's older copy.
+pub fn merge(
+    stored: &[QueuedOp],
+    local: &[QueuedOp],
+    finished: &std::collections::BTreeSet<OpId>,
+) -> Vec<QueuedOp> {
+    let id = |q: &QueuedOp| (q.op.client_id.clone(), q.op.op_seq);
+    let mut merged: Vec<QueuedOp> = stored
+        .iter()
+        .map(|s| match local.iter().find(|l| id(l) == id(s)) {
+            Some(l) if l.rev > s.rev => l.clone(),
+            _ => s.clone(),
+        })
+        .collect();
+    merged.extend(local.iter().filter(|l| !stored.iter().any(|s| id(s) == id(l))).cloned());
+    merged.retain(|q| !finished.contains(&id(q)));
+    merged
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use protocol::dashboard::{MAX_BATCH, OpOutcome};
 
 use super::api;
 use super::local;
-use super::queue::{Answered, Model};
+use super::queue::{Answered, Model, OpId, QueuedOp, merge};
 use crate::realtime::{ConnState, Realtime, SendFailure};
 
 /// How often the queue is looked at.
@@ -23,30 +23,56 @@ fn note_answer(answer: Answered, notice: RwSignal<Option<String>>) {
     }
 }
 
+fn ids(queue: &[QueuedOp]) -> Vec<OpId> {
+    queue.iter().map(|q| (q.op.client_id.clone(), q.op.op_seq)).collect()
+}
+
+/// This tab's queue merged with the stored one, less the finished ops.
+fn shared_view(dashboard: &str, local: &[QueuedOp]) -> Vec<QueuedOp> {
+    let stored = local::queue_text(dashboard).map(|t| local::parse_queue(&t)).unwrap_or_default();
+    let finished = local::finished(dashboard).into_iter().collect();
+    merge(&stored, local, &finished)
+}
+
 pub fn drive(id: String, model: RwSignal<Model>, notice: RwSignal<Option<String>>, realtime: Realtime) {
     let tab = local::random_id("");
     // The stored queue first (a reload, or other tabs' pending ops).
     let written = StoredValue::new(local::queue_text(&id).unwrap_or_default());
     model.update(|m| m.queue = local::parse_queue(&written.get_value()));
 
-    // Every change of the queue goes to storage (skipped when it is what is there).
+    // Every change of the queue goes to storage, merged with what other tabs
+    // wrote there meanwhile; ops that left this tab's queue are marked
+    // finished so no older copy brings them back.
+    let known = StoredValue::new(ids(&model.with_untracked(|m| m.queue.clone())));
     {
         let id = id.clone();
         Effect::new(move |_| {
-            let text = model.with(|m| serde_json::to_string(&m.queue).unwrap_or_default());
+            let queue = model.with(|m| m.queue.clone());
+            let now = ids(&queue);
+            let gone: Vec<OpId> = known.get_value().into_iter().filter(|old| !now.contains(old)).collect();
+            known.set_value(now);
+            if !gone.is_empty() {
+                local::add_finished(&id, gone);
+            }
+            let merged = shared_view(&id, &queue);
+            let text = serde_json::to_string(&merged).unwrap_or_default();
             if text != written.get_value() {
-                written.set_value(local::save_queue(&id, &model.with_untracked(|m| m.queue.clone())));
+                written.set_value(local::save_queue(&id, &merged));
+            }
+            if merged != queue {
+                model.update(|m| m.queue = merged);
             }
         });
     }
-    // Another tab changed it: take its version.
+    // Another tab changed it: merge its version in.
     let listener = {
         let id = id.clone();
         local::on_storage(move || {
             let Some(text) = local::queue_text(&id) else { return };
             if text != written.get_value() {
-                written.set_value(text.clone());
-                model.update(|m| m.queue = local::parse_queue(&text));
+                written.set_value(text);
+                let merged = shared_view(&id, &model.with_untracked(|m| m.queue.clone()));
+                model.update(|m| m.queue = merged);
             }
         })
     };

@@ -88,10 +88,19 @@ fn LiveDashboard(view: DashboardView) -> impl IntoView {
                 let id = id.clone();
                 leptos::task::spawn_local(async move {
                     if let Ok(fresh) = api::view(id).await {
-                        applied.set(fresh.head_seq);
                         model.update(|m| {
                             m.replace_confirmed(Board::from_snapshot(fresh.version, fresh.widgets))
                         });
+                        applied.set(fresh.head_seq);
+                        // Events that came while the snapshot loaded and are newer than it.
+                        let newer =
+                            feed.events.get_untracked().into_iter().filter(|e| e.seq > fresh.head_seq);
+                        for event in newer {
+                            applied.set(event.seq);
+                            if let Ok(event) = serde_json::from_value::<DashboardEvent>(event.payload) {
+                                model.update(|m| m.on_event(&event));
+                            }
+                        }
                     }
                 });
             }
@@ -118,7 +127,8 @@ fn LiveDashboard(view: DashboardView) -> impl IntoView {
             edit.run(op);
         }
     });
-    let ctx = GridContext { edit, place, base_of, widget_base, can_write, metrics: feed.metrics };
+    let editor = RwSignal::new(None);
+    let ctx = GridContext { edit, place, base_of, widget_base, can_write, metrics: feed.metrics, editor };
 
     #[cfg(feature = "hydrate")]
     crate::dashboard::sync::drive(id.clone(), model, notice, realtime.clone());
@@ -289,7 +299,7 @@ fn cards(model: &Model) -> Vec<Card> {
             OpState::Conflict { conflicts } => {
                 attention.extend(conflicts.iter().map(|c| c.widget_id.clone()))
             }
-            _ => widget_ids(&queued.op.op, &mut pending),
+            _ => crate::dashboard::queue::widget_ids(&queued.op.op, &mut pending),
         }
     }
     model
@@ -306,22 +316,6 @@ fn cards(model: &Model) -> Vec<Card> {
             }
         })
         .collect()
-}
-
-fn widget_ids(op: &OpKind, out: &mut std::collections::BTreeSet<String>) {
-    match op {
-        OpKind::Add { widget } => {
-            out.insert(widget.id.clone());
-        }
-        OpKind::Update { widget_id, .. }
-        | OpKind::Move { widget_id, .. }
-        | OpKind::Resize { widget_id, .. }
-        | OpKind::Delete { widget_id, .. } => {
-            out.insert(widget_id.clone());
-        }
-        OpKind::RestoreLayout { items } => out.extend(items.iter().map(|i| i.widget_id.clone())),
-        OpKind::Batch { ops } => ops.iter().for_each(|op| widget_ids(op, out)),
-    }
 }
 
 /// The owner's share links, one per role.

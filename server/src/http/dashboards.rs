@@ -8,11 +8,11 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use protocol::ErrorCode;
 use protocol::dashboard::{
     CreateDashboard, CreateDashboardInvite, DashboardInvite, DashboardInvitePreview, DashboardSummary,
     DashboardView, MAX_BATCH, OpOutcome, OpsOutcome, SubmitOps,
 };
-use protocol::ErrorCode;
 use serde::Deserialize;
 
 use crate::auth::Principal;

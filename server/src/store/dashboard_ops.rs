@@ -249,7 +249,12 @@ impl Store {
         Ok(Submitted::Replayed(as_replay(self.stored_answer(dashboard, principal, op).await?)))
     }
 
-    async fn stored_answer(&self, dashboard: &str, principal: &str, op: &Op) -> Result<OpOutcome, StoreError> {
+    async fn stored_answer(
+        &self,
+        dashboard: &str,
+        principal: &str,
+        op: &Op,
+    ) -> Result<OpOutcome, StoreError> {
         let row = sqlx::query(EARLIER_ANSWER)
             .bind(dashboard)
             .bind(principal)

@@ -2,6 +2,8 @@
 //! confirmed version or onto the versions a conflict named, dropping one
 //! field's edit, and laying an op over a board for the screen.
 
+use std::collections::BTreeSet;
+
 use protocol::dashboard::board::Board;
 use protocol::dashboard::{Field, FieldConflict, FieldValue, OpKind};
 
@@ -28,7 +30,11 @@ pub(super) fn bases(op: &OpKind, out: &mut Vec<(String, Field, u64)>) {
 
 /// Moves the bases of `op` that were the same as an op just confirmed at
 /// `version` onto that version: my second edit of a field builds on my first.
-pub(super) fn rebase(op: &mut OpKind, confirmed: &[(String, Field, u64)], version: u64) {
+///
+/// A delete moves only when nothing else of the widget changed after its
+/// base: the confirmed op was mine, but another person's edit in between
+/// must still stop the delete (as a conflict) rather than be deleted unseen.
+pub(super) fn rebase(op: &mut OpKind, confirmed: &[(String, Field, u64)], version: u64, board: &Board) {
     let was = |widget: &str, field: Field, base: u64| {
         confirmed.iter().any(|(w, f, b)| w == widget && *f == field && *b == base)
     };
@@ -42,8 +48,12 @@ pub(super) fn rebase(op: &mut OpKind, confirmed: &[(String, Field, u64)], versio
         OpKind::Move { widget_id, base, .. } if was(widget_id, Field::Pos, *base) => *base = version,
         OpKind::Resize { widget_id, base, .. } if was(widget_id, Field::Size, *base) => *base = version,
         OpKind::Delete { widget_id, base } => {
-            let mine = confirmed.iter().filter(|(w, _, _)| w == widget_id).map(|(_, _, b)| *b).max();
-            if mine.is_some_and(|newest| *base >= newest) {
+            let mine = |field: Field| confirmed.iter().any(|(w, f, _)| w == widget_id && *f == field);
+            let touched_by_mine = Field::ALL.into_iter().any(mine);
+            let unseen_by_others = board.widgets.get(widget_id.as_str()).is_some_and(|widget| {
+                Field::ALL.into_iter().any(|field| !mine(field) && widget.version_of(field) > *base)
+            });
+            if touched_by_mine && !unseen_by_others {
                 *base = version;
             }
         }
@@ -57,7 +67,7 @@ pub(super) fn rebase(op: &mut OpKind, confirmed: &[(String, Field, u64)], versio
                 }
             }
         }
-        OpKind::Batch { ops } => ops.iter_mut().for_each(|op| rebase(op, confirmed, version)),
+        OpKind::Batch { ops } => ops.iter_mut().for_each(|op| rebase(op, confirmed, version, board)),
         OpKind::Move { .. } | OpKind::Resize { .. } => {}
     }
 }
@@ -168,5 +178,22 @@ pub fn mine_of(op: &OpKind, widget_id: &str, field: Field) -> Option<FieldValue>
         }
         OpKind::Batch { ops } => ops.iter().find_map(|op| mine_of(op, widget_id, field)),
         _ => None,
+    }
+}
+
+/// The widgets an op touches.
+pub fn widget_ids(op: &OpKind, out: &mut BTreeSet<String>) {
+    match op {
+        OpKind::Add { widget } => {
+            out.insert(widget.id.clone());
+        }
+        OpKind::Update { widget_id, .. }
+        | OpKind::Move { widget_id, .. }
+        | OpKind::Resize { widget_id, .. }
+        | OpKind::Delete { widget_id, .. } => {
+            out.insert(widget_id.clone());
+        }
+        OpKind::RestoreLayout { items } => out.extend(items.iter().map(|i| i.widget_id.clone())),
+        OpKind::Batch { ops } => ops.iter().for_each(|op| widget_ids(op, out)),
     }
 }

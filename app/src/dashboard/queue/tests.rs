@@ -115,6 +115,12 @@ impl Browser {
         }
     }
 
+    fn catch_up(&mut self, server: &Server) {
+        while self.read < server.log.len() {
+            self.read_one(server);
+        }
+    }
+
     fn read_one(&mut self, server: &Server) {
         if let Some(event) = server.log.get(self.read) {
             self.model.on_event(event);
@@ -254,10 +260,10 @@ proptest! {
             for b in &mut browsers {
                 b.resolve_all(round % 2 == 0, round % 3 == 0);
                 while b.model.pending() > 0 {
-                    let before = b.model.queue.len();
+                    let before = b.model.pending();
                     b.send(&mut server, false);
                     b.resolve_all(false, false);
-                    prop_assert!(b.model.queue.len() < before, "every answer settles an op");
+                    prop_assert!(b.model.pending() < before, "every answer settles an op");
                 }
             }
             for b in &mut browsers {
@@ -303,7 +309,10 @@ fn my_unconfirmed_change_stays_on_screen_when_the_server_sends_another() {
     assert_eq!(ada.model.view().widgets["w1"].title.value, "Theirs", "shown as it is until resolved");
     ada.model.keep_mine("ada", 1, "ada", 2);
     ada.send(&mut server, false);
-    assert!(ada.model.queue.is_empty());
+    assert_eq!(ada.model.pending(), 0);
+    assert_eq!(ada.model.view().widgets["w1"].title.value, "Mine", "acked, shown before its event");
+    ada.catch_up(&server);
+    assert!(ada.model.queue.is_empty(), "its event is in: the op is done");
     assert_eq!(server.board.widgets["w1"].title.value, "Mine");
 }
 
@@ -315,7 +324,9 @@ fn a_second_edit_of_a_field_builds_on_the_first_once_confirmed() {
     ada.model.enqueue(title_op("ada", 2, "w1", "Two", 1)).unwrap();
     ada.send(&mut server, false);
     ada.send(&mut server, false);
-    assert!(ada.model.queue.is_empty(), "no conflict with my own first edit");
+    assert_eq!(ada.model.conflicted().count(), 0, "no conflict with my own first edit");
+    ada.catch_up(&server);
+    assert!(ada.model.queue.is_empty());
     assert_eq!(server.board.widgets["w1"].title.value, "Two");
 }
 
@@ -393,7 +404,56 @@ fn each_conflicted_field_is_decided_on_its_own() {
     assert!(ada.model.resolve("ada", 1, "w1", Field::Body, false, "ada", 2));
     ada.next_seq = 3;
     ada.send(&mut server, false);
+    ada.catch_up(&server);
     assert!(ada.model.queue.is_empty());
     let w1 = &server.board.widgets["w1"];
     assert_eq!((w1.title.value.as_str(), w1.body.value.as_str()), ("My title", "Their text"));
+}
+
+#[test]
+fn a_queued_delete_still_stops_at_someone_elses_edit_after_my_own() {
+    let mut server = Server::with_widgets(&["w1"]);
+    let mut ada = Browser::new("ada", &server);
+    ada.edit(OpKind::Move { widget_id: "w1".into(), pos: Pos { x: 3, y: 0 }, base: 1 });
+    ada.edit(OpKind::Delete { widget_id: "w1".into(), base: 1 });
+    // Alan edits the text before Ada's move lands; Ada has read his event.
+    server.submit(&title_op("alan", 1, "w1", "Alan's", 1));
+    ada.catch_up(&server);
+    ada.send(&mut server, false); // the move applies
+    ada.send(&mut server, false); // the delete must not take Alan's edit unseen
+    assert_eq!(ada.model.conflicted().count(), 1);
+    assert!(server.board.widgets.contains_key("w1"));
+}
+
+#[test]
+fn a_batch_over_http_stops_before_an_op_on_a_widget_it_already_touches() {
+    let mut model = Model::new(Server::with_widgets(&["w1", "w2"]).board);
+    model.enqueue(title_op("ada", 1, "w1", "One", 1)).unwrap();
+    model.enqueue(title_op("ada", 2, "w2", "Two", 2)).unwrap();
+    model.enqueue(title_op("ada", 3, "w1", "Again", 1)).unwrap();
+    let batch: Vec<u64> = model.next_batch(0.0, 20).iter().map(|op| op.op_seq).collect();
+    assert_eq!(batch, [1, 2], "the second edit of w1 waits for the first one's version");
+}
+
+#[test]
+fn two_tabs_writing_at_once_lose_no_op_and_revive_no_finished_one() {
+    let queued = |client: &str, seq: u64| QueuedOp {
+        op: title_op(client, seq, "w1", "x", 1),
+        state: OpState::Queued,
+        rev: 1,
+    };
+    // Tab A finished a1 and wrote [a2]; tab B, not yet knowing, holds [a1, a2, b1].
+    let stored = vec![queued("a", 2)];
+    let local = vec![queued("a", 1), queued("a", 2), queued("b", 1)];
+    let finished = [("a".to_owned(), 1)].into_iter().collect();
+    let merged: Vec<OpId> =
+        merge(&stored, &local, &finished).iter().map(|q| (q.op.client_id.clone(), q.op.op_seq)).collect();
+    assert_eq!(merged, [("a".to_owned(), 2), ("b".to_owned(), 1)]);
+    // The copy changed last wins: here this tab's (the sender learned a conflict).
+    let conflicted = QueuedOp { state: OpState::Conflict { conflicts: vec![] }, rev: 2, ..queued("a", 2) };
+    let merged = merge(&[queued("a", 2)], std::slice::from_ref(&conflicted), &Default::default());
+    assert_eq!(merged, std::slice::from_ref(&conflicted));
+    // ...and there the stored one (another tab changed it after this tab's copy).
+    let merged = merge(std::slice::from_ref(&conflicted), &[queued("a", 2)], &Default::default());
+    assert_eq!(merged, [conflicted]);
 }

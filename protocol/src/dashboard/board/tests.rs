@@ -132,7 +132,8 @@ fn bad_values_and_shapes_are_refused_as_invalid_or_too_large() {
     assert_eq!(apply(&board, &taken).unwrap_err().code(), ErrorCode::InvalidPayload);
     let nested = OpKind::Batch { ops: vec![OpKind::Batch { ops: vec![title("a", "x", 1)] }] };
     assert_eq!(apply(&board, &nested).unwrap_err().code(), ErrorCode::InvalidPayload);
-    let add_then_set = OpKind::Batch { ops: vec![OpKind::Add { widget: new_widget("n", 0) }, title("n", "x", 0)] };
+    let add_then_set =
+        OpKind::Batch { ops: vec![OpKind::Add { widget: new_widget("n", 0) }, title("n", "x", 0)] };
     assert_eq!(apply(&board, &add_then_set).unwrap_err().code(), ErrorCode::InvalidPayload);
     let twice = OpKind::Batch { ops: vec![title("a", "x", 1), title("a", "y", 1)] };
     assert_eq!(apply(&board, &twice).unwrap_err().code(), ErrorCode::InvalidPayload);
