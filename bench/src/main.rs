@@ -1,7 +1,8 @@
 //! `cargo run --release -p bench -- [--quick]`: Beacon against the Node
 //! reference server (`bench/node/server.js`), side by side, in five scenarios:
-//! idle sockets, push latency, fan-out, a reconnect storm and chat; and Beacon
-//! on two nodes (PostgreSQL + Redis: fan-out across them, a node killed).
+//! idle sockets, push latency, fan-out, a reconnect storm and chat; Beacon
+//! on two nodes (PostgreSQL + Redis: fan-out across them, a node killed); and
+//! Beacon's pages (time to first byte, download sizes).
 //! Starts the servers itself (fresh for each run), targets loopback only, and
 //! writes `BENCHMARKS.md` at the workspace root.
 
@@ -32,6 +33,8 @@ enum Scenario {
     Chat,
     /// Two Beacon nodes on PostgreSQL and Redis: fan-out across them, and a node killed.
     Cluster,
+    /// Beacon's pages: time to first byte, and the sizes a visit downloads.
+    Pages,
 }
 
 /// Benchmark Beacon against the Node reference server and write BENCHMARKS.md.
@@ -329,6 +332,13 @@ async fn main() -> Result<()> {
         }
         cluster = Some((fanout_run, storm_run));
     }
+    let mut pages = None;
+    if wanted(Scenario::Pages) {
+        match scenarios::pages::run(&programs, &plan).await {
+            Ok(run) => pages = Some(run),
+            Err(err) => failures.push(format!("pages: {err:#}")),
+        }
+    }
     for failure in &failures {
         progress("error", failure);
     }
@@ -356,6 +366,7 @@ async fn main() -> Result<()> {
         storm,
         chat,
         cluster,
+        pages,
         failures,
     };
     let output = args.output.unwrap_or_else(|| root.join("BENCHMARKS.md"));

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 mod chat;
 mod cluster;
+mod pages;
 
 use crate::scenarios::Plan;
 use crate::scenarios::chat::ChatRun;
@@ -85,6 +86,8 @@ pub struct Inputs<'a> {
     /// Two Beacon nodes: fan-out across them, and the storm of a node dying.
     pub cluster: Option<(Option<FanoutRun>, Option<StormRun>)>,
     pub chat: Option<(ChatRun, ChatRun)>,
+    /// Beacon's pages: time to first byte, download sizes.
+    pub pages: Option<crate::scenarios::pages::PagesRun>,
     pub failures: Vec<String>,
 }
 
@@ -561,6 +564,9 @@ pub fn render(inputs: &Inputs<'_>) -> String {
             single_storm: inputs.storm.as_ref(),
         };
         cluster::cluster_section(&mut out, &cluster_inputs);
+    }
+    if let Some(run) = &inputs.pages {
+        pages::pages_section(&mut out, run);
     }
     if !inputs.failures.is_empty() {
         out.push_str("## Runs that failed\n\n");

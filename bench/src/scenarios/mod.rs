@@ -6,6 +6,7 @@
 pub mod chat;
 pub mod fanout;
 pub mod idle;
+pub mod pages;
 pub mod push;
 pub mod storm;
 

@@ -1,0 +1,141 @@
+//! Scenario 7: the pages. Time to first byte of server-rendered pages (`/`
+//! and `/register/connect`, a returning visitor: the cookie of the first
+//! answer goes with every request after it, so the connect page reuses its
+//! open session), one request at a time after a warm-up; and the size of what
+//! a first visit downloads (the WASM, its JS loader and the CSS), as served:
+//! raw, and gzip-compressed by the server. Beacon only: the reference Node
+//! server renders no pages.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+
+use super::{Plan, percentile, progress};
+use crate::server::{Kind, Programs, Server};
+
+/// Requests not measured before each page's measured ones.
+const WARM_UP: usize = 20;
+
+/// One page's time to first byte.
+#[derive(Debug, Clone)]
+pub struct PageTiming {
+    pub path: &'static str,
+    pub requests: usize,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+/// One asset's size as served.
+#[derive(Debug, Clone)]
+pub struct AssetSize {
+    pub path: String,
+    pub raw_bytes: u64,
+    pub gzip_bytes: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct PagesRun {
+    pub timings: Vec<PageTiming>,
+    pub assets: Vec<AssetSize>,
+}
+
+pub async fn run(programs: &Programs, plan: &Plan) -> Result<PagesRun> {
+    let label = "pages";
+    let server = Server::start(Kind::Beacon, programs, label).await?;
+    let result = measure(&server, plan).await;
+    server.stop().await?;
+    result
+}
+
+async fn measure(server: &Server, plan: &Plan) -> Result<PagesRun> {
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
+    let first = http.get(server.api.url("/")).send().await?;
+    let cookie = first
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_owned))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let home = first.text().await?;
+    let requests = if plan.quick { 100 } else { 500 };
+    let mut timings = Vec::new();
+    for path in ["/", "/register/connect"] {
+        let mut samples = Vec::with_capacity(requests);
+        for i in 0..WARM_UP + requests {
+            let started = Instant::now();
+            let response =
+                http.get(server.api.url(path)).header(reqwest::header::COOKIE, &cookie).send().await?;
+            let first_byte = started.elapsed();
+            if !response.status().is_success() {
+                bail!("GET {path} answered {}", response.status());
+            }
+            response.bytes().await?;
+            if i >= WARM_UP {
+                samples.push(first_byte.as_micros() as u64);
+            }
+        }
+        samples.sort_unstable();
+        let ms = |p| percentile(&samples, p).map_or(f64::NAN, |us| us as f64 / 1000.0);
+        let timing = PageTiming {
+            path,
+            requests,
+            p50_ms: ms(0.50),
+            p99_ms: ms(0.99),
+            max_ms: samples.last().map_or(f64::NAN, |us| *us as f64 / 1000.0),
+        };
+        progress("pages", format!("{path}: TTFB p50 {:.2} ms, p99 {:.2} ms", timing.p50_ms, timing.p99_ms));
+        timings.push(timing);
+    }
+    let mut assets = Vec::new();
+    for path in asset_paths(&home)? {
+        let raw = http.get(server.api.url(&path)).send().await?.bytes().await?.len() as u64;
+        let gzip = http
+            .get(server.api.url(&path))
+            .header(reqwest::header::ACCEPT_ENCODING, "gzip")
+            .send()
+            .await?
+            .bytes()
+            .await?
+            .len() as u64;
+        progress("pages", format!("{path}: {raw} bytes, {gzip} gzipped"));
+        assets.push(AssetSize { path, raw_bytes: raw, gzip_bytes: gzip });
+    }
+    Ok(PagesRun { timings, assets })
+}
+
+/// The stylesheet, the JS loader and the WASM the home page names.
+fn asset_paths(html: &str) -> Result<Vec<String>> {
+    let mut paths: Vec<String> = html
+        .split('"')
+        .filter(|s| {
+            s.starts_with("/pkg/") && (s.ends_with(".css") || s.ends_with(".js") || s.ends_with(".wasm"))
+        })
+        .map(str::to_owned)
+        .collect();
+    paths.sort();
+    paths.dedup();
+    if !paths.iter().any(|p| p.ends_with(".wasm"))
+        && let Some(js) = paths.iter().find(|p| p.ends_with(".js")).cloned()
+    {
+        // The loader fetches the module named after it.
+        paths.push(js.trim_end_matches(".js").to_owned() + ".wasm");
+    }
+    if paths.is_empty() {
+        bail!("the home page names no /pkg/ assets");
+    }
+    Ok(paths)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_assets_a_page_names_and_the_wasm_its_loader_fetches() {
+        let html = r#"<link rel="stylesheet" href="/pkg/beacon.css"><link rel="modulepreload" href="/pkg/beacon.js"><a href="/chat">"#;
+        assert_eq!(asset_paths(html).unwrap(), ["/pkg/beacon.css", "/pkg/beacon.js", "/pkg/beacon.wasm"]);
+        assert!(asset_paths("<p>nothing</p>").is_err());
+    }
+}
