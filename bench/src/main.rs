@@ -199,6 +199,7 @@ async fn main() -> Result<()> {
         std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
     let programs = Programs {
         beacon_bin: args.beacon_bin.clone().unwrap_or_else(|| target_dir.join("release/beacon")),
+        site_root: target_dir.join("site"),
         node: args.node.clone(),
         node_script: root.join("bench/node/server.js"),
     };
@@ -212,6 +213,7 @@ async fn main() -> Result<()> {
     let programs = Programs {
         beacon_bin: std::path::absolute(&programs.beacon_bin)?,
         node_script: std::path::absolute(&programs.node_script)?,
+        site_root: std::path::absolute(&programs.site_root)?,
         ..programs
     };
     ensure_node_modules(&root.join("bench/node"))?;

@@ -33,6 +33,9 @@ impl Kind {
 #[derive(Debug, Clone)]
 pub struct Programs {
     pub beacon_bin: PathBuf,
+    /// The site `cargo leptos build --release` wrote beside the binary
+    /// (`<target>/site`): the WASM, JS and CSS the pages load.
+    pub site_root: PathBuf,
     pub node: String,
     pub node_script: PathBuf,
 }
@@ -192,7 +195,7 @@ impl Server {
                     .env("BEACON_MAX_LONG_POLLS_PER_PRINCIPAL", "1024")
                     .env("BEACON_TOKEN_REQUESTS_PER_IP_PER_MIN", "16000000")
                     .env("BEACON_CONNECT_SESSIONS_PER_IP_PER_MIN", "1000000")
-                    .env("LEPTOS_SITE_ROOT", dir.join("site"))
+                    .env("LEPTOS_SITE_ROOT", &programs.site_root)
                     .env("RUST_LOG", "warn");
                 c
             }

@@ -90,15 +90,21 @@ async fn measure(server: &Server, plan: &Plan) -> Result<PagesRun> {
     }
     let mut assets = Vec::new();
     for path in asset_paths(&home)? {
-        let raw = http.get(server.api.url(&path)).send().await?.bytes().await?.len() as u64;
-        let gzip = http
-            .get(server.api.url(&path))
-            .header(reqwest::header::ACCEPT_ENCODING, "gzip")
-            .send()
-            .await?
-            .bytes()
-            .await?
-            .len() as u64;
+        let fetch = |gzip: bool| {
+            let mut request = http.get(server.api.url(&path));
+            if gzip {
+                request = request.header(reqwest::header::ACCEPT_ENCODING, "gzip");
+            }
+            async {
+                let response = request.send().await?;
+                if !response.status().is_success() {
+                    bail!("GET {path} answered {} (is the site built beside the binary?)", response.status());
+                }
+                Ok(response.bytes().await?.len() as u64)
+            }
+        };
+        let raw = fetch(false).await?;
+        let gzip = fetch(true).await?;
         progress("pages", format!("{path}: {raw} bytes, {gzip} gzipped"));
         assets.push(AssetSize { path, raw_bytes: raw, gzip_bytes: gzip });
     }
