@@ -18,12 +18,18 @@ pub fn pages_section(out: &mut String, run: &PagesRun) {
         "Beacon only (the reference Node server renders no pages). A returning visitor (its cookie sent), one \
          request at a time after 20 unmeasured ones; the time from sending the request to the response headers.\n\n",
     );
-    out.push_str("| page | requests | TTFB p50 | p99 | max |\n|---|---|---|---|---|\n");
+    out.push_str("| page | requests | failed | TTFB p50 | p99 | max |\n|---|---|---|---|---|---|\n");
     for t in &run.timings {
         let _ = writeln!(
             out,
-            "| `{}` | {} | {:.2} ms | {:.2} ms | {:.2} ms |",
-            t.path, t.requests, t.p50_ms, t.p99_ms, t.max_ms
+            "| `{}` | {} | {} | {:.2} ms | {:.2} ms | {:.2} ms |",
+            t.path, t.requests, t.failed, t.p50_ms, t.p99_ms, t.max_ms
+        );
+    }
+    if run.timings.iter().any(|t| t.failed > 0) {
+        out.push_str(
+            "\nA failed request got no complete answer within 5 s (an error, or the server dropped it); it is \
+             counted, not timed. docs/PERFORMANCE.md says what the server's log showed.\n",
         );
     }
     out.push_str("\n| asset | as served | gzipped by the server |\n|---|---|---|\n");
