@@ -346,6 +346,31 @@ pub enum OpKind {
     },
 }
 
+impl OpKind {
+    /// Every widget the op names.
+    pub fn widget_ids(&self) -> std::collections::BTreeSet<&str> {
+        let mut ids = std::collections::BTreeSet::new();
+        self.collect_widget_ids(&mut ids);
+        ids
+    }
+
+    fn collect_widget_ids<'a>(&'a self, out: &mut std::collections::BTreeSet<&'a str>) {
+        match self {
+            Self::Add { widget } => {
+                out.insert(&widget.id);
+            }
+            Self::Update { widget_id, .. }
+            | Self::Move { widget_id, .. }
+            | Self::Resize { widget_id, .. }
+            | Self::Delete { widget_id, .. } => {
+                out.insert(widget_id);
+            }
+            Self::RestoreLayout { items } => out.extend(items.iter().map(|i| i.widget_id.as_str())),
+            Self::Batch { ops } => ops.iter().for_each(|op| op.collect_widget_ids(out)),
+        }
+    }
+}
+
 /// An op as sent: over the socket (`{"type": "op", ...}`) or in `POST .../ops`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -26,6 +26,18 @@ use crate::auth::visitor;
 use crate::config::REQUEST_TIMEOUT;
 use crate::state::AppState;
 
+/// A JSON body, or the error its rejection deserves: too large (with the
+/// route's limit) or a bad request naming what did not parse.
+pub(crate) fn json_body<T>(
+    body: Result<axum::Json<T>, axum::extract::rejection::JsonRejection>,
+    max_bytes: usize,
+) -> Result<T, crate::error::AppError> {
+    body.map(|axum::Json(value)| value).map_err(|e| match e.status() {
+        axum::http::StatusCode::PAYLOAD_TOO_LARGE => crate::error::AppError::TooLarge(max_bytes),
+        _ => crate::error::AppError::BadRequest(e.body_text()),
+    })
+}
+
 /// Every route of the application.
 pub fn router(state: AppState) -> Router {
     let leptos_options = state.leptos_options.clone();

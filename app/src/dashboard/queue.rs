@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 
 mod rewrite;
 
+pub use rewrite::mine_of;
 use rewrite::{bases, drop_field, overlay, rebase, rebase_to_conflicts};
-pub use rewrite::{mine_of, widget_ids};
 
 /// Where a queued op stands.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -134,12 +134,11 @@ impl Model {
                 OpState::Conflict { .. } | OpState::Acked { .. } => continue,
                 OpState::Sending { .. } | OpState::Waiting { .. } | OpState::Queued => {}
             }
-            let mut widgets = std::collections::BTreeSet::new();
-            widget_ids(&queued.op.op, &mut widgets);
-            if !batch.is_empty() && !touched.is_disjoint(&widgets) {
+            let widgets = queued.op.op.widget_ids();
+            if !batch.is_empty() && widgets.iter().any(|w| touched.contains(*w)) {
                 break;
             }
-            touched.extend(widgets);
+            touched.extend(widgets.into_iter().map(str::to_owned));
             queued.state = OpState::Sending { since: now };
             queued.rev += 1;
             batch.push(queued.op.clone());

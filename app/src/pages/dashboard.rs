@@ -299,7 +299,7 @@ fn cards(model: &Model) -> Vec<Card> {
             OpState::Conflict { conflicts } => {
                 attention.extend(conflicts.iter().map(|c| c.widget_id.clone()))
             }
-            _ => crate::dashboard::queue::widget_ids(&queued.op.op, &mut pending),
+            _ => pending.extend(queued.op.op.widget_ids().into_iter().map(str::to_owned)),
         }
     }
     model

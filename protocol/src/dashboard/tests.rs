@@ -89,3 +89,15 @@ fn ids_roles_and_sources_parse() {
         assert_eq!(MetricSource::parse(source.as_str()), Some(source));
     }
 }
+
+#[test]
+fn an_op_names_its_widgets_batches_included() {
+    let batch = OpKind::Batch {
+        ops: vec![
+            OpKind::Move { widget_id: "a".into(), pos: Pos { x: 0, y: 0 }, base: 1 },
+            OpKind::Delete { widget_id: "b".into(), base: 2 },
+            OpKind::Move { widget_id: "a".into(), pos: Pos { x: 1, y: 0 }, base: 1 },
+        ],
+    };
+    assert_eq!(batch.widget_ids().into_iter().collect::<Vec<_>>(), ["a", "b"]);
+}

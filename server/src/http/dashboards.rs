@@ -23,10 +23,7 @@ use crate::state::AppState;
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, AppError> {
-    body.map(|Json(value)| value).map_err(|e| match e.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => AppError::TooLarge(MAX_BODY_BYTES),
-        _ => AppError::BadRequest(e.body_text()),
-    })
+    super::json_body(body, MAX_BODY_BYTES)
 }
 
 /// `GET /api/dashboards`: the visitor's dashboards.

@@ -26,10 +26,7 @@ const POLL_INTERVAL_SECS: u64 = 30;
 const DEFAULT_PAGE: usize = 20;
 
 fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, AppError> {
-    body.map(|Json(value)| value).map_err(|e| match e.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => AppError::TooLarge(protocol::limits::MAX_PUBLISH_BYTES),
-        _ => AppError::BadRequest(e.body_text()),
-    })
+    super::json_body(body, protocol::limits::MAX_PUBLISH_BYTES)
 }
 
 /// `POST /api/notifications` (publish key): one notification per recipient.

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use protocol::EventEnvelope;
 use protocol::dashboard::board::{self, Board, Refusal};
-use protocol::dashboard::{Change, DashboardEvent, FieldValue, Op, OpKind, OpOutcome};
+use protocol::dashboard::{Change, DashboardEvent, FieldValue, Op, OpOutcome};
 use sqlx::Row;
 
 use super::dashboards::{Tx, dashboard_channel, live_widgets, role_in};
@@ -28,23 +28,6 @@ pub enum Submitted {
     NotMember,
     /// A member who may only read.
     ReadOnly,
-}
-
-/// Every widget id an op names, to load the deleted ones among them.
-fn named_widgets<'a>(op: &'a OpKind, out: &mut BTreeSet<&'a str>) {
-    match op {
-        OpKind::Add { widget } => {
-            out.insert(&widget.id);
-        }
-        OpKind::Update { widget_id, .. }
-        | OpKind::Move { widget_id, .. }
-        | OpKind::Resize { widget_id, .. }
-        | OpKind::Delete { widget_id, .. } => {
-            out.insert(widget_id);
-        }
-        OpKind::RestoreLayout { items } => out.extend(items.iter().map(|i| i.widget_id.as_str())),
-        OpKind::Batch { ops } => ops.iter().for_each(|op| named_widgets(op, out)),
-    }
 }
 
 /// The board as stored, with the deleted widgets among `named` (not every
@@ -189,8 +172,7 @@ impl Store {
             }
             (Some(_), None) => {}
         }
-        let mut named = BTreeSet::new();
-        named_widgets(&op.op, &mut named);
+        let named = op.op.widget_ids();
         let board = load_board(&mut tx, dashboard, &named).await?;
         let changes = match board::apply(&board, &op.op) {
             Ok(changes) => changes,

@@ -2,8 +2,6 @@
 //! confirmed version or onto the versions a conflict named, dropping one
 //! field's edit, and laying an op over a board for the screen.
 
-use std::collections::BTreeSet;
-
 use protocol::dashboard::board::Board;
 use protocol::dashboard::{Field, FieldConflict, FieldValue, OpKind};
 
@@ -178,22 +176,5 @@ pub fn mine_of(op: &OpKind, widget_id: &str, field: Field) -> Option<FieldValue>
         }
         OpKind::Batch { ops } => ops.iter().find_map(|op| mine_of(op, widget_id, field)),
         _ => None,
-    }
-}
-
-/// The widgets an op touches.
-pub fn widget_ids(op: &OpKind, out: &mut BTreeSet<String>) {
-    match op {
-        OpKind::Add { widget } => {
-            out.insert(widget.id.clone());
-        }
-        OpKind::Update { widget_id, .. }
-        | OpKind::Move { widget_id, .. }
-        | OpKind::Resize { widget_id, .. }
-        | OpKind::Delete { widget_id, .. } => {
-            out.insert(widget_id.clone());
-        }
-        OpKind::RestoreLayout { items } => out.extend(items.iter().map(|i| i.widget_id.clone())),
-        OpKind::Batch { ops } => ops.iter().for_each(|op| widget_ids(op, out)),
     }
 }
