@@ -35,6 +35,8 @@ enum Scenario {
     Cluster,
     /// Beacon's pages: time to first byte, and the sizes a visit downloads.
     Pages,
+    /// An event published until a page in headless Chromium shows it, live and long-polling.
+    Browser,
 }
 
 /// Benchmark Beacon against the Node reference server and write BENCHMARKS.md.
@@ -199,7 +201,9 @@ async fn main() -> Result<()> {
         std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
     let programs = Programs {
         beacon_bin: args.beacon_bin.clone().unwrap_or_else(|| target_dir.join("release/beacon")),
-        site_root: target_dir.join("site"),
+        // cargo-leptos writes the site under the workspace (`site-root`), not
+        // under CARGO_TARGET_DIR.
+        site_root: root.join("target/site"),
         node: args.node.clone(),
         node_script: root.join("bench/node/server.js"),
     };
@@ -341,6 +345,13 @@ async fn main() -> Result<()> {
             Err(err) => failures.push(format!("pages: {err:#}")),
         }
     }
+    let mut browser = None;
+    if wanted(Scenario::Browser) {
+        match scenarios::browser::run(&root, &programs, &plan).await {
+            Ok(run) => browser = Some(run),
+            Err(err) => failures.push(format!("browser: {err:#}")),
+        }
+    }
     for failure in &failures {
         progress("error", failure);
     }
@@ -369,6 +380,7 @@ async fn main() -> Result<()> {
         chat,
         cluster,
         pages,
+        browser,
         failures,
     };
     let output = args.output.unwrap_or_else(|| root.join("BENCHMARKS.md"));

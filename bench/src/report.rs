@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+mod browser;
 mod chat;
 mod cluster;
 mod pages;
@@ -88,6 +89,8 @@ pub struct Inputs<'a> {
     pub chat: Option<(ChatRun, ChatRun)>,
     /// Beacon's pages: time to first byte, download sizes.
     pub pages: Option<crate::scenarios::pages::PagesRun>,
+    /// Publish to DOM in headless Chromium, live and long-polling.
+    pub browser: Option<crate::scenarios::browser::BrowserRun>,
     pub failures: Vec<String>,
 }
 
@@ -567,6 +570,9 @@ pub fn render(inputs: &Inputs<'_>) -> String {
     }
     if let Some(run) = &inputs.pages {
         pages::pages_section(&mut out, run);
+    }
+    if let Some(run) = &inputs.browser {
+        browser::browser_section(&mut out, run);
     }
     if !inputs.failures.is_empty() {
         out.push_str("## Runs that failed\n\n");

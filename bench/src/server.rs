@@ -303,6 +303,16 @@ impl Api {
         format!("{}{path}", self.base)
     }
 
+    /// `http://addr`, for programs that call the server themselves.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The key publish requests carry (Beacon).
+    pub fn publish_key(&self) -> &str {
+        &self.publish_key
+    }
+
     /// Beacon: a connect token for a new principal (no cookie is sent, so the
     /// server makes one up), as `(token, principal)`.
     pub async fn beacon_token(&self) -> Result<(String, String)> {

@@ -76,6 +76,23 @@ pub enum StoreError {
     WriterGone,
 }
 
+/// Every SQLite connection's settings (the pool's and the appender's own).
+async fn sqlite_settings(conn: &mut sqlx::AnyConnection) -> Result<(), sqlx::Error> {
+    // WAL lets readers run beside the one writer; the busy timeout makes
+    // concurrent writers wait instead of failing.
+    conn.execute("PRAGMA journal_mode = WAL").await?;
+    conn.execute("PRAGMA busy_timeout = 5000").await?;
+    // FULL: every commit is on disk before it is acknowledged. With NORMAL a
+    // power loss can roll back the last commits after clients saw their seqs,
+    // and the log would hand the same seqs out again for different events.
+    // Group commit (see `appender`) shares one sync among many appends.
+    conn.execute("PRAGMA synchronous = FULL").await?;
+    // Checkpoints (the fsyncs) run from `checkpoint`, off the publish path,
+    // instead of inside whichever commit crosses the WAL size threshold.
+    conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
+    Ok(())
+}
+
 impl Store {
     /// Connects, creating the SQLite file and its folder when needed, and migrates.
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
@@ -102,25 +119,12 @@ impl Store {
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
-                        // WAL lets readers run beside the one writer; the busy timeout
-                        // makes concurrent writers wait instead of failing.
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute("PRAGMA busy_timeout = 5000").await?;
-                        // FULL: every commit is on disk before it is acknowledged.
-                        // With NORMAL a power loss can roll back the last commits
-                        // after clients saw their seqs, and the log would hand the
-                        // same seqs out again for different events. Group commit
-                        // (see `appender`) shares one sync among many appends.
-                        conn.execute("PRAGMA synchronous = FULL").await?;
-                        // Checkpoints (the fsyncs) run from `checkpoint`, off the
-                        // publish path, instead of inside whichever commit crosses
-                        // the WAL size threshold.
-                        conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
+                        sqlite_settings(conn).await?;
                     }
                     Ok(())
                 })
             })
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .with_context(|| format!("connecting to the {} database", backend.as_str()))?;
         let migrator = match backend {
@@ -128,7 +132,7 @@ impl Store {
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrator.run(&pool).await.context("running migrations")?;
-        let appender = (backend == Backend::Sqlite).then(|| appender::Appender::start(pool.clone()));
+        let appender = (backend == Backend::Sqlite).then(|| appender::Appender::start(options));
         Ok(Self { pool, backend, appender })
     }
 

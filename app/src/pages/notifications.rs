@@ -12,49 +12,10 @@ pub fn NotificationsPage() -> impl IntoView {
     let inbox = use_inbox();
     let (filter, set_filter) = signal(ListFilter::All);
     let (category, set_category) = signal(None::<String>);
-    let items = RwSignal::new(Vec::<NotificationView>::new());
-    let next = RwSignal::new(None::<String>);
-    let loading = RwSignal::new(false);
     let first = Resource::new(
         move || (filter.get(), category.get(), inbox.reloads.get()),
         |(filter, category, _)| load_inbox_page(filter.query().to_owned(), category, None),
     );
-    // Every change anywhere (this tab, another tab, another device) reaches the list.
-    Effect::new(move |_| {
-        if let Some((_, event)) = inbox.last_event.get() {
-            let (filter, category) = (filter.get_untracked(), category.get_untracked());
-            items.update(|list| apply(list, &event, filter, category.as_deref()));
-        }
-    });
-    let load_more = move || {
-        let Some(cursor) = next.get_untracked() else { return };
-        if loading.get_untracked() {
-            return;
-        }
-        loading.set(true);
-        leptos::task::spawn_local(async move {
-            let page = load_inbox_page(
-                filter.get_untracked().query().to_owned(),
-                category.get_untracked(),
-                Some(cursor),
-            )
-            .await;
-            if let Ok(page) = page {
-                items.update(|list| {
-                    for item in page.items {
-                        if !list.iter().any(|n| n.id == item.id) {
-                            list.push(item);
-                        }
-                    }
-                });
-                next.set(page.next_cursor);
-            }
-            loading.set(false);
-        });
-    };
-    let sentinel = NodeRef::<leptos::html::Div>::new();
-    #[cfg(feature = "hydrate")]
-    watch_sentinel(sentinel, load_more);
 
     let tab = move |value: ListFilter, label: &'static str| {
         view! {
@@ -114,34 +75,103 @@ pub fn NotificationsPage() -> impl IntoView {
             <Suspense fallback=|| view! { <p class="empty">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match first.await {
-                        Ok(page) => {
-                            items.set(page.items);
-                            next.set(page.next_cursor);
+                        Ok(page) => Some(view! {
+                            <InboxList
+                                items=page.items
+                                next=page.next_cursor
+                                filter=filter.get_untracked()
+                                category=category.get_untracked()
+                            />
+                        }),
+                        Err(err) => {
+                            leptos::logging::warn!("beacon: inbox page: {err}");
+                            None
                         }
-                        Err(err) => leptos::logging::warn!("beacon: inbox page: {err}"),
-                    }
-                    view! {
-                        <Show
-                            when=move || !items.get().is_empty()
-                            fallback=|| view! { <p class="empty" data-testid="inbox-empty">"Nothing here."</p> }
-                        >
-                            <ul class="inbox-list" data-testid="inbox-list">
-                                <For each=move || items.get() key=|n| (n.id.clone(), n.read, n.archived) let:item>
-                                    <NotificationRow item />
-                                </For>
-                            </ul>
-                        </Show>
                     }
                 })}
             </Suspense>
-            <div node_ref=sentinel class="sentinel"></div>
-            <Show when=move || next.get().is_some()>
-                <button class="quiet-button" type="button" on:click=move |_| load_more() disabled=move || loading.get()>
-                    {move || if loading.get() { "Loading…" } else { "Load more" }}
-                </button>
-            </Show>
         </section>
         <PreferencesCard />
+    }
+}
+
+/// One read of the list (a filter and category) and what follows it: events
+/// applied as they come, and more pages as the end scrolls into view.
+///
+/// The list's signals are created here from the page, not written into from
+/// the `Suspend` that loaded it: the server resolves a `Suspend` on two
+/// threads at once, and a shared signal written there could be read meanwhile.
+#[component]
+fn InboxList(
+    items: Vec<NotificationView>,
+    next: Option<String>,
+    filter: ListFilter,
+    category: Option<String>,
+) -> impl IntoView {
+    let inbox = use_inbox();
+    let items = RwSignal::new(items);
+    let next = RwSignal::new(next);
+    let loading = RwSignal::new(false);
+    // Every change anywhere (this tab, another tab, another device) reaches the list.
+    Effect::new({
+        let category = category.clone();
+        move |_| {
+            if let Some((_, event)) = inbox.last_event.get() {
+                items.update(|list| apply(list, &event, filter, category.as_deref()));
+            }
+        }
+    });
+    let load_more = move || {
+        let Some(cursor) = next.get_untracked() else { return };
+        if loading.get_untracked() {
+            return;
+        }
+        loading.set(true);
+        let category = category.clone();
+        leptos::task::spawn_local(async move {
+            let page = load_inbox_page(filter.query().to_owned(), category, Some(cursor)).await;
+            if let Ok(page) = page {
+                items.update(|list| {
+                    for item in page.items {
+                        if !list.iter().any(|n| n.id == item.id) {
+                            list.push(item);
+                        }
+                    }
+                });
+                next.set(page.next_cursor);
+            }
+            loading.set(false);
+        });
+    };
+    let sentinel = NodeRef::<leptos::html::Div>::new();
+    #[cfg(feature = "hydrate")]
+    watch_sentinel(sentinel, load_more.clone());
+
+    view! {
+        <Show
+            when=move || !items.get().is_empty()
+            fallback=|| view! { <p class="empty" data-testid="inbox-empty">"Nothing here."</p> }
+        >
+            <ul class="inbox-list" data-testid="inbox-list">
+                <For each=move || items.get() key=|n| (n.id.clone(), n.read, n.archived) let:item>
+                    <NotificationRow item />
+                </For>
+            </ul>
+        </Show>
+        <div node_ref=sentinel class="sentinel"></div>
+        <Show when=move || next.get().is_some()>
+            <button
+                class="quiet-button"
+                type="button"
+                on:click={
+                    let load_more = load_more.clone();
+                    move |_| load_more()
+                }
+                disabled=move || loading.get()
+            >
+                {move || if loading.get() { "Loading…" } else { "Load more" }}
+            </button>
+        </Show>
     }
 }
 

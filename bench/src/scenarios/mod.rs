@@ -3,6 +3,7 @@
 //!
 //! Every loop here is bounded by a count and by a deadline.
 
+pub mod browser;
 pub mod chat;
 pub mod fanout;
 pub mod idle;

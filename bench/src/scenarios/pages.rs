@@ -118,6 +118,15 @@ async fn measure(server: &Server, plan: &Plan) -> Result<PagesRun> {
                 Ok(response.bytes().await?.len() as u64)
             }
         };
+        if path.ends_with(".wasm") {
+            let bytes = http.get(server.api.url(&path)).send().await?.bytes().await?;
+            if has_name_section(&bytes) {
+                bail!(
+                    "{path} carries a name section: the site is a debug build (a later `cargo leptos build` \
+                     replaced the release one); run `cargo leptos build --release` again"
+                );
+            }
+        }
         let raw = fetch(false).await?;
         let gzip = fetch(true).await?;
         progress("pages", format!("{path}: {raw} bytes, {gzip} gzipped"));
@@ -149,6 +158,40 @@ fn asset_paths(html: &str) -> Result<Vec<String>> {
     Ok(paths)
 }
 
+/// Whether a WASM module has a `name` custom section: debug builds do,
+/// release builds after wasm-opt do not.
+fn has_name_section(wasm: &[u8]) -> bool {
+    fn leb(bytes: &[u8], at: &mut usize) -> Option<usize> {
+        let (mut value, mut shift) = (0usize, 0);
+        loop {
+            let byte = *bytes.get(*at)?;
+            *at += 1;
+            value |= usize::from(byte & 0x7f).checked_shl(shift)?;
+            if byte < 0x80 {
+                return Some(value);
+            }
+            shift += 7;
+        }
+    }
+    let mut at = 8; // magic and version
+    while at < wasm.len() {
+        let id = wasm[at];
+        at += 1;
+        let Some(size) = leb(wasm, &mut at) else { return false };
+        let end = at.saturating_add(size);
+        if id == 0 {
+            let mut name_at = at;
+            if let Some(len) = leb(wasm, &mut name_at)
+                && wasm.get(name_at..name_at + len) == Some(b"name".as_slice())
+            {
+                return true;
+            }
+        }
+        at = end;
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,5 +201,17 @@ mod tests {
         let html = r#"<link rel="stylesheet" href="/pkg/beacon.css"><link rel="modulepreload" href="/pkg/beacon.js"><a href="/chat">"#;
         assert_eq!(asset_paths(html).unwrap(), ["/pkg/beacon.css", "/pkg/beacon.js", "/pkg/beacon.wasm"]);
         assert!(asset_paths("<p>nothing</p>").is_err());
+    }
+
+    #[test]
+    fn tells_a_debug_wasm_by_its_name_section() {
+        let header = b"\0asm\x01\0\0\0".to_vec();
+        // A type section (id 1, 1 byte), then a custom section called "name".
+        let mut debug = header.clone();
+        debug.extend_from_slice(&[1, 1, 0, 0, 6, 4, b'n', b'a', b'm', b'e', 0]);
+        let mut release = header;
+        release.extend_from_slice(&[1, 1, 0, 0, 9, 8, b'p', b'r', b'o', b'd', b'u', b'c', b'e', b'r']);
+        assert!(has_name_section(&debug));
+        assert!(!has_name_section(&release));
     }
 }

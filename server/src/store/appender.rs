@@ -6,9 +6,16 @@
 //! as 5 s publish failures under fan-out load). Instead, one task owns event
 //! appends: it takes what is queued (up to [`GROUP_MAX`]) and writes it in one
 //! transaction, so concurrent publishers share a commit and never contend.
+//!
+//! The writer holds a connection of its own, outside the pool: no group waits
+//! for a pooled connection, and since nothing else writes the log's pages its
+//! page cache stays valid between groups (a pooled connection finds the file
+//! changed by the others and reads its pages again). A failed group drops the
+//! connection; the next group opens a new one.
 
 use protocol::{ChannelName, EventEnvelope};
-use sqlx::AnyPool;
+use sqlx::any::AnyConnectOptions;
+use sqlx::{AnyConnection, ConnectOptions, Connection};
 use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
@@ -40,9 +47,10 @@ impl std::fmt::Debug for Job {
 
 impl Appender {
     /// Starts the writer. It ends when every handle is dropped.
-    pub fn start(pool: AnyPool) -> Self {
+    pub fn start(options: AnyConnectOptions) -> Self {
         let (jobs, mut queue) = mpsc::channel::<Job>(QUEUE);
         tokio::spawn(async move {
+            let mut connection: Option<AnyConnection> = None;
             while let Some(first) = queue.recv().await {
                 let mut group = vec![first];
                 while group.len() < GROUP_MAX {
@@ -51,7 +59,7 @@ impl Appender {
                         Err(_) => break,
                     }
                 }
-                write_group(&pool, group).await;
+                write_group(&options, &mut connection, group).await;
             }
         });
         Self { jobs }
@@ -70,10 +78,14 @@ impl Appender {
 
 /// Writes a group in one transaction; on failure every member gets the error
 /// (nothing of the group is stored, so each publisher may retry).
-async fn write_group(pool: &AnyPool, group: Vec<Job>) {
+async fn write_group(options: &AnyConnectOptions, connection: &mut Option<AnyConnection>, group: Vec<Job>) {
     let mut replies = Vec::with_capacity(group.len());
     let result = async {
-        let mut tx = pool.begin().await?;
+        let conn = match connection {
+            Some(conn) => conn,
+            None => connection.insert(open(options).await?),
+        };
+        let mut tx = conn.begin().await?;
         let mut events = Vec::with_capacity(group.len());
         for job in group {
             replies.push(job.reply);
@@ -91,10 +103,18 @@ async fn write_group(pool: &AnyPool, group: Vec<Job>) {
         }
         Err(err) => {
             tracing::error!(error = %err, "event log append failed");
+            // The connection may be what failed: the next group opens a new one.
+            *connection = None;
             let message = err.to_string();
             for reply in replies {
                 let _ = reply.send(Err(StoreError::Failed(message.clone())));
             }
         }
     }
+}
+
+async fn open(options: &AnyConnectOptions) -> Result<AnyConnection, StoreError> {
+    let mut conn = options.connect().await?;
+    super::sqlite_settings(&mut conn).await?;
+    Ok(conn)
 }

@@ -10,7 +10,7 @@ use super::{Store, StoreError, now_ms};
 
 /// Appends one event inside `tx`: takes the channel's next seq and inserts the row.
 pub(super) async fn append_in(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     channel: ChannelName,
     payload: serde_json::Value,
 ) -> Result<EventEnvelope, StoreError> {
@@ -22,7 +22,7 @@ pub(super) async fn append_in(
 /// channel's head row until the transaction ends, so whatever the transaction
 /// reads afterwards already includes every earlier event's changes.
 pub(super) async fn next_seq(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     channel: &ChannelName,
 ) -> Result<u64, StoreError> {
     let seq: i64 = sqlx::query(
@@ -45,7 +45,7 @@ fn new_epoch() -> String {
 
 /// Inserts the event `seq` (taken with [`next_seq`] in the same transaction).
 pub(super) async fn insert_event(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     channel: ChannelName,
     seq: u64,
     payload: serde_json::Value,

@@ -330,3 +330,26 @@ async fn the_notify_cli_sends_through_the_api() {
     let err = server::cli::notify(&request, &app.url(""), "wrong-key").await.unwrap_err();
     assert!(err.to_string().contains("401"), "{err}");
 }
+
+#[tokio::test]
+async fn the_notifications_page_is_rendered_on_the_server_with_the_list_and_the_counts() {
+    let app = spawn_app().await;
+    let visitor = app.visitor().await;
+    app.notify_ok(&visitor.principal, "First of two").await;
+    let second = app.notify_ok(&visitor.principal, "Second of two").await;
+    visitor.change(&app, &[second], StateChange::Read).await;
+
+    // Several renders at once: the page's state is never shared between them.
+    let renders = (0..8).map(|_| async {
+        let response = visitor.http.get(app.url("/notifications")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        response.text().await.unwrap()
+    });
+    for html in futures_util::future::join_all(renders).await {
+        assert!(html.contains("1 unread of 2"), "the counts are in the first HTML: {html}");
+        let list = html.split(r#"data-testid="inbox-list""#).nth(1).expect("the list is in the first HTML");
+        let (first, second) = (list.find("First of two").unwrap(), list.find("Second of two").unwrap());
+        assert!(second < first, "newest first: {list}");
+        assert_eq!(list.matches(r#"class="inbox-item"#).count(), 2, "{list}");
+    }
+}
