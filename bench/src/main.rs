@@ -1,8 +1,9 @@
 //! `cargo run --release -p bench -- [--quick]`: Beacon against the Node
 //! reference server (`bench/node/server.js`), side by side, in five scenarios:
 //! idle sockets, push latency, fan-out, a reconnect storm and chat; Beacon
-//! on two nodes (PostgreSQL + Redis: fan-out across them, a node killed); and
-//! Beacon's pages (time to first byte, download sizes).
+//! on two nodes (PostgreSQL + Redis: fan-out across them, a node killed);
+//! Beacon's pages (time to first byte, download sizes); and an event published
+//! until a page in headless Chromium shows it.
 //! Starts the servers itself (fresh for each run), targets loopback only, and
 //! writes `BENCHMARKS.md` at the workspace root.
 

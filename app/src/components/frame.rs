@@ -2,7 +2,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use super::{Bell, ConnectionIndicator, Nav, Toasts};
-use crate::api::dev_agent_active;
+use crate::api::{dev_agent_active, inbox_summary};
 use crate::inbox::provide_inbox;
 
 /// The frame of every page: a ribbon while the development identity agent is
@@ -15,7 +15,8 @@ use crate::inbox::provide_inbox;
 /// render the same state.
 #[component]
 pub fn Frame(children: Children) -> impl IntoView {
-    let inbox = provide_inbox();
+    // Blocking: the badge's count is in the first HTML, before any script.
+    let inbox = provide_inbox(Resource::new_blocking(|| (), |_| inbox_summary()));
     let dev_agent = Resource::new(|| (), |_| dev_agent_active());
     let title = move || match inbox.counts.get().unread {
         0 => "Beacon".to_owned(),

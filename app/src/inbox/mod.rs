@@ -18,7 +18,6 @@ use leptos::prelude::*;
 use protocol::inbox::{InboxCounts, InboxEvent, InboxSummary, NotificationView, StateChange};
 use protocol::{ChannelKind, ChannelName};
 
-use crate::api::inbox_summary;
 use crate::realtime::{ChannelFeed, use_channel_from};
 
 /// Toasts shown at once; a fourth pushes the oldest out.
@@ -75,32 +74,9 @@ enum PendingAction {
     ReadAll { up_to: u64 },
 }
 
-/// Creates the tab's inbox state and starts loading the server's summary
-/// ([`Inbox::ready`] waits for it).
-///
-/// No inbox signal is written while the server renders: Leptos resolves a
-/// `Suspense` on two threads at once (its render, and an effect that polls the
-/// same `Suspend` to find the resources it reads), and a signal written on one
-/// while the other reads it panics. So the server loads the state inside the
-/// summary's fetch, before the resource is ready and before anything that
-/// waits for it reads the state; the browser (one thread) loads it in `ready`.
-pub fn provide_inbox() -> Inbox {
+/// Creates the inbox state from the server's summary ([`Inbox::ready`] loads it).
+pub fn provide_inbox(summary: SummaryResource) -> Inbox {
     let source = RwSignal::new(None::<(String, u64)>);
-    let counts = RwSignal::new(InboxCounts::default());
-    let latest = RwSignal::new(Vec::new());
-    let head = RwSignal::new(0);
-    // Blocking: the badge's count is in the first HTML, before any script.
-    let summary = Resource::new_blocking(
-        || (),
-        move |_| async move {
-            let summary = inbox_summary().await;
-            #[cfg(not(feature = "hydrate"))]
-            if let Ok(summary) = &summary {
-                load_state(source, counts, latest, head, summary.clone());
-            }
-            summary
-        },
-    );
     let channel = Signal::derive(move || {
         source.get().and_then(|(principal, head)| {
             ChannelName::new(ChannelKind::User, &principal).ok().map(|c| (c, head))
@@ -109,9 +85,9 @@ pub fn provide_inbox() -> Inbox {
     let inbox = Inbox {
         summary,
         source,
-        counts,
-        latest,
-        head,
+        counts: RwSignal::new(InboxCounts::default()),
+        latest: RwSignal::new(Vec::new()),
+        head: RwSignal::new(0),
         toasts: RwSignal::new(Vec::new()),
         last_event: RwSignal::new(None),
         reloads: RwSignal::new(0),
@@ -126,50 +102,35 @@ pub fn provide_inbox() -> Inbox {
     inbox
 }
 
-/// Takes a freshly read state. The channel is (re)subscribed from its head
-/// only when the principal changes; otherwise events already applied stay applied.
-fn load_state(
-    source: RwSignal<Option<(String, u64)>>,
-    counts: RwSignal<InboxCounts>,
-    latest: RwSignal<Vec<NotificationView>>,
-    head: RwSignal<u64>,
-    summary: InboxSummary,
-) {
-    let same = source.with_untracked(|s| s.as_ref().is_some_and(|(p, _)| *p == summary.principal));
-    counts.set(summary.counts);
-    latest.set(summary.latest);
-    if !same {
-        head.set(summary.head_seq);
-        source.set(Some((summary.principal, summary.head_seq)));
-    } else if summary.head_seq > head.get_untracked() {
-        head.set(summary.head_seq);
-    }
-}
-
 /// The tab's inbox.
 pub fn use_inbox() -> Inbox {
     expect_context::<Inbox>()
 }
 
 impl Inbox {
-    /// Waits for the server's summary, and in the browser loads it (once;
-    /// later calls only wait). Await it in the `Suspense` of anything that
-    /// shows inbox state. The server loaded it in the fetch (see [`provide_inbox`]).
+    /// Waits for the server's summary and loads it (once; later calls only
+    /// wait). Await it in the `Suspense` of anything that shows inbox state.
     pub async fn ready(&self) {
-        let summary = self.summary.await;
-        #[cfg(feature = "hydrate")]
-        if let Ok(summary) = summary
+        if let Ok(summary) = self.summary.await
             && self.source.with_untracked(Option::is_none)
         {
             self.load(summary);
         }
-        #[cfg(not(feature = "hydrate"))]
-        let _ = summary;
     }
 
-    /// Takes a freshly read state (see [`load_state`]).
+    /// Takes a freshly read state. The channel is (re)subscribed from its
+    /// head only when the principal changes; otherwise events already
+    /// applied stay applied.
     pub fn load(&self, summary: InboxSummary) {
-        load_state(self.source, self.counts, self.latest, self.head, summary);
+        let same = self.source.with_untracked(|s| s.as_ref().is_some_and(|(p, _)| *p == summary.principal));
+        self.counts.set(summary.counts);
+        self.latest.set(summary.latest);
+        if !same {
+            self.head.set(summary.head_seq);
+            self.source.set(Some((summary.principal, summary.head_seq)));
+        } else if summary.head_seq > self.head.get_untracked() {
+            self.head.set(summary.head_seq);
+        }
     }
 
     /// Whose inbox this is, once loaded.

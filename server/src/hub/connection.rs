@@ -114,10 +114,15 @@ pub async fn serve(ctx: ConnectionContext, socket: WebSocket) {
     hub.metrics().connections_opened.fetch_add(1, Ordering::Relaxed);
     let end = conn.run().await;
     if conn.principal.is_some() {
-        hub.unregister(conn.id, conn.subscriptions.keys(), conn.admission).await;
-        for channel in conn.memberships.keys() {
-            hub.leave_presence(channel, conn.id).await;
-        }
+        // Boxed so the clean-up's futures do not add to the size of every
+        // socket's task for its whole life (see the inbound arm in `run`).
+        Box::pin(async {
+            hub.unregister(conn.id, conn.subscriptions.keys(), conn.admission).await;
+            for channel in conn.memberships.keys() {
+                hub.leave_presence(channel, conn.id).await;
+            }
+        })
+        .await;
     }
     match end {
         End::Closed(code) => {
@@ -178,7 +183,11 @@ impl Connection {
                 })),
                 _ = heartbeat.tick() => self.on_heartbeat(&config).await,
                 Some(item) = self.queue.recv() => self.deliver_batch(item).await,
-                inbound = self.socket.recv() => self.on_inbound(inbound).await,
+                // Boxed: handling a client message (subscribe and its replay,
+                // publish, ops) awaits database futures several KiB large. Inline,
+                // they would size every socket's task, idle or not; boxed, that
+                // memory exists only while a message is being handled.
+                inbound = self.socket.recv() => Box::pin(self.on_inbound(inbound)).await,
             };
             if let Err(end) = result {
                 return match end {

@@ -46,7 +46,8 @@ impl Connection {
                 }
                 self.ctx.hub.remove_listener(&channel, self.id);
                 if self.memberships.remove(&channel).is_some() {
-                    self.ctx.hub.leave_presence(&channel, self.id).await;
+                    // Boxed, like inbound handling: rare, and kept out of the task's size.
+                    Box::pin(self.ctx.hub.leave_presence(&channel, self.id)).await;
                 }
                 let frame = Message::Text(encode(&ServerMessage::Revoked(Revoked { channel })));
                 write_bounded(futures_util::SinkExt::feed(&mut self.socket, frame)).await?;
