@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use protocol::connect::{ConnectView, RegistrationDraft, UserView};
 
 #[cfg(feature = "ssr")]
-pub use backend::{Backend, BackendHandle, BoxFuture, SetCookie};
+pub use backend::{Backend, BackendHandle, BoxFuture, PreloadedInbox, SetCookie};
 
 #[cfg(feature = "ssr")]
 mod backend {
@@ -63,6 +63,13 @@ mod backend {
     /// The backend as Leptos context.
     #[derive(Clone)]
     pub struct BackendHandle(pub Arc<dyn Backend>);
+
+    /// The visitor's inbox, read by the server before a page renders and
+    /// handed over in the request's extensions: every part of the page that
+    /// shows inbox state (the badge, the title, the counts) renders from it at
+    /// once, with nothing to wait for inside the render.
+    #[derive(Clone, Debug)]
+    pub struct PreloadedInbox(pub Result<protocol::inbox::InboxSummary, String>);
 }
 
 #[cfg(feature = "ssr")]

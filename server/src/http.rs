@@ -83,10 +83,16 @@ pub fn router(state: AppState) -> Router {
         .route("/api/dashboards/{id}/invites", post(dashboards::invite))
         .route("/api/dashboard-invites/{token}", get(dashboards::preview))
         .route("/api/dashboard-invites/{token}/accept", post(dashboards::accept))
-        .leptos_routes_with_context(&state, routes, pages::provide_backend(state.clone()), {
-            let options = leptos_options.clone();
-            move || app::shell(options.clone())
-        })
+        .merge(
+            Router::new()
+                .leptos_routes_with_context(&state, routes, pages::provide_backend(state.clone()), {
+                    let options = leptos_options.clone();
+                    move || app::shell(options.clone())
+                })
+                // Not on the fallback: it serves the site's files too, and the 404
+                // page's inbox is loaded by the browser.
+                .route_layer(axum::middleware::from_fn_with_state(state.clone(), pages::preload_inbox)),
+        )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
         .layer(axum::middleware::from_fn_with_state(state.clone(), visitor::ensure_visitor));
 

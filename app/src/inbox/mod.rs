@@ -34,13 +34,9 @@ pub struct Toast {
     pub link: Option<String>,
 }
 
-/// The server's answer the inbox starts from.
-pub type SummaryResource = Resource<Result<InboxSummary, leptos::prelude::ServerFnError>>;
-
 /// The tab's inbox state, provided as context by the frame.
 #[derive(Clone, Copy)]
 pub struct Inbox {
-    summary: SummaryResource,
     /// Whose inbox, and the seq the loaded state is as of.
     source: RwSignal<Option<(String, u64)>>,
     pub counts: RwSignal<InboxCounts>,
@@ -74,8 +70,8 @@ enum PendingAction {
     ReadAll { up_to: u64 },
 }
 
-/// Creates the inbox state from the server's summary ([`Inbox::ready`] loads it).
-pub fn provide_inbox(summary: SummaryResource) -> Inbox {
+/// Creates the tab's inbox state, empty until [`Inbox::load`].
+pub fn provide_inbox() -> Inbox {
     let source = RwSignal::new(None::<(String, u64)>);
     let channel = Signal::derive(move || {
         source.get().and_then(|(principal, head)| {
@@ -83,7 +79,6 @@ pub fn provide_inbox(summary: SummaryResource) -> Inbox {
         })
     });
     let inbox = Inbox {
-        summary,
         source,
         counts: RwSignal::new(InboxCounts::default()),
         latest: RwSignal::new(Vec::new()),
@@ -108,16 +103,6 @@ pub fn use_inbox() -> Inbox {
 }
 
 impl Inbox {
-    /// Waits for the server's summary and loads it (once; later calls only
-    /// wait). Await it in the `Suspense` of anything that shows inbox state.
-    pub async fn ready(&self) {
-        if let Ok(summary) = self.summary.await
-            && self.source.with_untracked(Option::is_none)
-        {
-            self.load(summary);
-        }
-    }
-
     /// Takes a freshly read state. The channel is (re)subscribed from its
     /// head only when the principal changes; otherwise events already
     /// applied stay applied.

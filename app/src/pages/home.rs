@@ -59,12 +59,7 @@ pub fn HomePage() -> impl IntoView {
         <section class="card" aria-labelledby="inbox-title">
             <div class="card-head">
                 <h2 id="inbox-title">"Your channel, live"</h2>
-                <Suspense>
-                    {move || Suspend::new(async move {
-                        inbox.ready().await;
-                        view! { <code class="muted" data-testid="inbox-channel">{move || channel().unwrap_or_default()}</code> }
-                    })}
-                </Suspense>
+                <code class="muted" data-testid="inbox-channel">{move || channel().unwrap_or_default()}</code>
             </div>
             <Show
                 when=move || !feed.events.get().is_empty()

@@ -33,19 +33,12 @@ pub fn NotificationsPage() -> impl IntoView {
     view! {
         <section class="connect-intro">
             <h1>"Notifications"</h1>
-            <Suspense>
-                {move || Suspend::new(async move {
-                    inbox.ready().await;
-                    view! {
-                        <p class="lead" data-testid="page-counts">
-                            {move || {
-                                let counts = inbox.counts.get();
-                                format!("{} unread of {}", counts.unread, counts.total)
-                            }}
-                        </p>
-                    }
-                })}
-            </Suspense>
+            <p class="lead" data-testid="page-counts">
+                {move || {
+                    let counts = inbox.counts.get();
+                    format!("{} unread of {}", counts.unread, counts.total)
+                }}
+            </p>
         </section>
         <section class="card inbox-card">
             <div class="inbox-tools">

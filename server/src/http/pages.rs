@@ -3,8 +3,12 @@
 
 use std::sync::Arc;
 
-use app::api::{Backend, BackendHandle, BoxFuture, SetCookie};
+use app::api::{Backend, BackendHandle, BoxFuture, PreloadedInbox, SetCookie};
+use axum::extract::{Request, State};
+use axum::http::Method;
 use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::Response;
 use leptos::prelude::provide_context;
 use protocol::connect::{ConnectView, RegistrationDraft, UserView};
 use protocol::inbox::{InboxPage, InboxSummary, Preferences};
@@ -24,6 +28,20 @@ const PAGE: usize = 20;
 pub fn provide_backend(state: AppState) -> impl Fn() + Clone + Send + Sync + 'static {
     let handle = BackendHandle(Arc::new(state));
     move || provide_context(handle.clone())
+}
+
+/// Reads the visitor's inbox before a page renders (see [`PreloadedInbox`]):
+/// one query, and the render has nothing to wait for to show the badge, the
+/// title's count and the pages' counts. Only page loads (GET); server
+/// functions posted to the same routes need no inbox.
+pub async fn preload_inbox(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    if request.method() == Method::GET
+        && let Some(principal) = request.extensions().get::<Principal>().cloned()
+    {
+        let summary = state.inbox.summary(&principal).await.map_err(|e| shown(e.into()));
+        request.extensions_mut().insert(PreloadedInbox(summary));
+    }
+    next.run(request).await
 }
 
 fn principal(request: &Parts) -> Result<Principal, String> {

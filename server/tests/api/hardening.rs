@@ -57,12 +57,18 @@ async fn pages_show_the_dev_agent_ribbon_while_it_is_active() {
     assert!(html.contains("Development identity agent active"), "ribbon rendered on the server");
 }
 
+fn policy_of(path: &str, response: &reqwest::Response) -> String {
+    let policy = response.headers().get("content-security-policy");
+    let policy = policy.unwrap_or_else(|| panic!("{path}: a {} answer without a policy", response.status()));
+    policy.to_str().unwrap().to_owned()
+}
+
 #[tokio::test]
 async fn pages_get_a_nonce_policy_and_every_inline_script_carries_the_nonce() {
     let app = spawn_app().await;
     for path in ["/", "/register/connect", "/me", "/no-such-page"] {
         let response = bare().get(app.url(path)).send().await.unwrap();
-        let csp = response.headers()["content-security-policy"].to_str().unwrap().to_owned();
+        let csp = policy_of(path, &response);
         let nonce = csp
             .split("'nonce-")
             .nth(1)
@@ -82,7 +88,7 @@ async fn pages_get_a_nonce_policy_and_every_inline_script_carries_the_nonce() {
         }
         // A fresh nonce per response.
         let again = bare().get(app.url(path)).send().await.unwrap();
-        assert!(!again.headers()["content-security-policy"].to_str().unwrap().contains(&nonce));
+        assert!(!policy_of(path, &again).contains(&nonce));
     }
     let api = reqwest::get(app.url("/health")).await.unwrap();
     assert_eq!(

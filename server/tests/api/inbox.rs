@@ -30,7 +30,7 @@ impl TestApp {
             .unwrap()
     }
 
-    async fn notify_ok(&self, recipient: &str, title: &str) -> String {
+    pub(crate) async fn notify_ok(&self, recipient: &str, title: &str) -> String {
         let response = self.notify(&[recipient], "mention", title, None).await;
         assert_eq!(response.status(), 201, "{:?}", response.text().await);
         let answer: CreateAnswer = response.json().await.unwrap();

@@ -18,3 +18,4 @@ mod inbox;
 mod lifecycle;
 mod limits;
 mod realtime;
+mod rendering;
