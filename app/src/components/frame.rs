@@ -78,15 +78,14 @@ fn load_first_summary(inbox: Inbox) {
         carrier.get_untracked().and_then(Result::ok)
     };
 
-    match first {
-        Some(summary) => inbox.load(summary),
-        None => {
-            #[cfg(feature = "hydrate")]
-            leptos::task::spawn_local(async move {
-                if let Ok(summary) = crate::api::inbox_summary().await {
-                    inbox.load(summary);
-                }
-            });
-        }
-    }
+    let Some(summary) = first else {
+        #[cfg(feature = "hydrate")]
+        leptos::task::spawn_local(async move {
+            if let Ok(summary) = crate::api::inbox_summary().await {
+                inbox.load(summary);
+            }
+        });
+        return;
+    };
+    inbox.load(summary);
 }
