@@ -115,3 +115,27 @@ test('the home page demo sends a notification of each category', async ({ page }
   await page.getByTestId('toast').first().getByRole('button', { name: 'Dismiss' }).click();
   await expect(page.getByTestId('toast')).toHaveCount(2);
 });
+
+test('a page load starts from the inbox the server read: hydration takes it without asking again', async ({ page, request }) => {
+  await openLive(page);
+  await notify(request, await principalOf(page), 'Waiting for you');
+  await expect(badge(page)).toHaveText('1');
+  const errors = [];
+  page.on('pageerror', (error) => errors.push(error.message));
+  const summaryRequests = [];
+  page.on('request', (r) => { if (r.url().includes('inbox_summary')) summaryRequests.push(r.url()); });
+  for (const path of ['/', '/notifications', '/me', '/register/connect']) {
+    await openLive(page, path);
+    await expect(badge(page)).toHaveText('1');
+    await expect(page).toHaveTitle('(1) Beacon');
+  }
+  await openLive(page, '/notifications');
+  await expect(page.getByTestId('page-counts')).toHaveText('1 unread of 1');
+  expect(summaryRequests).toEqual([]);
+  // The 404 page is rendered without the inbox: the browser asks for it.
+  await openLive(page, '/no-such-page');
+  await expect(badge(page)).toHaveText('1');
+  await expect(page).toHaveTitle('(1) Beacon');
+  expect(summaryRequests).toHaveLength(1);
+  expect(errors).toEqual([]);
+});

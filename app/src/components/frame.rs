@@ -75,6 +75,8 @@ fn load_first_summary(inbox: Inbox) {
     #[cfg(not(feature = "ssr"))]
     let first: Option<protocol::inbox::InboxSummary> = {
         let carrier = Resource::new_blocking(|| (), |_| crate::api::inbox_summary());
+        // Read outside a `Suspense` on purpose (debug builds warn): the
+        // value is the server's, already in the page when hydration starts.
         carrier.get_untracked().and_then(Result::ok)
     };
 

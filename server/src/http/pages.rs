@@ -32,8 +32,8 @@ pub fn provide_backend(state: AppState) -> impl Fn() + Clone + Send + Sync + 'st
 
 /// Reads the visitor's inbox before a page renders (see [`PreloadedInbox`]):
 /// one query, and the render has nothing to wait for to show the badge, the
-/// title's count and the pages' counts. Only page loads (GET); server
-/// functions posted to the same routes need no inbox.
+/// title's count and the pages' counts. Only page loads (GET): the server
+/// functions registered alongside the pages are POSTs and need no inbox.
 pub async fn preload_inbox(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     if request.method() == Method::GET
         && let Some(principal) = request.extensions().get::<Principal>().cloned()
