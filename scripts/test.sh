@@ -21,7 +21,7 @@ cargo test -p server --doc
 # reactive state process-wide; the stall was never seen with tests one at a
 # time, nor in production's shape (one runtime, many renders at once, which
 # tests/api/rendering.rs covers). Its cause is not found yet
-# (docs/PERFORMANCE.md, step 8).
+# (docs/PERFORMANCE.md, step 8 says what was ruled out).
 cargo test -p server --test api -- --test-threads=1
 
 step "integration tests (PostgreSQL)"
