@@ -11,12 +11,10 @@ pub mod sessions;
 pub mod socket;
 pub mod webhooks;
 
-use std::sync::OnceLock;
-
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue};
 use axum::routing::{get, post};
-use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
+use leptos_axum::{LeptosRoutes, generate_route_list};
 use tower::ServiceBuilder;
 use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -40,20 +38,10 @@ pub(crate) fn json_body<T>(
     })
 }
 
-/// The pages' routes, generated once per process. Generating them renders the
-/// app with resource loading switched off process-wide (leptos_server's
-/// `SuppressResourceLoad` is a global flag), so a page rendered meanwhile by
-/// another server in the same process (the API tests run many) never loads
-/// its resources and hangs until the request timeout.
-fn page_routes() -> Vec<AxumRouteListing> {
-    static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
-    ROUTES.get_or_init(|| generate_route_list(app::App)).clone()
-}
-
 /// Every route of the application.
 pub fn router(state: AppState) -> Router {
     let leptos_options = state.leptos_options.clone();
-    let routes = page_routes();
+    let routes = generate_route_list(app::App);
 
     // Routes that know the visitor: pages, the token, long-poll, sessions, the socket.
     let visitor_routes = Router::new()
