@@ -38,10 +38,15 @@ pub async fn preload_inbox(State(state): State<AppState>, mut request: Request, 
     if request.method() == Method::GET
         && let Some(principal) = request.extensions().get::<Principal>().cloned()
     {
-        let summary = state.inbox.summary(&principal).await.map_err(|e| shown(e.into()));
+        let summary = inbox_summary(&state, &principal).await;
         request.extensions_mut().insert(PreloadedInbox(summary));
     }
     next.run(request).await
+}
+
+/// The visitor's inbox as the header shows it, or the error fit for the page.
+async fn inbox_summary(state: &AppState, principal: &Principal) -> Result<InboxSummary, String> {
+    state.inbox.summary(principal).await.map_err(|e| shown(e.into()))
 }
 
 fn principal(request: &Parts) -> Result<Principal, String> {
@@ -117,7 +122,7 @@ impl Backend for AppState {
     fn inbox_summary(&self, request: &Parts) -> BoxFuture<InboxSummary> {
         let state = self.clone();
         let principal = principal(request);
-        Box::pin(async move { state.inbox.summary(&principal?).await.map_err(|e| shown(e.into())) })
+        Box::pin(async move { inbox_summary(&state, &principal?).await })
     }
 
     fn send_demo(&self, request: &Parts, category: String) -> BoxFuture<()> {
