@@ -536,7 +536,9 @@ pub fn render(inputs: &Inputs<'_>) -> String {
     out.push_str(
         "- Beacon runs with its defaults except: `BEACON_MAX_CONNECTIONS_PER_PRINCIPAL=1000000` (the fan-out \
          shares one principal), `BEACON_TOKEN_TTL_SECS=7200`, `BEACON_RETENTION_EVENTS=100000000` (so a resume \
-         never meets retention), `RUST_LOG=warn`.\n",
+         never meets retention), `RUST_LOG=warn`, and the per-address socket and request limits raised (every \
+         client is on loopback). Events are posted to Beacon's server-to-server listener (`BEACON_API_BIND`, \
+         a second port, as a deployment points its publishers at it); the Node design has one port for both.\n",
     );
     out.push_str(
         "- The load generator (Rust, tokio-tungstenite) runs on the same machine and shares its cores with the \

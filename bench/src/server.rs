@@ -71,6 +71,10 @@ pub struct Server {
 pub struct Api {
     kind: Kind,
     base: String,
+    /// Where events are posted: Beacon's server-to-server listener
+    /// (`BEACON_API_BIND`), as a deployment would point its publishers; Node
+    /// has one port.
+    publish_base: String,
     http: reqwest::Client,
     publish_key: String,
 }
@@ -154,6 +158,10 @@ impl Server {
     ) -> Result<Self> {
         let port = free_port()?;
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let api_port = std::iter::repeat_with(free_port)
+            .find(|p| !matches!(p, Ok(p) if *p == port))
+            .expect("endless")?;
+        let api_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, api_port));
         let log = std::fs::File::create(dir.join("server.log"))?;
         let (database_url, secret, publish_key) = match cluster {
             Some((cluster, _)) => {
@@ -177,6 +185,7 @@ impl Server {
                         .env("BEACON_DB_MAX_CONNECTIONS", "20");
                 }
                 c.env("BEACON_BIND", addr.to_string())
+                    .env("BEACON_API_BIND", api_addr.to_string())
                     .env("DATABASE_URL", database_url)
                     .env("BEACON_SECRET", secret)
                     .env("BEACON_PUBLISH_KEY", &publish_key)
@@ -224,7 +233,11 @@ impl Server {
             .pool_max_idle_per_host(512)
             .tcp_nodelay(true)
             .build()?;
-        let api = Api { kind, base: format!("http://{addr}"), http, publish_key };
+        let publish_base = match kind {
+            Kind::Beacon => format!("http://{api_addr}"),
+            Kind::Node => format!("http://{addr}"),
+        };
+        let api = Api { kind, base: format!("http://{addr}"), publish_base, http, publish_key };
         Ok(Self { kind, child, pid, addr, dir, api })
     }
 
@@ -324,7 +337,7 @@ impl Api {
     /// Beacon: lets `principal` subscribe to `channel`.
     pub async fn grant(&self, channel: &str, principal: &str) -> Result<()> {
         self.http
-            .post(self.url("/api/realtime/grants"))
+            .post(format!("{}/api/realtime/grants", self.publish_base))
             .bearer_auth(&self.publish_key)
             .json(&serde_json::json!({ "channel": channel, "principal": principal }))
             .send()
@@ -341,7 +354,7 @@ impl Api {
             Kind::Beacon => {
                 let body = format!(r#"{{"channel":"{target}","payload":{payload}}}"#);
                 self.http
-                    .post(self.url("/api/realtime/publish"))
+                    .post(format!("{}/api/realtime/publish", self.publish_base))
                     .bearer_auth(&self.publish_key)
                     .header("content-type", "application/json")
                     .body(body)

@@ -47,6 +47,11 @@ pub struct Config {
     /// `BEACON_BIND`, default `127.0.0.1:3000`: loopback only, so a fresh checkout is
     /// not reachable from the network. `0.0.0.0:3000` lets a phone on the LAN reach it.
     pub bind: SocketAddr,
+    /// `BEACON_API_BIND`, unset by default: a second listener for the
+    /// server-to-server routes only (publish, notifications, grants, admin,
+    /// webhooks, health, metrics), with an accept queue of its own that a
+    /// storm of reconnecting sockets on `BEACON_BIND` cannot fill.
+    pub api_bind: Option<SocketAddr>,
     /// `DATABASE_URL`, default `sqlite://data/beacon.db` (created and migrated at
     /// start). A `postgres://` URL selects Postgres.
     pub database_url: String,
@@ -193,12 +198,11 @@ impl Config {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env::new(lookup);
 
-        let bind = match env.get("BEACON_BIND") {
-            None => SocketAddr::from(([127, 0, 0, 1], 3000)),
-            Some(v) => {
-                v.parse().map_err(|e| invalid("BEACON_BIND", format!("`{v}` is not host:port ({e})")))?
-            }
-        };
+        let bind = env.address("BEACON_BIND")?.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 3000)));
+        let api_bind = env.address("BEACON_API_BIND")?;
+        if api_bind == Some(bind) {
+            return Err(invalid("BEACON_API_BIND", "must differ from BEACON_BIND"));
+        }
         let database_url = env.get("DATABASE_URL").unwrap_or_else(|| "sqlite://data/beacon.db".into());
         if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres")) {
             return Err(invalid("DATABASE_URL", "must start with sqlite: or postgres://"));
@@ -243,6 +247,7 @@ impl Config {
         let cluster = cluster::from_env(&env, &database_url)?;
         let config = Self {
             bind,
+            api_bind,
             database_url,
             db_max_connections: env.ranged("BEACON_DB_MAX_CONNECTIONS", 10, 1, 1000)? as u32,
             secret: key("BEACON_SECRET")?.unwrap_or_else(|| Secret::new(String::new())),

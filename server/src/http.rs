@@ -96,8 +96,27 @@ pub fn router(state: AppState) -> Router {
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
         .layer(axum::middleware::from_fn_with_state(state.clone(), visitor::ensure_visitor));
 
-    // Server-to-server and operations routes: API keys, no cookies.
-    let api_routes = Router::new()
+    let https = state.config.https;
+    #[cfg(feature = "dev-agent")]
+    let dev_agent = state.dev_agent.clone();
+    #[allow(unused_mut)] // only the dev-agent build merges more routes
+    let mut app = Router::new().merge(api_routes()).merge(visitor_routes).with_state(state);
+    #[cfg(feature = "dev-agent")]
+    if let Some(dev_agent) = dev_agent {
+        app = app.merge(dev_agent.router());
+    }
+    with_layers(app, https)
+}
+
+/// The server-to-server routes alone, for `BEACON_API_BIND`'s listener.
+pub fn api_router(state: AppState) -> Router {
+    let https = state.config.https;
+    with_layers(api_routes().with_state(state), https)
+}
+
+/// Server-to-server and operations routes: API keys, no cookies.
+fn api_routes() -> Router<AppState> {
+    Router::new()
         .route("/health", get(health::health))
         .route("/metrics", get(metrics::prometheus))
         .route(
@@ -116,18 +135,12 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/webhooks/confirmd",
             post(webhooks::confirmd).layer(axum::extract::DefaultBodyLimit::max(webhooks::MAX_WEBHOOK_BYTES)),
-        );
+        )
+}
 
+/// Request ids, tracing, the timeout, compression and the security headers.
+fn with_layers(app: Router, https: bool) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
-    let https = state.config.https;
-    #[cfg(feature = "dev-agent")]
-    let dev_agent = state.dev_agent.clone();
-    #[allow(unused_mut)] // only the dev-agent build merges more routes
-    let mut app = Router::new().merge(api_routes).merge(visitor_routes).with_state(state);
-    #[cfg(feature = "dev-agent")]
-    if let Some(dev_agent) = dev_agent {
-        app = app.merge(dev_agent.router());
-    }
     app.layer(
         ServiceBuilder::new()
             .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))

@@ -243,6 +243,9 @@ impl Hub {
     /// Sends an event that is already in the log (appended by a store
     /// transaction of its own) to every subscriber on every node.
     pub async fn broadcast(&self, event: &EventEnvelope) {
+        // Before the bus: a subscriber that starts listening after this event
+        // went out must find it in the head it reads.
+        self.shared.store.log_heads().end_write(&event.channel, event.seq);
         let frame = encode_event(event);
         self.shared.metrics.published.fetch_add(1, Ordering::Relaxed);
         let published = Published { channel: event.channel.clone(), seq: event.seq, frame };

@@ -38,8 +38,20 @@ async fn main() -> anyhow::Result<()> {
 async fn serve() -> anyhow::Result<()> {
     let config = Config::from_env()?;
     let listener = listen(config.bind).with_context(|| format!("binding {}", config.bind))?;
-    let app = Application::build(config, listener).await?;
-    tracing::info!(address = %app.local_addr(), database = app.state().store.backend().as_str(), "Beacon is listening");
+    let api_listener = match config.api_bind {
+        Some(address) => Some(listen(address).with_context(|| format!("binding {address}"))?),
+        None => None,
+    };
+    let mut app = Application::build(config, listener).await?;
+    if let Some(api_listener) = api_listener {
+        app = app.with_api_listener(api_listener);
+    }
+    tracing::info!(
+        address = %app.local_addr(),
+        api_address = ?app.api_addr(),
+        database = app.state().store.backend().as_str(),
+        "Beacon is listening"
+    );
     app.run_until(shutdown_signal()).await
 }
 

@@ -32,6 +32,8 @@ const SOCKET_CLOSE_GRACE: Duration = Duration::from_secs(5);
 
 pub struct Application {
     listener: TcpListener,
+    /// The server-to-server routes' own listener (`BEACON_API_BIND`), if any.
+    api_listener: Option<TcpListener>,
     state: AppState,
 }
 
@@ -108,11 +110,21 @@ impl Application {
             Arc::new(move || flow.metrics().webhooks.load(std::sync::atomic::Ordering::Relaxed)),
         );
         state.flow.spawn_background();
-        Ok(Self { listener, state })
+        Ok(Self { listener, api_listener: None, state })
+    }
+
+    /// Serves the server-to-server routes on `listener` too.
+    pub fn with_api_listener(mut self, listener: TcpListener) -> Self {
+        self.api_listener = Some(listener);
+        self
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn api_addr(&self) -> Option<SocketAddr> {
+        self.api_listener.as_ref().map(|l| l.local_addr().expect("a bound listener has an address"))
     }
 
     pub fn state(&self) -> &AppState {
@@ -123,7 +135,7 @@ impl Application {
     /// WebSocket with the reconnect-allowed shutdown code, give in-flight HTTP
     /// requests the configured drain time, and close the database pool.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Self { listener, state } = self;
+        let Self { listener, api_listener, state } = self;
         let stopping = CancellationToken::new();
         let hub = state.hub.clone();
         let signal = {
@@ -140,12 +152,26 @@ impl Application {
         let store = state.store.clone();
         let redis = state.node.redis.clone();
         let hub = state.hub.clone();
+        let api = api_listener.map(|listener| {
+            let app = crate::http::api_router(state.clone());
+            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(stopping.clone().cancelled_owned())
+        });
         let app = crate::http::router(state);
         // Connect info gives handlers the peer address, for per-address limits.
         let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(signal);
+        let api = async {
+            match api {
+                Some(api) => api.await.context("serving the API listener"),
+                None => Ok(()),
+            }
+        };
+        let both = async { tokio::try_join!(async { server.await.context("serving HTTP") }, api) };
         tokio::select! {
-            served = server => served.context("serving HTTP")?,
+            served = both => {
+                served?;
+            }
             _ = async { stopping.cancelled().await; tokio::time::sleep(drain).await } => {
                 tracing::warn!("in-flight requests still running after {drain:?}; stopping anyway");
             }

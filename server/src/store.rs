@@ -19,6 +19,7 @@ pub mod dashboard_ops;
 pub mod dashboards;
 pub mod events;
 pub mod grants;
+pub mod heads;
 pub mod lock;
 pub mod messages;
 mod migrations;
@@ -61,6 +62,8 @@ pub struct Store {
     backend: Backend,
     /// SQLite only: the single writer of the event log.
     appender: Option<appender::Appender>,
+    /// SQLite only (this process writes the log alone): the channels' log bounds.
+    heads: heads::LogHeads,
 }
 
 /// A storage failure; the cause is logged where it is turned into a response.
@@ -132,8 +135,13 @@ impl Store {
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrator.run(&pool).await.context("running migrations")?;
-        let appender = (backend == Backend::Sqlite).then(|| appender::Appender::start(options));
-        Ok(Self { pool, backend, appender })
+        let heads = match backend {
+            Backend::Sqlite => heads::LogHeads::sole_writer(),
+            Backend::Postgres => heads::LogHeads::disabled(),
+        };
+        let appender =
+            (backend == Backend::Sqlite).then(|| appender::Appender::start(options, heads.clone()));
+        Ok(Self { pool, backend, appender, heads })
     }
 
     pub fn backend(&self) -> Backend {
@@ -142,6 +150,11 @@ impl Store {
 
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// The cache of log bounds (a no-op on Postgres); see [`heads`].
+    pub fn log_heads(&self) -> &heads::LogHeads {
+        &self.heads
     }
 
     /// Whether the database answers a trivial query.

@@ -1,5 +1,6 @@
 //! Reading typed values from the environment, each failure naming its variable.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::ConfigError;
@@ -25,6 +26,13 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     /// The value, trimmed; unset and blank are the same.
     pub fn get(&self, name: &str) -> Option<String> {
         (self.lookup)(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    }
+
+    /// `host:port`, if set.
+    pub fn address(&self, name: &'static str) -> Result<Option<SocketAddr>, ConfigError> {
+        self.get(name)
+            .map(|v| v.parse().map_err(|e| invalid(name, format!("`{v}` is not host:port ({e})"))))
+            .transpose()
     }
 
     pub fn whole(&self, name: &'static str, default: u64) -> Result<u64, ConfigError> {

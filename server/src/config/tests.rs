@@ -28,6 +28,8 @@ fn defaults_are_loopback_and_sqlite() {
 #[test]
 fn bad_values_name_the_variable() {
     error_names(&[("BEACON_BIND", "nowhere")], "BEACON_BIND");
+    error_names(&[("BEACON_API_BIND", "nowhere")], "BEACON_API_BIND");
+    error_names(&[("BEACON_API_BIND", "127.0.0.1:3000")], "BEACON_API_BIND");
     error_names(&[("BEACON_OUTBOUND_QUEUE", "-1")], "BEACON_OUTBOUND_QUEUE");
     error_names(&[("BEACON_OUTBOUND_QUEUE", "0")], "BEACON_OUTBOUND_QUEUE");
     error_names(&[("BEACON_SECRET", "short")], "BEACON_SECRET");

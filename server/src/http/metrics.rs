@@ -44,7 +44,20 @@ pub async fn prometheus(State(state): State<AppState>) -> impl IntoResponse {
             &flow.sweep_rounds,
         ),
     ];
-    for (name, help, counter) in flow_counters {
+    let heads = state.store.log_heads().reads();
+    let log_counters = [
+        (
+            "beacon_log_bounds_from_memory_total",
+            "Subscribes and polls that found their channel's log bounds in memory (SQLite).",
+            &heads.from_memory,
+        ),
+        (
+            "beacon_log_bounds_from_database_total",
+            "Subscribes and polls that read their channel's log bounds from the database.",
+            &heads.from_database,
+        ),
+    ];
+    for (name, help, counter) in flow_counters.into_iter().chain(log_counters) {
         let value = counter.load(std::sync::atomic::Ordering::Relaxed);
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
     }

@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
 use super::events::append_in;
+use super::heads::LogHeads;
 
 /// Appends waiting for the writer. When full, publishers wait (backpressure
 /// reaches the publish API) rather than queueing without bound.
@@ -47,7 +48,7 @@ impl std::fmt::Debug for Job {
 
 impl Appender {
     /// Starts the writer. It ends when every handle is dropped.
-    pub fn start(options: AnyConnectOptions) -> Self {
+    pub fn start(options: AnyConnectOptions, heads: LogHeads) -> Self {
         let (jobs, mut queue) = mpsc::channel::<Job>(QUEUE);
         tokio::spawn(async move {
             let mut connection: Option<AnyConnection> = None;
@@ -59,7 +60,7 @@ impl Appender {
                         Err(_) => break,
                     }
                 }
-                write_group(&options, &mut connection, group).await;
+                write_group(&options, &heads, &mut connection, group).await;
             }
         });
         Self { jobs }
@@ -78,7 +79,12 @@ impl Appender {
 
 /// Writes a group in one transaction; on failure every member gets the error
 /// (nothing of the group is stored, so each publisher may retry).
-async fn write_group(options: &AnyConnectOptions, connection: &mut Option<AnyConnection>, group: Vec<Job>) {
+async fn write_group(
+    options: &AnyConnectOptions,
+    heads: &LogHeads,
+    connection: &mut Option<AnyConnection>,
+    group: Vec<Job>,
+) {
     let mut replies = Vec::with_capacity(group.len());
     let result = async {
         let conn = match connection {
@@ -89,7 +95,7 @@ async fn write_group(options: &AnyConnectOptions, connection: &mut Option<AnyCon
         let mut events = Vec::with_capacity(group.len());
         for job in group {
             replies.push(job.reply);
-            events.push(append_in(&mut tx, job.channel, job.payload).await?);
+            events.push(append_in(&mut tx, heads, job.channel, job.payload).await?);
         }
         tx.commit().await?;
         Ok::<_, StoreError>(events)

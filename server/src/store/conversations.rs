@@ -7,6 +7,7 @@ use protocol::{ChannelKind, ChannelName, EventEnvelope};
 use sqlx::Row;
 
 use super::events::{insert_event, next_seq};
+use super::heads::LogHeads;
 use super::messages::{MESSAGE_COLUMNS, message_from_row};
 use super::{Store, StoreError, now_ms};
 
@@ -32,10 +33,11 @@ pub struct Membership {
 /// Appends a conversation event inside `tx`, taking the channel's next seq.
 pub(super) async fn announce(
     tx: &mut Tx,
+    heads: &LogHeads,
     channel: &ChannelName,
     event: &ConversationEvent,
 ) -> Result<EventEnvelope, StoreError> {
-    let seq = next_seq(tx, channel).await?;
+    let seq = next_seq(tx, heads, channel).await?;
     let payload = serde_json::to_value(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     insert_event(tx, channel.clone(), seq, payload).await
 }
@@ -97,7 +99,8 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         insert_member(&mut tx, &id, principal, &member, now).await?;
-        let event = announce(&mut tx, &channel, &ConversationEvent::MemberJoined { member }).await?;
+        let event =
+            announce(&mut tx, &self.heads, &channel, &ConversationEvent::MemberJoined { member }).await?;
         tx.commit().await?;
         Ok((id, event))
     }
@@ -315,7 +318,8 @@ impl Store {
                 member
             }
         };
-        let event = announce(&mut tx, &channel, &ConversationEvent::MemberJoined { member }).await?;
+        let event =
+            announce(&mut tx, &self.heads, &channel, &ConversationEvent::MemberJoined { member }).await?;
         tx.commit().await?;
         Ok(Ok(Joined::New { conversation_id, event }))
     }
@@ -343,7 +347,8 @@ impl Store {
             return Ok(None);
         };
         let member = membership_from_row(&row)?.member;
-        let event = announce(&mut tx, &channel, &ConversationEvent::MemberLeft { member }).await?;
+        let event =
+            announce(&mut tx, &self.heads, &channel, &ConversationEvent::MemberLeft { member }).await?;
         tx.commit().await?;
         Ok(Some(event))
     }

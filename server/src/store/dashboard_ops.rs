@@ -147,7 +147,7 @@ impl Store {
         let channel = dashboard_channel(dashboard)?;
         let op_seq = op.op_seq.min(i64::MAX as u64) as i64;
         let mut tx = self.pool().begin().await?;
-        let seq = next_seq(&mut tx, &channel).await?;
+        let seq = next_seq(&mut tx, &self.heads, &channel).await?;
         let role = role_in(&mut tx, dashboard, principal).await?;
         let earlier = sqlx::query(EARLIER_ANSWER)
             .bind(dashboard)

@@ -9,6 +9,7 @@ use sha2::Digest;
 use sqlx::Row;
 
 use super::events::{insert_event, next_seq};
+use super::heads::LogHeads;
 use super::{Backend, Store, StoreError, now_ms};
 
 pub(super) type Tx = sqlx::Transaction<'static, sqlx::Any>;
@@ -35,10 +36,11 @@ fn parse_role(value: &str) -> Result<Role, StoreError> {
 /// Appends a dashboard event inside `tx`, taking the channel's next seq.
 pub(super) async fn announce(
     tx: &mut Tx,
+    heads: &LogHeads,
     channel: &ChannelName,
     event: &DashboardEvent,
 ) -> Result<EventEnvelope, StoreError> {
-    let seq = next_seq(tx, channel).await?;
+    let seq = next_seq(tx, heads, channel).await?;
     let payload = serde_json::to_value(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     insert_event(tx, channel.clone(), seq, payload).await
 }
@@ -120,7 +122,9 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         insert_member(&mut tx, &id, principal, Role::Owner, now).await?;
-        let event = announce(&mut tx, &channel, &DashboardEvent::MemberJoined { role: Role::Owner }).await?;
+        let event =
+            announce(&mut tx, &self.heads, &channel, &DashboardEvent::MemberJoined { role: Role::Owner })
+                .await?;
         tx.commit().await?;
         Ok((id, event))
     }
@@ -272,7 +276,7 @@ impl Store {
         let mut tx = self.pool().begin().await?;
         // Seq first: it serializes joins on this dashboard, so two accepts of
         // one person cannot both insert.
-        let seq = next_seq(&mut tx, &channel).await?;
+        let seq = next_seq(&mut tx, &self.heads, &channel).await?;
         if let Some(role) = role_in(&mut tx, &preview.dashboard_id, principal).await? {
             tx.rollback().await?;
             return Ok(Ok((DashboardInvitePreview { member_as: Some(role), ..preview }, None)));

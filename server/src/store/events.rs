@@ -6,36 +6,43 @@
 use protocol::{ChannelName, EventEnvelope};
 use sqlx::Row;
 
+use super::heads::LogHeads;
 use super::{Store, StoreError, now_ms};
 
 /// Appends one event inside `tx`: takes the channel's next seq and inserts the row.
 pub(super) async fn append_in(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    heads: &LogHeads,
     channel: ChannelName,
     payload: serde_json::Value,
 ) -> Result<EventEnvelope, StoreError> {
-    let seq = next_seq(tx, &channel).await?;
+    let seq = next_seq(tx, heads, &channel).await?;
     insert_event(tx, channel, seq, payload).await
 }
 
 /// Takes the channel's next seq inside `tx`. On Postgres this locks the
 /// channel's head row until the transaction ends, so whatever the transaction
 /// reads afterwards already includes every earlier event's changes.
+///
+/// `heads` learns of the write before it commits; `Hub::broadcast` tells it
+/// when it has (see [`super::heads`]).
 pub(super) async fn next_seq(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    heads: &LogHeads,
     channel: &ChannelName,
 ) -> Result<u64, StoreError> {
-    let seq: i64 = sqlx::query(
+    let row = sqlx::query(
         "INSERT INTO channel_heads (channel, last_seq, epoch) VALUES ($1, 1, $2) \
          ON CONFLICT (channel) DO UPDATE SET last_seq = channel_heads.last_seq + 1 \
-         RETURNING last_seq",
+         RETURNING last_seq, epoch",
     )
     .bind(channel.as_str())
     .bind(new_epoch())
     .fetch_one(&mut **tx)
-    .await?
-    .try_get(0)?;
-    Ok(seq as u64)
+    .await?;
+    let seq = row.try_get::<i64, _>(0)? as u64;
+    heads.begin_write(channel, seq, &row.try_get::<String, _>(1)?);
+    Ok(seq)
 }
 
 /// A fresh epoch for a channel log that starts now (64 random bits, hex).
@@ -91,7 +98,7 @@ impl Store {
             return appender.append(channel.clone(), payload).await;
         }
         let mut tx = self.pool().begin().await?;
-        let event = append_in(&mut tx, channel.clone(), payload).await?;
+        let event = append_in(&mut tx, &self.heads, channel.clone(), payload).await?;
         tx.commit().await?;
         Ok(event)
     }
@@ -132,7 +139,19 @@ impl Store {
     /// The channel's head seq, oldest retained seq and epoch. A channel
     /// without a log yet gets its head row (seq 0) here, so that even a client
     /// that subscribed before the first event knows the epoch it resumes in.
+    ///
+    /// On SQLite, answered from memory when [`super::heads`] knows the channel.
     pub async fn log_bounds(&self, channel: &ChannelName) -> Result<LogBounds, StoreError> {
+        if let Some(bounds) = self.heads.lookup(channel) {
+            return Ok(bounds);
+        }
+        let ticket = self.heads.ticket();
+        let bounds = self.read_log_bounds(channel).await?;
+        self.heads.fill(channel, ticket, &bounds);
+        Ok(bounds)
+    }
+
+    async fn read_log_bounds(&self, channel: &ChannelName) -> Result<LogBounds, StoreError> {
         let read = || {
             sqlx::query(
                 "SELECT (SELECT last_seq FROM channel_heads WHERE channel = $1) AS head, \
@@ -205,6 +224,8 @@ impl Store {
             .execute(self.pool())
             .await?
             .rows_affected();
+        // Here rather than on a timer of its own: it runs every minute or so.
+        self.heads.sweep();
         Ok(by_count + by_age)
     }
 }

@@ -48,7 +48,7 @@ impl Store {
     ) -> Result<Stored, StoreError> {
         let channel = conversation_channel(conversation)?;
         let mut tx = self.pool().begin().await?;
-        let seq = super::events::next_seq(&mut tx, &channel).await?;
+        let seq = super::events::next_seq(&mut tx, &self.heads, &channel).await?;
         let Some(me) = membership_in(&mut tx, conversation, principal).await? else {
             tx.rollback().await?;
             return Ok(Stored::NotMember);

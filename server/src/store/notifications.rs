@@ -11,6 +11,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::events::{insert_event, next_seq};
+use super::heads::LogHeads;
 use super::{Store, StoreError, now_ms};
 
 /// A notification to store for one recipient.
@@ -109,9 +110,9 @@ async fn counts_in(tx: &mut Tx, recipient: &str) -> Result<InboxCounts, StoreErr
 }
 
 /// Takes the next seq of the recipient's channel inside `tx` (see the module comment).
-async fn seq_for(tx: &mut Tx, recipient: &str) -> Result<(ChannelName, u64), StoreError> {
+async fn seq_for(tx: &mut Tx, heads: &LogHeads, recipient: &str) -> Result<(ChannelName, u64), StoreError> {
     let channel = inbox_channel(recipient)?;
-    let seq = next_seq(tx, &channel).await?;
+    let seq = next_seq(tx, heads, &channel).await?;
     Ok((channel, seq))
 }
 
@@ -166,7 +167,7 @@ impl Store {
             tx.commit().await?;
             return Ok(CreatedNotification { id: row.try_get("id")?, event: None });
         }
-        let at = seq_for(&mut tx, new.recipient).await?;
+        let at = seq_for(&mut tx, &self.heads, new.recipient).await?;
         sqlx::query("UPDATE notifications SET event_seq = $1 WHERE id = $2")
             .bind(at.1 as i64)
             .bind(&id)
@@ -229,7 +230,7 @@ impl Store {
             tx.commit().await?;
             return Ok((counts, None));
         }
-        let at = seq_for(&mut tx, recipient).await?;
+        let at = seq_for(&mut tx, &self.heads, recipient).await?;
         let (counts, event) =
             announce(&mut tx, recipient, at, |counts| InboxEvent::Updated { ids: changed, change, counts })
                 .await?;
@@ -261,7 +262,7 @@ impl Store {
             tx.commit().await?;
             return Ok((counts, None));
         }
-        let at = seq_for(&mut tx, recipient).await?;
+        let at = seq_for(&mut tx, &self.heads, recipient).await?;
         let (counts, event) =
             announce(&mut tx, recipient, at, |counts| InboxEvent::AllRead { up_to, counts }).await?;
         tx.commit().await?;

@@ -232,6 +232,8 @@ impl Store {
         ] {
             removed += sqlx::query(orphans).execute(self.pool()).await?.rows_affected();
         }
+        // Those channels start again with a new epoch if ever written again.
+        self.heads.forget(protocol::ChannelKind::Session);
         for old in [
             "DELETE FROM webhooks WHERE received_at < $1",
             "DELETE FROM sign_ins WHERE revoked_at IS NOT NULL AND revoked_at < $1",

@@ -19,6 +19,8 @@ pub const FRAME_WAIT: Duration = Duration::from_secs(10);
 
 pub struct TestApp {
     pub addr: std::net::SocketAddr,
+    /// The server-to-server listener, when the test asked for one.
+    pub api_addr: Option<std::net::SocketAddr>,
     pub database_url: String,
     /// The server's own pool, for tests that break or inspect the database.
     pub store: server::store::Store,
@@ -76,8 +78,14 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     config.stall_poll_every = Duration::from_millis(100);
     tweak(&mut config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let app = Application::build(config, listener).await.expect("application builds");
+    // A test asks for the API listener by setting any address; it gets port 0.
+    let wants_api_listener = config.api_bind.is_some();
+    let mut app = Application::build(config, listener).await.expect("application builds");
+    if wants_api_listener {
+        app = app.with_api_listener(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap());
+    }
     let addr = app.local_addr();
+    let api_addr = app.api_addr();
     let store = app.state().store.clone();
     let webhook_secret = app.state().webhooks.secret.expose().to_owned();
     let org_id = app.state().webhooks.org_id.clone();
@@ -93,6 +101,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     }));
     TestApp {
         addr,
+        api_addr,
         database_url,
         store,
         webhook_secret,

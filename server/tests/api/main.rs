@@ -7,6 +7,7 @@
 
 mod helpers;
 
+mod api_listener;
 mod bad_input;
 mod chat;
 mod chat_signals;
@@ -17,5 +18,6 @@ mod hardening;
 mod inbox;
 mod lifecycle;
 mod limits;
+mod log_heads;
 mod realtime;
 mod rendering;

@@ -1,0 +1,354 @@
+//! SQLite only: each channel's log bounds kept in memory, so a subscribe or a
+//! poll with nothing to replay costs no query. A reconnect storm is thousands
+//! of those at once, all reading the pool while publishers wait for the same
+//! two cores (docs/PERFORMANCE.md, step 9).
+//!
+//! The cache is exact, not merely recent: with SQLite this process is the
+//! log's only writer (one node by construction), and every write announces
+//! itself twice:
+//!
+//! - [`LogHeads::begin_write`] when it has taken a seq (`events::next_seq`),
+//!   before its transaction commits: from then on the channel's entry is not
+//!   trusted (and if the seq names another epoch of the log, what was read of
+//!   the old one is dropped);
+//! - [`LogHeads::end_write`] when the committed event is handed to the bus
+//!   (`Hub::broadcast`): the entry's head moves to its seq and, once no other
+//!   write is in flight, the entry is trusted again.
+//!
+//! So a trusted entry's head is the newest committed seq, as a database read
+//! at that moment would give. An entry is filled by a database read; a read
+//! that raced an invalidation ([`LogHeads::forget`]) is not kept. A write
+//! that never ends (its transaction failed, or its task was cancelled
+//! between commit and broadcast) leaves its channel untrusted: the channel is
+//! read from the database until [`LogHeads::sweep`] drops the entry, when the
+//! write is long finished either way.
+//!
+//! `first_retained` is as of the database read; retention may have removed
+//! more since. That is safe: a reader whose events are gone finds the hole in
+//! its read (`resume::check`) and resets, as it would had the read come a
+//! moment before the retention run.
+//!
+//! Bounded: at most [`MAX_CHANNELS`] entries. When full, every entry without
+//! a write in flight is dropped at once (they are read again on demand).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use protocol::{ChannelKind, ChannelName};
+
+use super::events::LogBounds;
+
+/// Channels remembered at most; an entry is a few dozen bytes beside the name.
+pub const MAX_CHANNELS: usize = 100_000;
+/// A write in flight longer than this has finished one way or the other (a
+/// SQLite transaction waits 5 s at most for the lock): its entry is read again.
+pub const STUCK_WRITE: Duration = Duration::from_secs(60);
+
+/// What is known of one channel's log.
+#[derive(Debug)]
+struct Entry {
+    /// As read from the database (`None`: only writes seen so far).
+    read: Option<LogBounds>,
+    /// Newest seq whose write ended here (committed).
+    head: u64,
+    /// Writes that took a seq and have not ended.
+    in_flight: u32,
+    /// When `in_flight` last went from 0 to 1.
+    busy_since: Instant,
+}
+
+#[derive(Debug, Default)]
+struct Heads {
+    entries: HashMap<ChannelName, Entry>,
+    /// Bumped by every invalidation; a database read started before it is not kept.
+    generation: u64,
+}
+
+/// The cache, or nothing (Postgres: other nodes write the log too).
+#[derive(Clone, Debug, Default)]
+pub struct LogHeads {
+    inner: Option<Arc<Mutex<Heads>>>,
+    reads: Arc<Reads>,
+}
+
+/// How log bounds were answered, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Reads {
+    pub from_memory: AtomicU64,
+    pub from_database: AtomicU64,
+}
+
+/// Taken before a database read of a channel's bounds; hands the read to [`LogHeads::fill`].
+#[derive(Debug, Clone, Copy)]
+pub struct ReadTicket {
+    generation: u64,
+}
+
+impl LogHeads {
+    /// A cache for a log this process alone writes.
+    pub fn sole_writer() -> Self {
+        Self { inner: Some(Arc::default()), reads: Arc::default() }
+    }
+
+    /// No cache: every lookup misses.
+    pub fn disabled() -> Self {
+        Self::default()
+    }
+
+    pub fn reads(&self) -> &Reads {
+        &self.reads
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut Heads) -> R) -> Option<R> {
+        let inner = self.inner.as_ref()?;
+        let mut heads = inner.lock().expect("log heads lock poisoned");
+        Some(f(&mut heads))
+    }
+
+    /// The channel's bounds, when known exactly.
+    pub fn lookup(&self, channel: &ChannelName) -> Option<LogBounds> {
+        let found = self
+            .with(|heads| {
+                let entry = heads.entries.get(channel)?;
+                let read = entry.read.as_ref().filter(|_| entry.in_flight == 0)?;
+                Some(LogBounds { head: entry.head.max(read.head), ..read.clone() })
+            })
+            .flatten();
+        let counter = if found.is_some() { &self.reads.from_memory } else { &self.reads.from_database };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    /// Before reading the channel's bounds from the database.
+    pub fn ticket(&self) -> ReadTicket {
+        ReadTicket { generation: self.with(|heads| heads.generation).unwrap_or_default() }
+    }
+
+    /// Keeps what a database read found, unless an invalidation came after
+    /// its ticket. Writes that ended meanwhile are merged in (heads only grow).
+    pub fn fill(&self, channel: &ChannelName, ticket: ReadTicket, bounds: &LogBounds) {
+        self.with(|heads| {
+            if heads.generation != ticket.generation {
+                return;
+            }
+            if !heads.entries.contains_key(channel) {
+                heads.make_room();
+            }
+            let entry = heads.entries.entry(channel.clone()).or_insert_with(Entry::idle);
+            entry.head = entry.head.max(bounds.head);
+            entry.read = Some(bounds.clone());
+        });
+    }
+
+    /// A write took `seq` of the log's epoch `epoch` on `channel` and has not
+    /// committed yet.
+    pub fn begin_write(&self, channel: &ChannelName, seq: u64, epoch: &str) {
+        self.with(|heads| {
+            if !heads.entries.contains_key(channel) {
+                heads.make_room();
+            }
+            let entry = heads.entries.entry(channel.clone()).or_insert_with(Entry::idle);
+            if entry.read.as_ref().is_some_and(|read| read.epoch != epoch) || seq <= entry.head {
+                // The log was started again behind our back (its head row deleted).
+                entry.read = None;
+                entry.head = 0;
+            }
+            if entry.in_flight == 0 {
+                entry.busy_since = Instant::now();
+            }
+            entry.in_flight = entry.in_flight.saturating_add(1);
+        });
+    }
+
+    /// The write of `seq` on `channel` committed.
+    pub fn end_write(&self, channel: &ChannelName, seq: u64) {
+        self.with(|heads| match heads.entries.get_mut(channel) {
+            Some(entry) if entry.in_flight > 0 => {
+                entry.in_flight -= 1;
+                entry.head = entry.head.max(seq);
+            }
+            // Its entry was swept or dropped: whatever is cached was read
+            // without this write in mind.
+            _ => heads.invalidate(|name| name == channel),
+        });
+    }
+
+    /// Forgets the channels of `kind` (their heads were deleted).
+    pub fn forget(&self, kind: ChannelKind) {
+        self.with(|heads| heads.invalidate(|name| name.kind() == kind));
+    }
+
+    /// Drops entries whose writes never ended (see the module comment).
+    pub fn sweep(&self) {
+        let now = Instant::now();
+        self.with(|heads| {
+            let stuck = |entry: &Entry| entry.in_flight > 0 && now - entry.busy_since > STUCK_WRITE;
+            if heads.entries.values().any(stuck) {
+                heads.entries.retain(|_, entry| !stuck(entry));
+                heads.generation += 1;
+            }
+        });
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.with(|heads| heads.entries.len()).unwrap_or_default()
+    }
+}
+
+impl Entry {
+    fn idle() -> Self {
+        Self { read: None, head: 0, in_flight: 0, busy_since: Instant::now() }
+    }
+}
+
+impl Heads {
+    fn invalidate(&mut self, mut matches: impl FnMut(&ChannelName) -> bool) {
+        // Writes in flight keep their count; only what was read goes.
+        self.entries.retain(|name, entry| {
+            if matches(name) {
+                entry.read = None;
+            }
+            entry.in_flight > 0 || entry.read.is_some()
+        });
+        self.generation += 1;
+    }
+
+    /// Before adding an entry: when full, drop every entry without a write in flight.
+    fn make_room(&mut self) {
+        if self.entries.len() >= MAX_CHANNELS {
+            self.entries.retain(|_, entry| entry.in_flight > 0);
+            self.generation += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn channel(n: u32) -> ChannelName {
+        ChannelName::parse(&format!("user:{n:032x}")).unwrap()
+    }
+
+    fn bounds(head: u64) -> LogBounds {
+        LogBounds { head, first_retained: 1, epoch: "e1".into() }
+    }
+
+    fn read(heads: &LogHeads, c: &ChannelName, head: u64) {
+        let ticket = heads.ticket();
+        heads.fill(c, ticket, &bounds(head));
+    }
+
+    #[test]
+    fn a_read_is_kept_and_writes_move_the_head() {
+        let heads = LogHeads::sole_writer();
+        let c = channel(1);
+        assert_eq!(heads.lookup(&c), None);
+        read(&heads, &c, 4);
+        assert_eq!(heads.lookup(&c), Some(bounds(4)));
+        heads.begin_write(&c, 5, "e1");
+        assert_eq!(heads.lookup(&c), None, "a write in flight makes the head unknown");
+        heads.end_write(&c, 5);
+        assert_eq!(heads.lookup(&c), Some(bounds(5)));
+    }
+
+    #[test]
+    fn overlapping_writes_are_trusted_only_when_all_ended() {
+        let heads = LogHeads::sole_writer();
+        let c = channel(1);
+        read(&heads, &c, 4);
+        heads.begin_write(&c, 5, "e1");
+        heads.begin_write(&c, 6, "e1");
+        heads.end_write(&c, 6);
+        assert_eq!(heads.lookup(&c), None);
+        heads.end_write(&c, 5);
+        assert_eq!(heads.lookup(&c), Some(bounds(6)));
+    }
+
+    #[test]
+    fn a_read_that_raced_a_write_merges_its_head() {
+        let heads = LogHeads::sole_writer();
+        let c = channel(1);
+        heads.begin_write(&c, 5, "e1");
+        let ticket = heads.ticket();
+        heads.end_write(&c, 5);
+        // The read ran before the commit and saw 4.
+        heads.fill(&c, ticket, &bounds(4));
+        assert_eq!(heads.lookup(&c), Some(bounds(5)));
+    }
+
+    #[test]
+    fn a_log_started_again_is_read_again() {
+        let heads = LogHeads::sole_writer();
+        let c = channel(1);
+        read(&heads, &c, 4);
+        heads.begin_write(&c, 1, "e2");
+        heads.end_write(&c, 1);
+        assert_eq!(heads.lookup(&c), None, "the epoch read is gone");
+        let ticket = heads.ticket();
+        heads.fill(&c, ticket, &LogBounds { head: 1, first_retained: 1, epoch: "e2".into() });
+        assert_eq!(heads.lookup(&c).map(|b| (b.head, b.epoch)), Some((1, "e2".into())));
+    }
+
+    #[test]
+    fn a_read_from_before_an_invalidation_is_not_kept() {
+        let heads = LogHeads::sole_writer();
+        let c = channel(1);
+        let ticket = heads.ticket();
+        heads.forget(ChannelKind::User);
+        heads.fill(&c, ticket, &bounds(4));
+        assert_eq!(heads.lookup(&c), None);
+        read(&heads, &c, 4);
+        assert_eq!(heads.lookup(&c), Some(bounds(4)));
+    }
+
+    #[test]
+    fn a_write_ending_without_its_entry_discards_reads_in_flight() {
+        let heads = LogHeads::sole_writer();
+        let c = channel(1);
+        // The entry went (swept) while the write was in flight.
+        let ticket = heads.ticket();
+        heads.end_write(&c, 5);
+        heads.fill(&c, ticket, &bounds(4));
+        assert_eq!(heads.lookup(&c), None, "the read may predate the write");
+    }
+
+    #[test]
+    fn forgetting_a_kind_keeps_the_others() {
+        let heads = LogHeads::sole_writer();
+        let user = channel(1);
+        let session = ChannelName::parse("session:abc").unwrap();
+        read(&heads, &user, 1);
+        read(&heads, &session, 2);
+        heads.forget(ChannelKind::Session);
+        assert_eq!(heads.lookup(&session), None);
+        assert_eq!(heads.lookup(&user), Some(bounds(1)));
+    }
+
+    #[test]
+    fn full_means_reading_again_never_forgetting_a_write() {
+        let heads = LogHeads::sole_writer();
+        let busy = channel(0);
+        heads.begin_write(&busy, 3, "e1");
+        for n in 1..MAX_CHANNELS as u32 {
+            read(&heads, &channel(n), 1);
+        }
+        assert_eq!(heads.len(), MAX_CHANNELS);
+        read(&heads, &channel(MAX_CHANNELS as u32), 1);
+        assert_eq!(heads.len(), 2, "the busy entry and the new one");
+        assert_eq!(heads.lookup(&channel(1)), None);
+        heads.end_write(&busy, 3);
+        assert_eq!(heads.lookup(&busy), None, "never read: still unknown");
+    }
+
+    #[test]
+    fn disabled_knows_nothing() {
+        let heads = LogHeads::disabled();
+        let c = channel(1);
+        read(&heads, &c, 4);
+        assert_eq!(heads.lookup(&c), None);
+    }
+}
