@@ -97,6 +97,14 @@ struct WebhookBody {
     delivered: u64,
 }
 
+fn http_client() -> Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .pool_max_idle_per_host(512)
+        .tcp_nodelay(true)
+        .build()?)
+}
+
 fn free_port() -> Result<u16> {
     let listener =
         std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("finding a free loopback port")?;
@@ -228,11 +236,7 @@ impl Server {
             Kind::Node => format!("starting {} {}", programs.node, programs.node_script.display()),
         })?;
         let pid = child.id().context("the server exited at once")?;
-        let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .pool_max_idle_per_host(512)
-            .tcp_nodelay(true)
-            .build()?;
+        let http = http_client()?;
         let publish_base = match kind {
             Kind::Beacon => format!("http://{api_addr}"),
             Kind::Node => format!("http://{addr}"),
@@ -312,6 +316,12 @@ fn remove_dir(dir: &Path) {
 }
 
 impl Api {
+    /// The same API with a connection pool of its own, for use on another runtime
+    /// (a pool's connections are driven by the runtime that opened them).
+    pub fn with_own_connections(&self) -> Result<Self> {
+        Ok(Self { http: http_client()?, ..self.clone() })
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

@@ -20,6 +20,7 @@
 //! - [`cli`]: the `beacon publish` client.
 
 pub mod agent;
+pub mod api_thread;
 pub mod auth;
 pub mod bus;
 pub mod chat;

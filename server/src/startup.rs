@@ -152,18 +152,18 @@ impl Application {
         let store = state.store.clone();
         let redis = state.node.redis.clone();
         let hub = state.hub.clone();
-        let api = api_listener.map(|listener| {
-            let app = crate::http::api_router(state.clone());
-            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(stopping.clone().cancelled_owned())
-        });
+        let api = api_listener
+            .map(|listener| {
+                crate::api_thread::serve(listener, crate::http::api_router(state.clone()), stopping.clone())
+            })
+            .transpose()?;
         let app = crate::http::router(state);
         // Connect info gives handlers the peer address, for per-address limits.
         let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(signal);
         let api = async {
             match api {
-                Some(api) => api.await.context("serving the API listener"),
+                Some(api) => api.await.context("the API thread ended")?,
                 None => Ok(()),
             }
         };

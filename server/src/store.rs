@@ -139,8 +139,12 @@ impl Store {
             Backend::Sqlite => heads::LogHeads::sole_writer(),
             Backend::Postgres => heads::LogHeads::disabled(),
         };
-        let appender =
-            (backend == Backend::Sqlite).then(|| appender::Appender::start(options, heads.clone()));
+        let appender = match backend {
+            Backend::Sqlite => {
+                Some(appender::Appender::start(options, heads.clone()).context("starting the log writer")?)
+            }
+            Backend::Postgres => None,
+        };
         Ok(Self { pool, backend, appender, heads })
     }
 

@@ -328,6 +328,30 @@ pub async fn post_one(api: &Api, tally: &Tally, target: &str, n: u64, bytes: usi
 /// Posts events at a fixed rate, event `n` to `targets[n % len]`, until
 /// `stop` fires, `max_duration` passes or the tally is full. Returns the
 /// number of events started.
+/// Runs [`publish_at_rate`] on a thread and runtime of its own, with its own
+/// HTTP connections: in a deployment the publisher is another service, not a
+/// task queued behind the load generator's thousands of sockets (which would
+/// add the generator's own delays to every POST's answer time).
+pub fn spawn_publisher(
+    api: &Api,
+    targets: Arc<Vec<Arc<str>>>,
+    rate: u32,
+    payload_bytes: usize,
+    tally: Arc<Tally>,
+    stop: CancellationToken,
+    max_duration: Duration,
+) -> Result<tokio::task::JoinHandle<u64>> {
+    let api = api.with_own_connections()?;
+    let (done, posted) = tokio::sync::oneshot::channel();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    std::thread::Builder::new().name("publisher".into()).spawn(move || {
+        let n =
+            runtime.block_on(publish_at_rate(api, targets, rate, payload_bytes, tally, stop, max_duration));
+        let _ = done.send(n);
+    })?;
+    Ok(tokio::spawn(async move { posted.await.unwrap_or_default() }))
+}
+
 pub async fn publish_at_rate(
     api: Api,
     targets: Arc<Vec<Arc<str>>>,

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Result;
 use tokio_util::sync::CancellationToken;
 
-use super::{Fleet, Identity, Plan, Tally, cpu, cpu_between, drain, percentile, progress, publish_at_rate};
+use super::{Fleet, Identity, Plan, Tally, cpu, cpu_between, drain, percentile, progress, spawn_publisher};
 use crate::client::{Handler, Mark};
 use crate::server::{Kind, Programs, Server};
 use crate::sys;
@@ -98,15 +98,15 @@ pub async fn run(kind: Kind, programs: &Programs, plan: &Plan) -> Result<PushRun
     let tally = Arc::new(Tally::new(capacity));
     let cpu_before = cpu(&server);
     let started = std::time::Instant::now();
-    let publisher = tokio::spawn(publish_at_rate(
-        server.api.clone(),
+    let publisher = spawn_publisher(
+        &server.api,
         targets,
         plan.rate,
         plan.payload_bytes,
         tally.clone(),
         CancellationToken::new(),
         plan.push_duration,
-    ));
+    )?;
     let mut ticker = tokio::time::interval(Duration::from_secs(2));
     ticker.tick().await;
     while !publisher.is_finished() {

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{Fleet, Identity, Plan, Tally, drain, percentile, progress, publish_at_rate};
+use super::{Fleet, Identity, Plan, Tally, drain, percentile, progress, spawn_publisher};
 use crate::client::{Handler, Mark};
 use crate::server::{ClusterSpec, Kind, Programs, Server};
 use crate::sys;
@@ -149,15 +149,15 @@ async fn run_on(mut servers: Vec<Server>, plan: &Plan, label: &str) -> Result<St
             plan.storm_rate, clients, plan.storm_before
         ),
     );
-    let publisher = tokio::spawn(publish_at_rate(
-        survivor.api.clone(),
+    let publisher = spawn_publisher(
+        &survivor.api,
         targets,
         plan.storm_rate,
         plan.payload_bytes,
         tally.clone(),
         stop_publishing.clone(),
         max_publish,
-    ));
+    )?;
     tokio::time::sleep(plan.storm_before).await;
 
     let posted_before_storm = tally.attempted.load(Ordering::Relaxed);

@@ -12,6 +12,10 @@
 //! page cache stays valid between groups (a pooled connection finds the file
 //! changed by the others and reads its pages again). A failed group drops the
 //! connection; the next group opens a new one.
+//!
+//! The writer runs on a thread and runtime of its own: on the main runtime its
+//! every wake-up queued behind whatever else was ready (thousands of
+//! resubscribes in a reconnect storm), and every publisher waited with it.
 
 use protocol::{ChannelName, EventEnvelope};
 use sqlx::any::AnyConnectOptions;
@@ -48,9 +52,10 @@ impl std::fmt::Debug for Job {
 
 impl Appender {
     /// Starts the writer. It ends when every handle is dropped.
-    pub fn start(options: AnyConnectOptions, heads: LogHeads) -> Self {
+    pub fn start(options: AnyConnectOptions, heads: LogHeads) -> std::io::Result<Self> {
         let (jobs, mut queue) = mpsc::channel::<Job>(QUEUE);
-        tokio::spawn(async move {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let writer = async move {
             let mut connection: Option<AnyConnection> = None;
             while let Some(first) = queue.recv().await {
                 let mut group = vec![first];
@@ -62,8 +67,11 @@ impl Appender {
                 }
                 write_group(&options, &heads, &mut connection, group).await;
             }
-        });
-        Self { jobs }
+        };
+        std::thread::Builder::new()
+            .name("beacon-log-writer".into())
+            .spawn(move || runtime.block_on(writer))?;
+        Ok(Self { jobs })
     }
 
     pub async fn append(
