@@ -325,9 +325,6 @@ pub async fn post_one(api: &Api, tally: &Tally, target: &str, n: u64, bytes: usi
     }
 }
 
-/// Posts events at a fixed rate, event `n` to `targets[n % len]`, until
-/// `stop` fires, `max_duration` passes or the tally is full. Returns the
-/// number of events started.
 /// Runs [`publish_at_rate`] on a thread and runtime of its own, with its own
 /// HTTP connections: in a deployment the publisher is another service, not a
 /// task queued behind the load generator's thousands of sockets (which would
@@ -352,6 +349,9 @@ pub fn spawn_publisher(
     Ok(tokio::spawn(async move { posted.await.unwrap_or_default() }))
 }
 
+/// Posts events at a fixed rate, event `n` to `targets[n % len]`, until
+/// `stop` fires, `max_duration` passes or the tally is full. Returns the
+/// number of events started.
 pub async fn publish_at_rate(
     api: Api,
     targets: Arc<Vec<Arc<str>>>,
