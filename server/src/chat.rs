@@ -20,7 +20,7 @@ use crate::auth::Principal;
 use crate::hub::Hub;
 use crate::inbox::Inbox;
 use crate::store::conversations::{InviteProblem, Joined, conversation_channel};
-use crate::store::messages::Stored;
+use crate::store::messages::{NewMessage, Stored};
 use crate::store::{Store, StoreError};
 use limits::SendLimits;
 
@@ -139,7 +139,13 @@ impl Chat {
             .limits
             .allow(principal.as_str(), conversation, Instant::now())
             .map_err(|retry_after| ChatError::RateLimited { retry_after })?;
-        match self.store().send_message(conversation, principal.as_str(), client_id, text).await? {
+        let new = NewMessage {
+            conversation: conversation.to_owned(),
+            principal: principal.as_str().to_owned(),
+            client_id: client_id.to_owned(),
+            text: text.to_owned(),
+        };
+        match self.store().send_message(new).await? {
             Stored::NotMember => Err(ChatError::NotFound),
             Stored::Duplicate(message) => Ok(Sent { message, duplicate: true }),
             Stored::New { message, event } => {

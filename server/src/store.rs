@@ -156,6 +156,11 @@ impl Store {
         &self.pool
     }
 
+    /// What SQLite's log writer committed (`None` on Postgres: no single writer).
+    pub fn log_writer_counts(&self) -> Option<&appender::WriterCounts> {
+        self.appender.as_ref().map(appender::Appender::counts)
+    }
+
     /// The cache of log bounds (a no-op on Postgres); see [`heads`].
     pub fn log_heads(&self) -> &heads::LogHeads {
         &self.heads

@@ -1,12 +1,14 @@
 //! `GET /metrics` in Prometheus text format.
 
 use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 
 use crate::state::AppState;
+use crate::store::appender::WriterCounts;
 
 pub async fn prometheus(State(state): State<AppState>) -> impl IntoResponse {
     let stats = state.hub.stats();
@@ -58,7 +60,25 @@ pub async fn prometheus(State(state): State<AppState>) -> impl IntoResponse {
         ),
     ];
     for (name, help, counter) in flow_counters.into_iter().chain(log_counters) {
-        let value = counter.load(std::sync::atomic::Ordering::Relaxed);
+        let value = counter.load(Ordering::Relaxed);
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
+    }
+    // Zero on Postgres, which has no single writer: the series stay scrapeable either way.
+    let writer = state.store.log_writer_counts();
+    let load = |pick: fn(&WriterCounts) -> &AtomicU64| writer.map_or(0, |w| pick(w).load(Ordering::Relaxed));
+    let writer_counters = [
+        (
+            "beacon_log_writer_groups_total",
+            "Transactions committed by the SQLite event log writer (group commits).",
+            load(|w| &w.groups),
+        ),
+        (
+            "beacon_log_writer_jobs_total",
+            "Event appends and conversation messages in those transactions.",
+            load(|w| &w.jobs),
+        ),
+    ];
+    for (name, help, value) in writer_counters {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
     }
     let gauges = [

@@ -1,4 +1,5 @@
-//! SQLite's single writer for the event log.
+//! SQLite's single writer for the event log: event appends, and the
+//! conversation messages stored with their events.
 //!
 //! SQLite allows one write transaction at a time. With every publisher opening
 //! its own, a transaction whose task waits behind thousands of busy socket
@@ -17,6 +18,9 @@
 //! every wake-up queued behind whatever else was ready (thousands of
 //! resubscribes in a reconnect storm), and every publisher waited with it.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use protocol::{ChannelName, EventEnvelope};
 use sqlx::any::AnyConnectOptions;
 use sqlx::{AnyConnection, ConnectOptions, Connection};
@@ -25,6 +29,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::StoreError;
 use super::events::append_in;
 use super::heads::LogHeads;
+use super::messages::{NewMessage, Stored, send_in};
 
 /// Appends waiting for the writer. When full, publishers wait (backpressure
 /// reaches the publish API) rather than queueing without bound.
@@ -32,29 +37,117 @@ const QUEUE: usize = 1024;
 /// Most appends committed together; keeps one transaction short.
 const GROUP_MAX: usize = 128;
 
-struct Job {
-    channel: ChannelName,
-    payload: serde_json::Value,
-    reply: oneshot::Sender<Result<EventEnvelope, StoreError>>,
+/// A write the writer does for someone, with where its answer goes.
+enum Job {
+    Append { channel: ChannelName, payload: serde_json::Value, reply: Reply<EventEnvelope> },
+    Message { message: NewMessage, reply: Reply<Stored> },
+}
+
+type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+/// A job done inside the group's transaction, its answer held until the commit.
+enum Done {
+    Append(Reply<EventEnvelope>, EventEnvelope),
+    Message(Reply<Stored>, Stored),
+}
+
+/// Where a job's answer goes, when the job or its group failed.
+enum Unanswered {
+    Append(Reply<EventEnvelope>),
+    Message(Reply<Stored>),
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Job::Append { channel, .. } => {
+                f.debug_struct("Append").field("channel", channel).finish_non_exhaustive()
+            }
+            Job::Message { message, .. } => {
+                f.debug_struct("Message").field("conversation", &message.conversation).finish_non_exhaustive()
+            }
+        }
+    }
+}
+
+impl Job {
+    /// Does the job inside `tx`; on failure hands its reply back.
+    async fn run(
+        self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        heads: &LogHeads,
+    ) -> Result<Done, (Unanswered, StoreError)> {
+        match self {
+            Job::Append { channel, payload, reply } => match append_in(tx, heads, channel, payload).await {
+                Ok(event) => Ok(Done::Append(reply, event)),
+                Err(err) => Err((Unanswered::Append(reply), err)),
+            },
+            Job::Message { message, reply } => match send_in(tx, heads, &message, true).await {
+                Ok(stored) => Ok(Done::Message(reply, stored)),
+                Err(err) => Err((Unanswered::Message(reply), err)),
+            },
+        }
+    }
+
+    fn unanswered(self) -> Unanswered {
+        match self {
+            Job::Append { reply, .. } => Unanswered::Append(reply),
+            Job::Message { reply, .. } => Unanswered::Message(reply),
+        }
+    }
+}
+
+impl Done {
+    fn answer(self) {
+        // A publisher that stopped waiting has nothing to be told.
+        match self {
+            Done::Append(reply, event) => drop(reply.send(Ok(event))),
+            Done::Message(reply, stored) => drop(reply.send(Ok(stored))),
+        }
+    }
+
+    fn unanswered(self) -> Unanswered {
+        match self {
+            Done::Append(reply, _) => Unanswered::Append(reply),
+            Done::Message(reply, _) => Unanswered::Message(reply),
+        }
+    }
+}
+
+impl Unanswered {
+    fn fail(self, message: &str) {
+        let err = || StoreError::Failed(message.to_owned());
+        match self {
+            Unanswered::Append(reply) => drop(reply.send(Err(err()))),
+            Unanswered::Message(reply) => drop(reply.send(Err(err()))),
+        }
+    }
 }
 
 /// Handle to the writer task; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Appender {
     jobs: mpsc::Sender<Job>,
+    counts: Arc<WriterCounts>,
 }
 
-impl std::fmt::Debug for Job {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Job").field("channel", &self.channel).finish_non_exhaustive()
-    }
+/// What the writer committed, for `/metrics`: jobs per group says how much
+/// the group commit shares.
+#[derive(Debug, Default)]
+pub struct WriterCounts {
+    /// Transactions committed.
+    pub groups: AtomicU64,
+    /// Jobs in them: events appended, messages stored or refused.
+    pub jobs: AtomicU64,
 }
 
 impl Appender {
     /// Starts the writer. It ends when every handle is dropped.
     pub fn start(options: AnyConnectOptions, heads: LogHeads) -> std::io::Result<Self> {
         let (jobs, mut queue) = mpsc::channel::<Job>(QUEUE);
+        let counts = Arc::new(WriterCounts::default());
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let writer_counts = counts.clone();
         let writer = async move {
             let mut connection: Option<AnyConnection> = None;
             while let Some(first) = queue.recv().await {
@@ -65,13 +158,17 @@ impl Appender {
                         Err(_) => break,
                     }
                 }
-                write_group(&options, &heads, &mut connection, group).await;
+                write_group(&options, &heads, &mut connection, group, &writer_counts).await;
             }
         };
         std::thread::Builder::new()
             .name("beacon-log-writer".into())
             .spawn(move || runtime.block_on(writer))?;
-        Ok(Self { jobs })
+        Ok(Self { jobs, counts })
+    }
+
+    pub fn counts(&self) -> &WriterCounts {
+        &self.counts
     }
 
     pub async fn append(
@@ -80,49 +177,63 @@ impl Appender {
         payload: serde_json::Value,
     ) -> Result<EventEnvelope, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.jobs.send(Job { channel, payload, reply }).await.map_err(|_| StoreError::WriterGone)?;
+        self.submit(Job::Append { channel, payload, reply }).await?;
         answer.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Stores a conversation message with its event (see `messages::send_in`).
+    pub async fn send_message(&self, message: NewMessage) -> Result<Stored, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Job::Message { message, reply }).await?;
+        answer.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    async fn submit(&self, job: Job) -> Result<(), StoreError> {
+        self.jobs.send(job).await.map_err(|_| StoreError::WriterGone)
     }
 }
 
 /// Writes a group in one transaction; on failure every member gets the error
 /// (nothing of the group is stored, so each publisher may retry).
+///
+/// The transaction begins `IMMEDIATE`: it holds SQLite's write lock from its
+/// first statement, so a job's reads (a message's membership check) see
+/// what its writes will be judged against.
 async fn write_group(
     options: &AnyConnectOptions,
     heads: &LogHeads,
     connection: &mut Option<AnyConnection>,
     group: Vec<Job>,
+    counts: &WriterCounts,
 ) {
-    let mut replies = Vec::with_capacity(group.len());
+    let mut done = Vec::with_capacity(group.len());
+    let mut waiting = group.into_iter();
     let result = async {
         let conn = match connection {
             Some(conn) => conn,
-            None => connection.insert(open(options).await?),
+            None => connection.insert(open(options).await.map_err(|err| (None, err))?),
         };
-        let mut tx = conn.begin().await?;
-        let mut events = Vec::with_capacity(group.len());
-        for job in group {
-            replies.push(job.reply);
-            events.push(append_in(&mut tx, heads, job.channel, job.payload).await?);
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(|err| (None, err.into()))?;
+        for job in waiting.by_ref() {
+            done.push(job.run(&mut tx, heads).await.map_err(|(reply, err)| (Some(reply), err))?);
         }
-        tx.commit().await?;
-        Ok::<_, StoreError>(events)
+        tx.commit().await.map_err(|err| (None, err.into()))
     }
     .await;
     match result {
-        Ok(events) => {
-            for (reply, event) in replies.into_iter().zip(events) {
-                let _ = reply.send(Ok(event));
-            }
+        Ok(()) => {
+            counts.groups.fetch_add(1, Ordering::Relaxed);
+            counts.jobs.fetch_add(done.len() as u64, Ordering::Relaxed);
+            done.into_iter().for_each(Done::answer);
         }
-        Err(err) => {
-            tracing::error!(error = %err, "event log append failed");
+        Err((failed_job, err)) => {
+            tracing::error!(error = %err, "event log write failed");
             // The connection may be what failed: the next group opens a new one.
             *connection = None;
             let message = err.to_string();
-            for reply in replies {
-                let _ = reply.send(Err(StoreError::Failed(message.clone())));
-            }
+            let unanswered =
+                done.into_iter().map(Done::unanswered).chain(failed_job).chain(waiting.map(Job::unanswered));
+            unanswered.for_each(|reply| reply.fail(&message));
         }
     }
 }

@@ -47,7 +47,7 @@ const MEMBERSHIP: &str = "SELECT member_id, display_name, last_read_seq FROM con
      WHERE conversation_id = $1 AND principal = $2 AND left_at IS NULL";
 
 pub(super) async fn membership_in(
-    tx: &mut Tx,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     conversation: &str,
     principal: &str,
 ) -> Result<Option<Membership>, StoreError> {

@@ -1,7 +1,7 @@
 //! Conversation messages. A message and the event that carries it are one
-//! transaction; the channel's next seq is taken first (SQLite's write lock,
-//! Postgres' head row lock), so the membership check and the duplicate check
-//! that follow cannot race a concurrent leave or resend.
+//! transaction, which holds SQLite's write lock or the channel's head row lock
+//! (Postgres) before its membership and duplicate checks, so they cannot race
+//! a concurrent leave or resend.
 
 use protocol::EventEnvelope;
 use protocol::chat::{ConversationEvent, Message};
@@ -9,7 +9,8 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::conversations::{conversation_channel, membership_in};
-use super::events::insert_event;
+use super::events::{insert_event, next_seq};
+use super::heads::LogHeads;
 use super::{Store, StoreError, now_ms};
 
 pub(super) const MESSAGE_COLUMNS: &str = "seq, id, sender, sender_name, client_id, body, created_at";
@@ -37,64 +38,100 @@ pub enum Stored {
     NotMember,
 }
 
+/// A message to store, as the sender gave it (checked by `chat`).
+#[derive(Debug)]
+pub struct NewMessage {
+    pub conversation: String,
+    pub principal: String,
+    pub client_id: String,
+    pub text: String,
+}
+
+/// Stores `new` inside `tx` unless the sender is not a member or its client
+/// id stored a message before. On a refusal the caller rolls back what this
+/// wrote (or, with `write_locked`, nothing was written).
+///
+/// `write_locked`: the transaction holds the database's write lock already
+/// (SQLite's log writer begins `IMMEDIATE`), so the checks cannot race a
+/// concurrent leave and come first, and a refused send takes no seq. Without
+/// it (Postgres) the channel's next seq is taken first: the head row's lock
+/// orders this send against a leave, which takes the same row.
+pub(super) async fn send_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    heads: &LogHeads,
+    new: &NewMessage,
+    write_locked: bool,
+) -> Result<Stored, StoreError> {
+    let channel = conversation_channel(&new.conversation)?;
+    let seq_taken_first = if write_locked { None } else { Some(next_seq(tx, heads, &channel).await?) };
+    let Some(me) = membership_in(tx, &new.conversation, &new.principal).await? else {
+        return Ok(Stored::NotMember);
+    };
+    let earlier = sqlx::query(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages \
+         WHERE conversation_id = $1 AND sender_principal = $2 AND client_id = $3"
+    ))
+    .bind(&new.conversation)
+    .bind(&new.principal)
+    .bind(&new.client_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if let Some(row) = earlier {
+        return Ok(Stored::Duplicate(message_from_row(&row)?));
+    }
+    let seq = match seq_taken_first {
+        Some(seq) => seq,
+        None => next_seq(tx, heads, &channel).await?,
+    };
+    let message = Message {
+        seq,
+        id: uuid::Uuid::new_v4().simple().to_string(),
+        sender: me.member.member_id,
+        sender_name: me.member.name,
+        client_id: new.client_id.clone(),
+        text: new.text.clone(),
+        created_at: now_ms(),
+    };
+    sqlx::query(
+        "INSERT INTO messages (conversation_id, seq, id, sender_principal, sender, sender_name, \
+         client_id, body, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&new.conversation)
+    .bind(seq as i64)
+    .bind(&message.id)
+    .bind(&new.principal)
+    .bind(&message.sender)
+    .bind(&message.sender_name)
+    .bind(&message.client_id)
+    .bind(&message.text)
+    .bind(message.created_at)
+    .execute(&mut **tx)
+    .await?;
+    let payload = serde_json::to_value(ConversationEvent::Message { message: message.clone() })
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let event = insert_event(tx, channel, seq, payload).await?;
+    Ok(Stored::New { message, event })
+}
+
 impl Store {
-    /// Stores a message from `principal` unless its client id stored one before.
-    pub async fn send_message(
-        &self,
-        conversation: &str,
-        principal: &str,
-        client_id: &str,
-        text: &str,
-    ) -> Result<Stored, StoreError> {
-        let channel = conversation_channel(conversation)?;
-        let mut tx = self.pool().begin().await?;
-        let seq = super::events::next_seq(&mut tx, &self.heads, &channel).await?;
-        let Some(me) = membership_in(&mut tx, conversation, principal).await? else {
-            tx.rollback().await?;
-            return Ok(Stored::NotMember);
-        };
-        let earlier = sqlx::query(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages \
-             WHERE conversation_id = $1 AND sender_principal = $2 AND client_id = $3"
-        ))
-        .bind(conversation)
-        .bind(principal)
-        .bind(client_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(row) = earlier {
-            // Rolled back: the seq taken above is given back.
-            tx.rollback().await?;
-            return Ok(Stored::Duplicate(message_from_row(&row)?));
+    /// Stores a message from `new.principal` unless its client id stored one before.
+    ///
+    /// On SQLite the message goes through the log's single writer with the
+    /// appends (see [`super::appender`]): on a pool connection of its own it
+    /// would wait for SQLite's write lock against the writer and every other
+    /// sender, in the busy handler's sleeps (docs/PERFORMANCE.md, step 11).
+    pub async fn send_message(&self, new: NewMessage) -> Result<Stored, StoreError> {
+        conversation_channel(&new.conversation)?;
+        if let Some(appender) = &self.appender {
+            return appender.send_message(new).await;
         }
-        let message = Message {
-            seq,
-            id: uuid::Uuid::new_v4().simple().to_string(),
-            sender: me.member.member_id,
-            sender_name: me.member.name,
-            client_id: client_id.to_owned(),
-            text: text.to_owned(),
-            created_at: now_ms(),
-        };
-        sqlx::query(
-            "INSERT INTO messages (conversation_id, seq, id, sender_principal, sender, sender_name, \
-             client_id, body, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(conversation)
-        .bind(seq as i64)
-        .bind(&message.id)
-        .bind(principal)
-        .bind(&message.sender)
-        .bind(&message.sender_name)
-        .bind(&message.client_id)
-        .bind(&message.text)
-        .bind(message.created_at)
-        .execute(&mut *tx)
-        .await?;
-        let payload = serde_json::to_value(ConversationEvent::Message { message: message.clone() })
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let event = insert_event(&mut tx, channel, seq, payload).await?;
-        tx.commit().await?;
-        Ok(Stored::New { message, event })
+        let mut tx = self.pool().begin().await?;
+        let stored = send_in(&mut tx, &self.heads, &new, false).await?;
+        match stored {
+            // Refused: the seq taken is given back.
+            Stored::NotMember | Stored::Duplicate(_) => tx.rollback().await?,
+            Stored::New { .. } => tx.commit().await?,
+        }
+        Ok(stored)
     }
 }

@@ -5,15 +5,8 @@
 
 use serde_json::json;
 
-use crate::helpers::{TestApp, channel, spawn_app};
-
-async fn counter(app: &TestApp, name: &str) -> u64 {
-    let metrics = reqwest::get(app.url("/metrics")).await.unwrap().text().await.unwrap();
-    let line = metrics.lines().find(|l| l.split(' ').next() == Some(name)).unwrap_or_else(|| {
-        panic!("no {name} in /metrics:\n{metrics}");
-    });
-    line.rsplit(' ').next().unwrap().parse().unwrap()
-}
+use crate::helpers::{channel, spawn_app};
+use crate::scrape::metric;
 
 #[tokio::test]
 async fn a_resubscribe_with_nothing_to_replay_reads_bounds_from_memory() {
@@ -32,8 +25,8 @@ async fn a_resubscribe_with_nothing_to_replay_reads_bounds_from_memory() {
     drop(socket);
 
     let (memory, database) = (
-        counter(&app, "beacon_log_bounds_from_memory_total").await,
-        counter(&app, "beacon_log_bounds_from_database_total").await,
+        metric(&app, "beacon_log_bounds_from_memory_total").await,
+        metric(&app, "beacon_log_bounds_from_database_total").await,
     );
     for round in 0..5 {
         let mut socket = visitor.connect().await;
@@ -44,8 +37,8 @@ async fn a_resubscribe_with_nothing_to_replay_reads_bounds_from_memory() {
     let (replayed, head) = socket.subscribe(&inbox, Some(1)).await;
     assert_eq!((replayed.iter().map(|e| e.seq).collect::<Vec<_>>(), head), (vec![2, 3], 3));
 
-    let from_memory = counter(&app, "beacon_log_bounds_from_memory_total").await - memory;
-    let from_database = counter(&app, "beacon_log_bounds_from_database_total").await - database;
+    let from_memory = metric(&app, "beacon_log_bounds_from_memory_total").await - memory;
+    let from_database = metric(&app, "beacon_log_bounds_from_database_total").await - database;
     if sqlite {
         assert_eq!((from_memory, from_database), (6, 0), "every bound after the writes from memory");
     } else {
