@@ -27,7 +27,7 @@ use sqlx::{AnyConnection, ConnectOptions, Connection};
 use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
-use super::events::append_in;
+use super::events::append_in_one_trip;
 use super::heads::LogHeads;
 use super::messages::{NewMessage, Stored, send_in};
 
@@ -78,10 +78,12 @@ impl Job {
         heads: &LogHeads,
     ) -> Result<Done, (Unanswered, StoreError)> {
         match self {
-            Job::Append { channel, payload, reply } => match append_in(tx, heads, channel, payload).await {
-                Ok(event) => Ok(Done::Append(reply, event)),
-                Err(err) => Err((Unanswered::Append(reply), err)),
-            },
+            Job::Append { channel, payload, reply } => {
+                match append_in_one_trip(tx, heads, channel, payload).await {
+                    Ok(event) => Ok(Done::Append(reply, event)),
+                    Err(err) => Err((Unanswered::Append(reply), err)),
+                }
+            }
             Job::Message { message, reply } => match send_in(tx, heads, &message, true).await {
                 Ok(stored) => Ok(Done::Message(reply, stored)),
                 Err(err) => Err((Unanswered::Message(reply), err)),
