@@ -8,6 +8,7 @@
 //! writes `BENCHMARKS.md` at the workspace root.
 
 mod client;
+mod disk;
 mod report;
 mod scenarios;
 mod server;
@@ -249,6 +250,7 @@ async fn main() -> Result<()> {
     );
     let wanted = |s: Scenario| args.scenarios.is_empty() || args.scenarios.contains(&s);
     let mut failures = Vec::new();
+    let disk_at_start = probe_disk("setup", &mut failures);
 
     // Alternate which server goes first, so neither always runs on a warmer machine.
     let beacon_first = [Kind::Beacon, Kind::Node];
@@ -365,6 +367,7 @@ async fn main() -> Result<()> {
     if command.ends_with("--") {
         command.truncate(command.len() - 3);
     }
+    let disk_at_end = probe_disk("done", &mut failures);
     let inputs = report::Inputs {
         command,
         date: sys::today_utc(),
@@ -373,6 +376,7 @@ async fn main() -> Result<()> {
         plan: &plan,
         total_secs: started.elapsed().as_secs_f64(),
         load: (load_at_start, sys::load_average()),
+        disk_sync: (disk_at_start, disk_at_end),
         versions: versions(&root, &programs),
         idle,
         push,
@@ -444,6 +448,20 @@ fn pair<T>(runs: Vec<T>, kind: impl Fn(&T) -> Kind) -> Option<(T, T)> {
         }
     }
     beacon.zip(node)
+}
+
+/// Probes the disk where the servers' folders (and Beacon's SQLite file) go.
+fn probe_disk(stage: &str, failures: &mut Vec<String>) -> Option<disk::SyncProbe> {
+    match disk::probe(&std::env::temp_dir()) {
+        Ok(probe) => {
+            progress(stage, format!("disk: {}", probe.describe()));
+            Some(probe)
+        }
+        Err(err) => {
+            failures.push(format!("disk sync probe ({stage}): {err:#}"));
+            None
+        }
+    }
 }
 
 #[cfg(test)]

@@ -79,6 +79,9 @@ pub struct Inputs<'a> {
     pub total_secs: f64,
     /// Load averages at the start and at the end, since the machine may be shared.
     pub load: (String, String),
+    /// The disk under the servers' folders: how long a durable write takes,
+    /// before the scenarios and after them.
+    pub disk_sync: (Option<crate::disk::SyncProbe>, Option<crate::disk::SyncProbe>),
     pub versions: Vec<(String, String)>,
     pub idle: Option<(IdleRun, IdleRun)>,
     pub push: Option<(PushRun, PushRun)>,
@@ -501,6 +504,16 @@ pub fn render(inputs: &Inputs<'_>) -> String {
         "- Load average (1/5/15 min) at the start: {}; at the end: {} (other work on the machine shows here)",
         inputs.load.0, inputs.load.1
     );
+    for (when, probe) in [("before the scenarios", &inputs.disk_sync.0), ("after them", &inputs.disk_sync.1)]
+    {
+        if let Some(probe) = probe {
+            let _ = writeln!(
+                out,
+                "- Disk under the servers' temporary folders (Beacon's SQLite file, synced at every commit), {when}: {}",
+                probe.describe()
+            );
+        }
+    }
     for (what, version) in &inputs.versions {
         let _ = writeln!(out, "- {what}: {version}");
     }
