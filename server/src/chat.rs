@@ -145,6 +145,18 @@ impl Chat {
             client_id: client_id.to_owned(),
             text: text.to_owned(),
         };
+        // On a task of its own: once the writer has the message it may
+        // commit it, and a caller that gives up meanwhile (a client gone, a
+        // request timeout) must not leave it stored but never broadcast.
+        let chat = self.clone();
+        let principal = principal.clone();
+        let stored =
+            self.inner.hub.tasks().spawn(async move { chat.store_and_broadcast(&principal, new).await });
+        stored.await.map_err(|err| StoreError::Failed(format!("sending a message: {err}")))?
+    }
+
+    async fn store_and_broadcast(&self, principal: &Principal, new: NewMessage) -> Result<Sent, ChatError> {
+        let conversation = new.conversation.clone();
         match self.store().send_message(new).await? {
             Stored::NotMember => Err(ChatError::NotFound),
             Stored::Duplicate(message) => Ok(Sent { message, duplicate: true }),
@@ -152,7 +164,7 @@ impl Chat {
                 let hub = &self.inner.hub;
                 hub.broadcast(&event).await;
                 hub.stopped_typing(&event.channel, &message.sender).await;
-                self.notify_absent(principal, conversation, &message).await;
+                self.notify_absent(principal, &conversation, &message).await;
                 Ok(Sent { message, duplicate: false })
             }
         }

@@ -235,9 +235,17 @@ impl Hub {
         channel: &ChannelName,
         payload: serde_json::Value,
     ) -> Result<EventEnvelope, StoreError> {
-        let event = self.shared.store.append_event(channel, payload).await?;
-        self.broadcast(&event).await;
-        Ok(event)
+        // On a task of its own: once the writer has the event it may commit
+        // it, and a caller that gives up meanwhile (a client gone, a request
+        // timeout) must not leave it stored but never broadcast.
+        let hub = self.clone();
+        let channel = channel.clone();
+        let published = self.shared.tasks.spawn(async move {
+            let event = hub.shared.store.append_event(&channel, payload).await?;
+            hub.broadcast(&event).await;
+            Ok(event)
+        });
+        published.await.map_err(|err| StoreError::Failed(format!("publishing: {err}")))?
     }
 
     /// Sends an event that is already in the log (appended by a store

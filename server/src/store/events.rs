@@ -39,7 +39,7 @@ pub(super) async fn append_in_one_trip(
          ON CONFLICT (channel) DO UPDATE SET last_seq = channel_heads.last_seq + 1 \
          RETURNING last_seq, epoch; \
          INSERT INTO events (channel, seq, id, ts, payload) \
-         SELECT $1, last_seq, $3, $4, $5 FROM channel_heads WHERE channel = $1",
+         VALUES ($1, (SELECT last_seq FROM channel_heads WHERE channel = $1), $3, $4, $5)",
     )
     .bind(channel.as_str())
     .bind(new_epoch())
@@ -47,6 +47,7 @@ pub(super) async fn append_in_one_trip(
     .bind(ts)
     .bind(payload.to_string())
     // All of it: a stream dropped after the first row would not run the insert.
+    // (Were the head row missing, the seq would be NULL: an error, not a lost event.)
     .fetch_all(&mut **tx)
     .await?;
     let [row] = rows.as_slice() else {
