@@ -250,7 +250,7 @@ async fn main() -> Result<()> {
     );
     let wanted = |s: Scenario| args.scenarios.is_empty() || args.scenarios.contains(&s);
     let mut failures = Vec::new();
-    let disk_at_start = probe_disk("setup", &mut failures);
+    let disk_at_start = probe_disk("setup", &mut failures).await;
 
     // Alternate which server goes first, so neither always runs on a warmer machine.
     let beacon_first = [Kind::Beacon, Kind::Node];
@@ -367,7 +367,7 @@ async fn main() -> Result<()> {
     if command.ends_with("--") {
         command.truncate(command.len() - 3);
     }
-    let disk_at_end = probe_disk("done", &mut failures);
+    let disk_at_end = probe_disk("done", &mut failures).await;
     let inputs = report::Inputs {
         command,
         date: sys::today_utc(),
@@ -451,8 +451,12 @@ fn pair<T>(runs: Vec<T>, kind: impl Fn(&T) -> Kind) -> Option<(T, T)> {
 }
 
 /// Probes the disk where the servers' folders (and Beacon's SQLite file) go.
-fn probe_disk(stage: &str, failures: &mut Vec<String>) -> Option<disk::SyncProbe> {
-    match disk::probe(&std::env::temp_dir()) {
+async fn probe_disk(stage: &str, failures: &mut Vec<String>) -> Option<disk::SyncProbe> {
+    // Blocking syncs and sleeps: off the runtime's workers.
+    let probed = tokio::task::spawn_blocking(|| disk::probe(&std::env::temp_dir()))
+        .await
+        .unwrap_or_else(|err| Err(anyhow::anyhow!("the probe's thread failed: {err}")));
+    match probed {
         Ok(probe) => {
             progress(stage, format!("disk: {}", probe.describe()));
             Some(probe)

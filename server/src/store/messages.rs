@@ -121,7 +121,6 @@ impl Store {
     /// would wait for SQLite's write lock against the writer and every other
     /// sender, in the busy handler's sleeps (docs/PERFORMANCE.md, step 11).
     pub async fn send_message(&self, new: NewMessage) -> Result<Stored, StoreError> {
-        conversation_channel(&new.conversation)?;
         if let Some(appender) = &self.appender {
             return appender.send_message(new).await;
         }
