@@ -47,7 +47,7 @@ use crate::bus::{BusMessage, Published, SharedBus};
 use crate::store::{Store, StoreError};
 use counts::{Admission, SharedCounts};
 pub use metrics::Metrics;
-pub use outbox::{Kick, Outbound, Outbox};
+pub use outbox::{Next, Outbound, Outbox, OutboxReader, Refused, outbox};
 use presence::SharedPresence;
 use reorder::Reorder;
 use typing::Typing;
@@ -388,8 +388,7 @@ impl Hub {
         subscribers_per_channel.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         let (connections, queue_depth_max, queue_depth_total) = {
             let connections = self.shared.connections.lock().expect("registry lock poisoned");
-            let depths =
-                connections.values().map(|c| c.outbox.queue.max_capacity() - c.outbox.queue.capacity());
+            let depths = connections.values().map(|c| c.outbox.queued());
             let (max, total) = depths.fold((0, 0), |(m, t), d| (m.max(d), t + d));
             (connections.len(), max, total)
         };

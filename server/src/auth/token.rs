@@ -2,6 +2,8 @@
 //! fetches one over HTTP (where the cookie authenticates it) and sends it in its
 //! first WebSocket message, so it never appears in a URL or an access log.
 
+use std::sync::Arc;
+
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
@@ -41,8 +43,15 @@ pub struct VerifiedToken {
 }
 
 /// Issues and verifies connect tokens with one key.
+///
+/// Shared, not copied: every socket holds a handle, and a copy would carry the
+/// key twice and the validation's sets (a dozen allocations) per socket.
 #[derive(Clone)]
 pub struct TokenKeys {
+    inner: Arc<Keys>,
+}
+
+struct Keys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
@@ -57,11 +66,12 @@ impl TokenKeys {
         validation.set_audience(&[AUDIENCE]);
         validation.leeway = 0;
         validation.set_required_spec_claims(&["exp", "sub", "aud"]);
-        Self {
+        let keys = Keys {
             encoding: EncodingKey::from_secret(key.as_bytes()),
             decoding: DecodingKey::from_secret(key.as_bytes()),
             validation,
-        }
+        };
+        Self { inner: Arc::new(keys) }
     }
 
     /// A token for `principal` (signed in as `sign_in`) valid for `ttl_secs`;
@@ -75,18 +85,17 @@ impl TokenKeys {
             exp: iat.saturating_add(ttl_secs),
             sid: sign_in.map(str::to_owned),
         };
-        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.inner.encoding)
             .expect("HS256 signing with a byte key cannot fail");
         (token, claims.exp)
     }
 
     pub fn verify(&self, token: &str) -> Result<VerifiedToken, TokenError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
-            match e.kind() {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.inner.decoding, &self.inner.validation)
+            .map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
                 _ => TokenError::Invalid,
-            }
-        })?;
+            })?;
         let principal = Principal::parse(&data.claims.sub).ok_or(TokenError::Invalid)?;
         let sign_in = data.claims.sid;
         if sign_in.as_deref().is_some_and(|sid| Principal::parse(sid).is_none()) {
@@ -126,7 +135,8 @@ mod tests {
             exp: 2,
             sid: None,
         };
-        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding).unwrap();
+        let token =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.inner.encoding).unwrap();
         assert_eq!(keys.verify(&token), Err(TokenError::Expired));
     }
 }

@@ -11,7 +11,7 @@ use crate::hub::connection;
 use crate::state::AppState;
 
 /// Per-socket read buffer; grows on demand for the rare large frame.
-const READ_BUFFER_BYTES: usize = 1024;
+const READ_BUFFER_BYTES: usize = 256;
 /// Gather this much of a batch before writing to the kernel.
 const WRITE_BUFFER_BYTES: usize = 16 * 1024;
 /// Hard cap on unsent bytes held for one socket.
@@ -46,10 +46,11 @@ pub async fn upgrade(
         // and a socket whose peer stopped reading errors out instead of growing.
         .max_write_buffer_size(MAX_WRITE_BUFFER_BYTES)
         .on_upgrade(move |socket| {
-            tasks.track_future(async move {
-                connection::serve(ctx, socket).await;
-                drop(held);
-            })
+            // A task of its own, not axum's upgrade task: that one's future also
+            // holds the upgrade and the handshake's state, several hundred bytes
+            // an idle socket would keep for its whole life. It ends here instead.
+            tasks.spawn(connection::serve(ctx, socket, held));
+            std::future::ready(())
         })
 }
 

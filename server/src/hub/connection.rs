@@ -21,6 +21,7 @@ mod publish;
 mod subscribe;
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -29,10 +30,9 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use protocol::chat::Member;
 use protocol::message::{Nack, Welcome};
 use protocol::{ChannelName, CloseCode, ErrorCode, ServerMessage};
-use tokio::sync::mpsc;
 
 use super::rate::RateLimiter;
-use super::{ConnectionId, Hub, Kick, Outbound, Outbox, encode};
+use super::{ConnectionId, Hub, Next, Outbound, Outbox, OutboxReader, encode};
 use crate::auth::Principal;
 use crate::auth::token::TokenKeys;
 use crate::chat::Chat;
@@ -82,7 +82,7 @@ struct Connection {
     /// Subscribed channels where this principal is a member (present, may type).
     memberships: HashMap<ChannelName, Member>,
     outbox: Outbox,
-    queue: mpsc::Receiver<Outbound>,
+    queue: OutboxReader,
     limiter: RateLimiter,
     rate_violations: u32,
     protocol_errors: u32,
@@ -91,9 +91,20 @@ struct Connection {
 }
 
 /// Serves one upgraded socket until it ends.
-pub async fn serve(ctx: ConnectionContext, socket: WebSocket) {
+///
+/// The connection is built here and moved once into the returned future, which
+/// then uses it in place: an `async fn` would keep its arguments (the socket,
+/// the context) a second time beside the state built from them, for the whole
+/// life of every socket. For the same reason it is spawned as it is, not
+/// awaited inside another task. `held_until_closed` (the admission's permits)
+/// is released when the connection ends.
+pub fn serve(
+    ctx: ConnectionContext,
+    socket: WebSocket,
+    held_until_closed: impl Send + 'static,
+) -> impl Future<Output = ()> + Send + 'static {
     let hub = ctx.hub.clone();
-    let (queue_tx, queue) = mpsc::channel(ctx.config.outbound_queue);
+    let (outbox, queue) = super::outbox(ctx.config.outbound_queue);
     let mut conn = Connection {
         id: hub.next_connection_id(),
         limiter: RateLimiter::new(ctx.config.inbound_rate_per_sec),
@@ -104,7 +115,7 @@ pub async fn serve(ctx: ConnectionContext, socket: WebSocket) {
         token_expires_at: 0,
         subscriptions: HashMap::new(),
         memberships: HashMap::new(),
-        outbox: Outbox { queue: queue_tx, kick: Arc::new(Kick::default()) },
+        outbox,
         queue,
         rate_violations: 0,
         protocol_errors: 0,
@@ -112,24 +123,37 @@ pub async fn serve(ctx: ConnectionContext, socket: WebSocket) {
         last_inbound: Instant::now(),
     };
     hub.metrics().connections_opened.fetch_add(1, Ordering::Relaxed);
-    let end = conn.run().await;
-    if conn.principal.is_some() {
-        // Boxed so the clean-up's futures do not add to the size of every
-        // socket's task for its whole life (see the inbound arm in `run`).
-        Box::pin(async {
-            hub.unregister(conn.id, conn.subscriptions.keys(), conn.admission).await;
-            for channel in conn.memberships.keys() {
-                hub.leave_presence(channel, conn.id).await;
-            }
-        })
-        .await;
-    }
-    match end {
-        End::Closed(code) => {
-            tracing::debug!(connection = conn.id, code = code.code(), reason = code.reason(), "closed")
+    async move {
+        let end = conn.run().await;
+        if conn.principal.is_some() {
+            // Boxed so the clean-up's futures do not add to the size of every
+            // socket's task for its whole life (see the inbound arm in `run`).
+            Box::pin(async {
+                hub.unregister(conn.id, conn.subscriptions.keys(), conn.admission).await;
+                for channel in conn.memberships.keys() {
+                    hub.leave_presence(channel, conn.id).await;
+                }
+            })
+            .await;
         }
-        End::ClientGone => tracing::debug!(connection = conn.id, "client went away"),
+        match end {
+            End::Closed(code) => {
+                tracing::debug!(connection = conn.id, code = code.code(), reason = code.reason(), "closed")
+            }
+            End::ClientGone => tracing::debug!(connection = conn.id, "client went away"),
+        }
+        drop(held_until_closed);
     }
+}
+
+/// What woke a connection's loop. The loop handles it after the `select!`, whose
+/// futures are gone by then, so they and the handler share one slot of the
+/// task's memory instead of being laid out side by side.
+enum Woke {
+    End(End),
+    Timer,
+    Item(Outbound),
+    Inbound(Option<Result<Message, axum::Error>>),
 }
 
 impl Connection {
@@ -148,50 +172,65 @@ impl Connection {
         }
 
         // One deadline: the auth timeout until authenticated, then the token's
-        // expiry (moved on every refresh). Every future below is created once and
-        // polled across iterations: re-creating them would re-register with the
-        // shared shutdown token and the timer wheel on every event.
-        let deadline = tokio::time::sleep(config.auth_timeout);
-        tokio::pin!(deadline);
-        let mut deadline_for = 0u64;
-        // The first ping comes at a random point of the interval: sockets that
-        // connected together (a reconnect storm, a deploy) must not ping together
-        // forever after.
+        // expiry (moved on every refresh). The first ping comes at a random point
+        // of the interval: sockets that connected together (a reconnect storm, a
+        // deploy) must not ping together forever after. One timer serves both
+        // (an idle socket holds one timer entry, not two), and like every future
+        // below it is created once and polled across iterations: re-creating them
+        // would re-register with the timer wheel and the shutdown token per event.
         let interval = config.heartbeat_interval;
-        let first_ping = interval.mul_f64(rand::random::<f64>().max(0.01));
-        let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + first_ping, interval);
-        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let now = tokio::time::Instant::now();
+        let mut deadline = now + config.auth_timeout;
+        let mut deadline_for = 0u64;
+        let mut next_ping = now + interval.mul_f64(rand::random::<f64>().max(0.01));
+        let timer = tokio::time::sleep_until(deadline.min(next_ping));
+        tokio::pin!(timer);
         let shutdown = self.ctx.hub.shutdown_token().clone();
         let shutting_down = shutdown.cancelled();
         tokio::pin!(shutting_down);
-        let kick = self.outbox.kick.clone();
-        let kicked = kick.fired();
-        tokio::pin!(kicked);
 
         loop {
             if self.principal.is_some() && deadline_for != self.token_expires_at {
                 deadline_for = self.token_expires_at;
-                deadline.as_mut().reset(token_deadline(self.token_expires_at));
+                deadline = token_deadline(self.token_expires_at);
+                timer.as_mut().reset(deadline.min(next_ping));
             }
-            let result = tokio::select! {
-                _ = &mut shutting_down => Err(End::Closed(CloseCode::Shutdown)),
-                code = &mut kicked => Err(End::Closed(code)),
-                _ = &mut deadline => Err(End::Closed(if self.principal.is_none() {
-                    CloseCode::AuthTimeout
-                } else {
-                    CloseCode::TokenExpired
-                })),
-                _ = heartbeat.tick() => self.on_heartbeat(&config).await,
-                Some(item) = self.queue.recv() => self.deliver_batch(item).await,
-                // Boxed: handling a client message (subscribe and its replay,
-                // publish, ops) awaits database futures several KiB large. Inline,
-                // they would size every socket's task, idle or not; boxed, that
+            let woke = tokio::select! {
+                _ = &mut shutting_down => Woke::End(End::Closed(CloseCode::Shutdown)),
+                () = &mut timer => Woke::Timer,
+                next = self.queue.next() => match next {
+                    Next::Item(item) => Woke::Item(item),
+                    Next::Kicked(code) => Woke::End(End::Closed(code)),
+                },
+                inbound = self.socket.recv() => Woke::Inbound(inbound),
+            };
+            let result = match woke {
+                Woke::End(end) => Err(end),
+                Woke::Timer if tokio::time::Instant::now() >= deadline => {
+                    Err(End::Closed(if self.principal.is_none() {
+                        CloseCode::AuthTimeout
+                    } else {
+                        CloseCode::TokenExpired
+                    }))
+                }
+                Woke::Timer => {
+                    // A late tick delays the next ping rather than bunching two.
+                    next_ping = tokio::time::Instant::now() + interval;
+                    timer.as_mut().reset(deadline.min(next_ping));
+                    // Boxed, like the other rare paths below: inline, its write
+                    // would size every socket's task for its whole life.
+                    Box::pin(self.on_heartbeat(&config)).await
+                }
+                // The hot path stays inline: it shares its slot with the select.
+                Woke::Item(item) => self.deliver_batch(item).await,
+                // Handling a client message (subscribe and its replay, publish,
+                // ops) awaits database futures several KiB large; boxed, that
                 // memory exists only while a message is being handled.
-                inbound = self.socket.recv() => Box::pin(self.on_inbound(inbound)).await,
+                Woke::Inbound(inbound) => Box::pin(self.on_inbound(inbound)).await,
             };
             if let Err(end) = result {
                 return match end {
-                    End::Closed(code) => self.close(code).await,
+                    End::Closed(code) => Box::pin(self.close(code)).await,
                     End::ClientGone => End::ClientGone,
                 };
             }

@@ -32,9 +32,9 @@ impl Hub {
     fn revoke_here(&self, principal: &Principal, channel: &ChannelName) {
         let connections = self.shared.connections.lock().expect("registry lock poisoned");
         for entry in connections.values().filter(|c| &c.principal == principal) {
-            if entry.outbox.queue.try_send(Outbound::Revoke(channel.clone())).is_err() {
+            if entry.outbox.try_send(Outbound::Revoke(channel.clone())).is_err() {
                 // Full or closing: closing the connection revokes everything.
-                entry.outbox.kick.fire(CloseCode::Reconnect);
+                entry.outbox.kick(CloseCode::Reconnect);
             }
         }
     }
@@ -53,6 +53,6 @@ impl Hub {
     fn disconnect_here(&self, principal: &Principal) -> usize {
         let connections = self.shared.connections.lock().expect("registry lock poisoned");
         let mine = connections.values().filter(|c| &c.principal == principal);
-        mine.map(|c| c.outbox.kick.fire(CloseCode::Reconnect)).count()
+        mine.map(|c| c.outbox.kick(CloseCode::Reconnect)).count()
     }
 }

@@ -14,9 +14,8 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use protocol::CloseCode;
-use tokio::sync::mpsc;
 
-use super::{ChannelListeners, ConnectionId, Hub, Listener, Outbound};
+use super::{ChannelListeners, ConnectionId, Hub, Listener, Outbound, Refused};
 use crate::bus::{BusMessage, Published};
 
 /// What one hand-on did, for the metrics.
@@ -96,15 +95,15 @@ fn hand_on(hub: &Hub, listeners: &HashMap<ConnectionId, Listener>, item: &Outbou
     let mut handed = Handed::default();
     for listener in listeners.values() {
         match listener {
-            Listener::Socket(outbox) => match outbox.queue.try_send(item.clone()) {
+            Listener::Socket(outbox) => match outbox.try_send(item.clone()) {
                 Ok(()) => handed.queued += 1,
-                Err(mpsc::error::TrySendError::Full(_)) if is_event => {
+                Err(Refused::Full) if is_event => {
                     hub.shared.metrics.slow_consumers.fetch_add(1, Ordering::Relaxed);
-                    outbox.kick.fire(CloseCode::SlowConsumer);
+                    outbox.kick(CloseCode::SlowConsumer);
                 }
-                Err(mpsc::error::TrySendError::Full(_)) => handed.dropped += 1,
+                Err(Refused::Full) => handed.dropped += 1,
                 // The connection is ending; its cleanup removes it from the map.
-                Err(mpsc::error::TrySendError::Closed(_)) => {}
+                Err(Refused::Closed) => {}
             },
             Listener::Waiter(notify) if is_event => notify.notify_one(),
             Listener::Waiter(_) => {}

@@ -1,14 +1,26 @@
 //! What the hub hands a connection: a bounded queue of outbound items, and the
-//! kick that closes the connection when that queue is full.
+//! kick that closes the connection (sent when that queue is full of events).
+//!
+//! Every idle socket holds one, so it is small: one allocation holding a
+//! `VecDeque` that is empty (unallocated) while nothing waits, and a `Notify`
+//! that also carries the kick. (A Tokio `mpsc` channel allocates its first
+//! block of 32 slots and cache-padded counters up front: over a kilobyte per
+//! socket, most of it never used.) Producers take the lock only to push and
+//! never across an `.await`; the connection task is woken once per burst (only
+//! a push into an empty queue wakes it; it drains up to a batch per wake-up).
 
-use std::sync::Arc;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use protocol::{ChannelName, CloseCode};
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
+use tokio::sync::Notify;
 
 use crate::bus::{Published, Signalled};
+
+/// A queue that held a burst gives its memory back once drained past this
+/// many slots, so a socket that once fell behind does not stay large.
+const IDLE_SLOTS: usize = 16;
 
 /// One item in a connection's queue.
 #[derive(Debug, Clone)]
@@ -22,29 +34,222 @@ pub enum Outbound {
     Revoke(ChannelName),
 }
 
-/// Tells a connection task to close itself with a code (used when its queue is full).
-#[derive(Debug, Default)]
-pub struct Kick {
-    token: CancellationToken,
-    code: AtomicU16,
+/// Why an item was not queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// The queue holds its capacity; the item is not queued.
+    Full,
+    /// The connection has ended; nothing will read the queue again.
+    Closed,
 }
 
-impl Kick {
-    pub(super) fn fire(&self, code: CloseCode) {
-        // The first reason wins; later ones describe the same dead connection.
-        let _ = self.code.compare_exchange(0, code.code(), Ordering::AcqRel, Ordering::Acquire);
-        self.token.cancel();
-    }
+/// What the connection reads next.
+#[derive(Debug)]
+pub enum Next {
+    Item(Outbound),
+    /// The hub asked the connection to close with this code.
+    Kicked(CloseCode),
+}
 
-    pub async fn fired(&self) -> CloseCode {
-        self.token.cancelled().await;
-        CloseCode::from_code(self.code.load(Ordering::Acquire)).unwrap_or(CloseCode::SlowConsumer)
+struct Queue {
+    items: VecDeque<Outbound>,
+    /// The reader is gone: refuse everything from now on.
+    closed: bool,
+}
+
+struct Mailbox {
+    queue: Mutex<Queue>,
+    capacity: usize,
+    /// The close code the hub asked for; 0 while none. The first one wins.
+    kick: AtomicU16,
+    /// Wakes the reader: a push into an empty queue, or a kick.
+    wake: Notify,
+}
+
+impl Mailbox {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().expect("outbox lock poisoned")
     }
 }
 
-/// Where the hub puts items for one connection.
-#[derive(Debug, Clone)]
+/// Where the hub puts items for one connection (cloned into every channel it
+/// listens to).
+#[derive(Clone)]
 pub struct Outbox {
-    pub queue: mpsc::Sender<Outbound>,
-    pub kick: Arc<Kick>,
+    mailbox: Arc<Mailbox>,
+}
+
+/// The connection's end of its outbox; dropping it closes the outbox.
+pub struct OutboxReader {
+    mailbox: Arc<Mailbox>,
+}
+
+/// A queue of at most `capacity` items (at least one).
+pub fn outbox(capacity: usize) -> (Outbox, OutboxReader) {
+    let mailbox = Arc::new(Mailbox {
+        queue: Mutex::new(Queue { items: VecDeque::new(), closed: false }),
+        capacity: capacity.max(1),
+        kick: AtomicU16::new(0),
+        wake: Notify::new(),
+    });
+    (Outbox { mailbox: mailbox.clone() }, OutboxReader { mailbox })
+}
+
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbox").field("queued", &self.queued()).finish()
+    }
+}
+
+impl Outbox {
+    /// Queues `item` unless the queue is full or closed; never waits.
+    pub fn try_send(&self, item: Outbound) -> Result<(), Refused> {
+        let was_empty = {
+            let mut queue = self.mailbox.lock();
+            if queue.closed {
+                return Err(Refused::Closed);
+            }
+            if queue.items.len() >= self.mailbox.capacity {
+                return Err(Refused::Full);
+            }
+            queue.items.push_back(item);
+            queue.items.len() == 1
+        };
+        // The reader waits only after finding the queue empty, so a push onto
+        // a non-empty queue needs no wake-up: it will be read in the same drain.
+        if was_empty {
+            self.mailbox.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Asks the connection to close with `code` (the first code asked for wins).
+    pub fn kick(&self, code: CloseCode) {
+        let _ = self.mailbox.kick.compare_exchange(0, code.code(), Ordering::AcqRel, Ordering::Acquire);
+        self.mailbox.wake.notify_one();
+    }
+
+    /// Items waiting to be written.
+    pub fn queued(&self) -> usize {
+        self.mailbox.lock().items.len()
+    }
+}
+
+impl OutboxReader {
+    /// The next item, or the kick: a kicked connection closes without writing
+    /// what is still queued (it resumes from its last seq).
+    pub async fn next(&self) -> Next {
+        loop {
+            if let Some(code) = self.kicked() {
+                return Next::Kicked(code);
+            }
+            if let Some(item) = self.try_next() {
+                return Next::Item(item);
+            }
+            // A push or kick after the checks above stored a permit in `wake`,
+            // so this returns at once instead of missing it.
+            self.mailbox.wake.notified().await;
+        }
+    }
+
+    /// The next queued item, if any, without waiting.
+    pub fn try_next(&self) -> Option<Outbound> {
+        let mut queue = self.mailbox.lock();
+        let item = queue.items.pop_front();
+        if queue.items.is_empty() && queue.items.capacity() > IDLE_SLOTS {
+            queue.items = VecDeque::new();
+        }
+        item
+    }
+
+    fn kicked(&self) -> Option<CloseCode> {
+        match self.mailbox.kick.load(Ordering::Acquire) {
+            0 => None,
+            code => Some(CloseCode::from_code(code).unwrap_or(CloseCode::SlowConsumer)),
+        }
+    }
+}
+
+impl Drop for OutboxReader {
+    fn drop(&mut self) {
+        let mut queue = self.mailbox.lock();
+        queue.closed = true;
+        queue.items = VecDeque::new();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn revoke(id: &str) -> Outbound {
+        Outbound::Revoke(ChannelName::parse(&format!("user:{id}")).unwrap())
+    }
+
+    fn channel_of(next: Option<Outbound>) -> String {
+        match next {
+            Some(Outbound::Revoke(channel)) => channel.to_string(),
+            other => panic!("expected a revoke, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn items_come_out_in_order_and_a_full_queue_refuses_without_queuing() {
+        let (outbox, reader) = outbox(2);
+        assert_eq!(outbox.try_send(revoke("a")), Ok(()));
+        assert_eq!(outbox.try_send(revoke("b")), Ok(()));
+        assert_eq!(outbox.try_send(revoke("c")), Err(Refused::Full));
+        assert_eq!(outbox.queued(), 2);
+        assert_eq!(channel_of(reader.try_next()), "user:a");
+        assert_eq!(channel_of(reader.try_next()), "user:b");
+        assert!(reader.try_next().is_none());
+        assert_eq!(outbox.try_send(revoke("d")), Ok(()));
+        assert_eq!(channel_of(reader.try_next()), "user:d");
+    }
+
+    #[test]
+    fn a_dropped_reader_closes_the_outbox() {
+        let (outbox, reader) = outbox(4);
+        outbox.try_send(revoke("a")).unwrap();
+        drop(reader);
+        assert_eq!(outbox.try_send(revoke("b")), Err(Refused::Closed));
+        assert_eq!(outbox.queued(), 0, "what was queued is freed with the reader");
+    }
+
+    #[test]
+    fn a_drained_burst_gives_its_memory_back() {
+        let (outbox, reader) = outbox(256);
+        for i in 0..200 {
+            outbox.try_send(revoke(&i.to_string())).unwrap();
+        }
+        while reader.try_next().is_some() {}
+        assert!(reader.mailbox.lock().items.capacity() <= IDLE_SLOTS);
+    }
+
+    #[tokio::test]
+    async fn the_first_kick_wins_over_queued_items_and_later_kicks() {
+        let (outbox, reader) = outbox(4);
+        outbox.try_send(revoke("a")).unwrap();
+        outbox.kick(CloseCode::SlowConsumer);
+        outbox.kick(CloseCode::Reconnect);
+        assert!(matches!(reader.next().await, Next::Kicked(CloseCode::SlowConsumer)));
+    }
+
+    #[tokio::test]
+    async fn a_waiting_reader_wakes_for_a_push_from_another_task() {
+        let (outbox, reader) = outbox(4);
+        let waiting = tokio::spawn(async move {
+            match reader.next().await {
+                Next::Item(item) => channel_of(Some(item)),
+                Next::Kicked(code) => panic!("kicked with {code:?}"),
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        outbox.try_send(revoke("late")).unwrap();
+        let channel =
+            tokio::time::timeout(Duration::from_secs(5), waiting).await.expect("reader woke").unwrap();
+        assert_eq!(channel, "user:late");
+    }
 }

@@ -18,7 +18,7 @@ impl Connection {
     pub(super) async fn deliver_batch(&mut self, first: Outbound) -> Result<(), End> {
         let mut written = u64::from(self.deliver(first).await?);
         for _ in 1..WRITE_BATCH {
-            let Ok(next) = self.queue.try_recv() else { break };
+            let Some(next) = self.queue.try_next() else { break };
             written += u64::from(self.deliver(next).await?);
         }
         if written > 0 {
