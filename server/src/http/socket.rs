@@ -46,9 +46,11 @@ pub async fn upgrade(
         // and a socket whose peer stopped reading errors out instead of growing.
         .max_write_buffer_size(MAX_WRITE_BUFFER_BYTES)
         .on_upgrade(move |socket| {
-            // A task of its own, not axum's upgrade task: that one's future also
-            // holds the upgrade and the handshake's state, several hundred bytes
-            // an idle socket would keep for its whole life. It ends here instead.
+            // A task of its own, spawned as it is: awaited inside axum's upgrade
+            // task, the connection would keep that task's state (the upgrade,
+            // the handshake) for its whole life, and awaiting it inside another
+            // `async` block would copy its future once more. Axum's upgrade
+            // task ends here.
             tasks.spawn(connection::serve(ctx, socket, held));
             std::future::ready(())
         })

@@ -37,6 +37,7 @@ use crate::auth::Principal;
 use crate::auth::token::TokenKeys;
 use crate::chat::Chat;
 use crate::config::Config;
+use crate::guard::Held;
 use crate::hub::counts::Admission;
 
 /// Live events written to a socket before one flush: bursts cost one write, and
@@ -95,13 +96,12 @@ struct Connection {
 /// The connection is built here and moved once into the returned future, which
 /// then uses it in place: an `async fn` would keep its arguments (the socket,
 /// the context) a second time beside the state built from them, for the whole
-/// life of every socket. For the same reason it is spawned as it is, not
-/// awaited inside another task. `held_until_closed` (the admission's permits)
-/// is released when the connection ends.
+/// life of every socket. `admitted` (the socket's permits) is released when
+/// the connection ends.
 pub fn serve(
     ctx: ConnectionContext,
     socket: WebSocket,
-    held_until_closed: impl Send + 'static,
+    admitted: Held,
 ) -> impl Future<Output = ()> + Send + 'static {
     let hub = ctx.hub.clone();
     let (outbox, queue) = super::outbox(ctx.config.outbound_queue);
@@ -142,7 +142,7 @@ pub fn serve(
             }
             End::ClientGone => tracing::debug!(connection = conn.id, "client went away"),
         }
-        drop(held_until_closed);
+        drop(admitted);
     }
 }
 
@@ -168,16 +168,17 @@ impl Connection {
             return End::ClientGone;
         }
         if self.ctx.hub.shutdown_token().is_cancelled() {
-            return self.close(CloseCode::Shutdown).await;
+            return Box::pin(self.close(CloseCode::Shutdown)).await;
         }
 
         // One deadline: the auth timeout until authenticated, then the token's
         // expiry (moved on every refresh). The first ping comes at a random point
         // of the interval: sockets that connected together (a reconnect storm, a
         // deploy) must not ping together forever after. One timer serves both
-        // (an idle socket holds one timer entry, not two), and like every future
-        // below it is created once and polled across iterations: re-creating them
-        // would re-register with the timer wheel and the shutdown token per event.
+        // (an idle socket holds one timer entry, not two). The timer and the
+        // shutdown wait are created once and polled across iterations:
+        // re-creating them would re-register with the timer wheel and the
+        // shutdown token on every event.
         let interval = config.heartbeat_interval;
         let now = tokio::time::Instant::now();
         let mut deadline = now + config.auth_timeout;
@@ -214,8 +215,13 @@ impl Connection {
                     }))
                 }
                 Woke::Timer => {
-                    // A late tick delays the next ping rather than bunching two.
-                    next_ping = tokio::time::Instant::now() + interval;
+                    // Pings keep their cadence; a late one delays the next rather
+                    // than bunching two.
+                    let now = tokio::time::Instant::now();
+                    next_ping += interval;
+                    if next_ping <= now {
+                        next_ping = now + interval;
+                    }
                     timer.as_mut().reset(deadline.min(next_ping));
                     // Boxed, like the other rare paths below: inline, its write
                     // would size every socket's task for its whole life.

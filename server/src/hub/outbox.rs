@@ -2,25 +2,21 @@
 //! kick that closes the connection (sent when that queue is full of events).
 //!
 //! Every idle socket holds one, so it is small: one allocation holding a
-//! `VecDeque` that is empty (unallocated) while nothing waits, and a `Notify`
-//! that also carries the kick. (A Tokio `mpsc` channel allocates its first
-//! block of 32 slots and cache-padded counters up front: over a kilobyte per
-//! socket, most of it never used.) Producers take the lock only to push and
-//! never across an `.await`; the connection task is woken once per burst (only
-//! a push into an empty queue wakes it; it drains up to a batch per wake-up).
+//! `VecDeque`, whose buffer is freed whenever the reader goes idle, a `Notify`,
+//! and the kick's code. (A Tokio `mpsc` channel allocates its first block of 32
+//! slots and cache-padded counters up front: over a kilobyte per socket, most
+//! of it never used.) Producers take the lock only to push and never across an
+//! `.await`; the connection task is woken once per burst (only a push into an
+//! empty queue wakes it; it drains up to a batch per wake-up).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU16, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use protocol::{ChannelName, CloseCode};
 use tokio::sync::Notify;
 
 use crate::bus::{Published, Signalled};
-
-/// A queue that held a burst gives its memory back once drained past this
-/// many slots, so a socket that once fell behind does not stay large.
-const IDLE_SLOTS: usize = 16;
 
 /// One item in a connection's queue.
 #[derive(Debug, Clone)]
@@ -68,7 +64,9 @@ struct Mailbox {
 
 impl Mailbox {
     fn lock(&self) -> MutexGuard<'_, Queue> {
-        self.queue.lock().expect("outbox lock poisoned")
+        // Nothing under this lock can leave the queue half-changed, and the
+        // reader's `Drop` must not panic during an unwind.
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -97,7 +95,9 @@ pub fn outbox(capacity: usize) -> (Outbox, OutboxReader) {
 
 impl std::fmt::Debug for Outbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Outbox").field("queued", &self.queued()).finish()
+        // `try_lock`: formatting must not wait for (or deadlock on) a push.
+        let queued = self.mailbox.queue.try_lock().map(|queue| queue.items.len()).ok();
+        f.debug_struct("Outbox").field("queued", &queued).finish()
     }
 }
 
@@ -143,7 +143,7 @@ impl OutboxReader {
             if let Some(code) = self.kicked() {
                 return Next::Kicked(code);
             }
-            if let Some(item) = self.try_next() {
+            if let Some(item) = self.pop_or_release() {
                 return Next::Item(item);
             }
             // A push or kick after the checks above stored a permit in `wake`,
@@ -152,11 +152,21 @@ impl OutboxReader {
         }
     }
 
-    /// The next queued item, if any, without waiting.
+    /// The next queued item without waiting; none once the connection is
+    /// kicked, so a batch being written stops there.
     pub fn try_next(&self) -> Option<Outbound> {
+        if self.kicked().is_some() {
+            return None;
+        }
+        self.mailbox.lock().items.pop_front()
+    }
+
+    /// Pops the next item; when there is none, the reader is about to go idle,
+    /// and the queue's buffer is freed: an idle socket keeps no slots.
+    fn pop_or_release(&self) -> Option<Outbound> {
         let mut queue = self.mailbox.lock();
         let item = queue.items.pop_front();
-        if queue.items.is_empty() && queue.items.capacity() > IDLE_SLOTS {
+        if item.is_none() && queue.items.capacity() > 0 {
             queue.items = VecDeque::new();
         }
         item
@@ -218,14 +228,33 @@ mod tests {
         assert_eq!(outbox.queued(), 0, "what was queued is freed with the reader");
     }
 
-    #[test]
-    fn a_drained_burst_gives_its_memory_back() {
+    #[tokio::test]
+    async fn a_reader_going_idle_gives_the_queue_memory_back() {
         let (outbox, reader) = outbox(256);
         for i in 0..200 {
             outbox.try_send(revoke(&i.to_string())).unwrap();
         }
         while reader.try_next().is_some() {}
-        assert!(reader.mailbox.lock().items.capacity() <= IDLE_SLOTS);
+        assert!(reader.mailbox.lock().items.capacity() >= 200, "draining alone keeps the buffer");
+        let idle = tokio::time::timeout(Duration::from_millis(10), reader.next()).await;
+        assert!(idle.is_err(), "nothing to read");
+        assert_eq!(reader.mailbox.lock().items.capacity(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_kick_stops_a_batch_and_wakes_a_waiting_reader() {
+        let (outbox, reader) = outbox(4);
+        outbox.try_send(revoke("a")).unwrap();
+        outbox.kick(CloseCode::SlowConsumer);
+        assert!(reader.try_next().is_none(), "a batch being written stops at the kick");
+
+        let (outbox, reader) = super::outbox(4);
+        let waiting = tokio::spawn(async move { reader.next().await });
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        outbox.kick(CloseCode::Reconnect);
+        let next = tokio::time::timeout(Duration::from_secs(5), waiting).await.expect("reader woke").unwrap();
+        assert!(matches!(next, Next::Kicked(CloseCode::Reconnect)));
     }
 
     #[tokio::test]
