@@ -332,27 +332,26 @@ async fn next_text(ws: &mut Ws, deadline: Instant) -> Result<String> {
     }
 }
 
+async fn expect_greeting(ws: &mut Ws, deadline: Instant) -> Result<()> {
+    let first = next_text(ws, deadline).await?;
+    if classify(&first)?.0 != Seen::Greeting {
+        bail!("expected a greeting, got {first}");
+    }
+    Ok(())
+}
+
 /// Opens a socket and does the server's handshake. On Beacon the subscribe
 /// resumes after `last_seq`; the events replayed before the ack go to the handler.
 async fn connect(spec: &Spec, env: &Env, last_seq: &mut Option<u64>, deadline: Instant) -> Result<Ws> {
     let mut ws = open(spec, deadline).await?;
-    let first = next_text(&mut ws, deadline).await?;
-    if classify(&first)?.0 != Seen::Greeting {
-        bail!("expected a greeting, got {first}");
-    }
     let Some((token, channel)) = &spec.beacon else {
-        return Ok(ws); // Node: `connected` is all there is.
+        // Node: the `connected` greeting is all there is.
+        return expect_greeting(&mut ws, deadline).await.map(|()| ws);
     };
-    ws.send(to_text(&ClientMessage::Auth { id: "a".into(), token: token.to_string() })).await?;
-    loop {
-        let text = next_text(&mut ws, deadline).await?;
-        match classify(&text)?.0 {
-            Seen::Ack { id, .. } if id == "a" => break,
-            Seen::Ping(ts) => ws.send(to_text(&ClientMessage::Pong { ts })).await?,
-            Seen::Nack(code) => bail!("auth refused: {code}"),
-            _ => {}
-        }
-    }
+    // As the browser client does: auth and subscribe go as soon as the socket
+    // is open, without waiting for the welcome or the auth's ack (the server
+    // reads a socket's frames in order, after its welcome).
+    ws.feed(to_text(&ClientMessage::Auth { id: "a".into(), token: token.to_string() })).await?;
     ws.send(to_text(&ClientMessage::Subscribe {
         id: "s".into(),
         channel: channel.to_string(),
@@ -360,16 +359,18 @@ async fn connect(spec: &Spec, env: &Env, last_seq: &mut Option<u64>, deadline: I
         epoch: None,
     }))
     .await?;
+    expect_greeting(&mut ws, deadline).await?;
     loop {
         let text = next_text(&mut ws, deadline).await?;
         match classify(&text)? {
+            (Seen::Ack { id, .. }, _) if id == "a" => {}
             (Seen::Ack { id, head_seq }, _) if id == "s" => {
                 if let Some(head) = head_seq {
                     *last_seq = Some(last_seq.map_or(head, |l| l.max(head)));
                 }
                 return Ok(ws);
             }
-            (Seen::Nack(code), _) => bail!("subscribe refused: {code}"),
+            (Seen::Nack(code), _) => bail!("auth or subscribe refused: {code}"),
             _ => on_text(spec, env, &mut ws, &text, last_seq, true).await?,
         }
     }

@@ -76,3 +76,60 @@ test('two tabs of one visitor both move on the same event', async ({ browser, re
   }
   await context.close();
 });
+
+test('a reconnect resumes in the round trip that authenticates it', async ({ page, request }) => {
+  // A proxy between the page and the server that holds back the ack of each
+  // socket's `auth` until the page has also sent a `subscribe` on it (or 5 s
+  // have passed): a client that waits for that ack before resubscribing is
+  // caught up a whole round trip later, and shows up here as a late subscribe.
+  const sockets = [];
+  await page.routeWebSocket(/\/ws$/, (ws) => {
+    const server = ws.connectToServer();
+    const socket = { authId: null, ackDelivered: false, subscribedBeforeAck: false, heldAck: null, timer: null };
+    sockets.push(socket);
+    const deliverAck = () => {
+      clearTimeout(socket.timer);
+      if (socket.heldAck !== null) ws.send(socket.heldAck);
+      socket.heldAck = null;
+      socket.ackDelivered = true;
+    };
+    ws.onMessage((message) => {
+      const frame = JSON.parse(message);
+      if (frame.type === 'auth') socket.authId = frame.id;
+      server.send(message);
+      if (frame.type === 'subscribe' && socket.authId !== null && !socket.ackDelivered) {
+        socket.subscribedBeforeAck = true;
+        if (socket.heldAck !== null) deliverAck();
+      }
+    });
+    server.onMessage((message) => {
+      const frame = JSON.parse(message);
+      if (frame.type === 'ack' && frame.id === socket.authId && !socket.ackDelivered) {
+        socket.heldAck = message;
+        if (socket.subscribedBeforeAck) deliverAck();
+        else socket.timer = setTimeout(deliverAck, 5_000);
+        return;
+      }
+      ws.send(message);
+    });
+  });
+
+  await openLive(page);
+  const channel = await inboxChannel(page);
+  const principal = channel.slice('user:'.length);
+  await publish(request, channel, { text: 'before the drop' });
+  await expect.poll(() => shownSeqs(page)).toEqual([1]);
+
+  const response = await request.post('/api/admin/disconnect', {
+    headers: { authorization: `Bearer ${ADMIN_KEY}` },
+    data: { principal },
+  });
+  expect((await response.json()).closed).toBe(1);
+  await publish(request, channel, { text: 'while away' });
+  await expect(page.locator('.conn')).toHaveAttribute('data-state', 'live', { timeout: 45_000 });
+  await expect.poll(() => shownSeqs(page)).toEqual([1, 2]);
+
+  expect(sockets.length).toBeGreaterThanOrEqual(2);
+  const reconnect = sockets[sockets.length - 1];
+  expect(reconnect.subscribedBeforeAck).toBe(true);
+});

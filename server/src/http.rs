@@ -43,9 +43,8 @@ pub fn router(state: AppState) -> Router {
     let leptos_options = state.leptos_options.clone();
     let routes = generate_route_list(app::App);
 
-    // Routes that know the visitor: pages, the token, long-poll, sessions, the socket.
+    // Routes that know the visitor: pages, the token, long-poll, sessions.
     let visitor_routes = Router::new()
-        .route("/ws", get(socket::upgrade))
         .route("/api/realtime/token", get(realtime::token))
         .route("/api/realtime/poll", get(realtime::poll))
         .route("/api/connections/session", post(sessions::create))
@@ -100,7 +99,15 @@ pub fn router(state: AppState) -> Router {
     #[cfg(feature = "dev-agent")]
     let dev_agent = state.dev_agent.clone();
     #[allow(unused_mut)] // only the dev-agent build merges more routes
-    let mut app = Router::new().merge(api_routes()).merge(visitor_routes).with_state(state);
+    let mut app = Router::new()
+        .merge(api_routes())
+        // The socket authenticates with its connect token, never the cookie:
+        // outside the visitor layer, an upgrade costs no cookie check (a
+        // database read for a signed-in visitor) and sets no cookie. In a
+        // reconnect storm that is one read less per returning socket.
+        .route("/ws", get(socket::upgrade))
+        .merge(visitor_routes)
+        .with_state(state);
     #[cfg(feature = "dev-agent")]
     if let Some(dev_agent) = dev_agent {
         app = app.merge(dev_agent.router());

@@ -16,6 +16,7 @@
 //!   authenticating, closing, scheduling the next attempt. The decisions
 //!   themselves (backoff, fallback, close codes, stability, seq dedupe) are
 //!   pure functions in `realtime::policy`, tested on the host.
+//! - `open`: a socket opened, authenticated and resubscribed in one go.
 //! - `inbound`: frames from the server, dispatched.
 //! - `feeds`: the followed channels (seq and log epoch), events and resets.
 //! - `send`: what pages send (messages with their acks, typing, activity),
@@ -26,6 +27,7 @@
 mod browser;
 mod feeds;
 mod inbound;
+mod open;
 mod poll;
 mod send;
 
@@ -36,10 +38,10 @@ use std::time::Duration;
 
 use leptos::prelude::*;
 use protocol::{ChannelName, ClientMessage, CloseCode, ConnectToken, limits};
-use wasm_bindgen::{JsCast, closure::Closure};
-use web_sys::{CloseEvent, MessageEvent, WebSocket};
+use wasm_bindgen::closure::Closure;
+use web_sys::{CloseEvent, Event, MessageEvent, WebSocket};
 
-use self::browser::{get_json, now_ms, sleep, socket_url};
+use self::browser::{get_json, now_ms, sleep};
 use self::send::AckCallback;
 pub use self::send::SendFailure;
 use super::policy::{self, AfterClose};
@@ -73,6 +75,7 @@ struct Subscription {
 struct Socket {
     ws: WebSocket,
     // Kept so the callbacks live exactly as long as the socket.
+    _on_open: Closure<dyn FnMut(Event)>,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
     _on_close: Closure<dyn FnMut(CloseEvent)>,
 }
@@ -133,6 +136,13 @@ impl Inner {
     /// An authenticated socket is open.
     fn authenticated(&self) -> bool {
         matches!(self.link, Link::Open { live_since: Some(_), .. })
+    }
+
+    /// A socket is open and its `auth` has been sent: the server handles a
+    /// socket's frames in order, so a subscribe sent now is answered after
+    /// the authentication (or not at all, if it fails and the socket closes).
+    fn auth_sent(&self) -> bool {
+        matches!(self.link, Link::Open { auth: Some(_), .. } | Link::Open { live_since: Some(_), .. })
     }
 
     fn socket(&self) -> Option<&WebSocket> {
@@ -248,67 +258,6 @@ impl Client {
         self.set_principal.set(Some(token.principal.clone()));
         self.inner.borrow_mut().token = Some(token);
         Ok(())
-    }
-
-    fn open_socket(&self) {
-        let url = match socket_url() {
-            Ok(url) => url,
-            Err(err) => {
-                leptos::logging::error!("beacon: {err}");
-                return;
-            }
-        };
-        let ws = match WebSocket::new(&url) {
-            Ok(ws) => ws,
-            Err(_) => {
-                self.schedule_reconnect();
-                return;
-            }
-        };
-        let generation = self.inner.borrow().generation;
-
-        let weak = self.weak();
-        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
-            if let (Some(client), Some(text)) = (weak.upgrade(), e.data().as_string()) {
-                client.on_frame(generation, &text);
-            }
-        });
-        let weak = self.weak();
-        let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |e: CloseEvent| {
-            if let Some(client) = weak.upgrade() {
-                client.on_closed(generation, e.code());
-            }
-        });
-        ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-        ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
-
-        let mut inner = self.inner.borrow_mut();
-        inner.last_frame_at = now_ms();
-        let socket = Socket { ws, _on_message: on_message, _on_close: on_close };
-        inner.link = Link::Open { socket, auth: None, live_since: None };
-    }
-
-    fn on_authenticated(&self) {
-        let resume: Vec<(ChannelName, u64)> = {
-            let mut inner = self.inner.borrow_mut();
-            if inner.ever_authenticated {
-                inner.measurements.reconnected(now_ms());
-            }
-            inner.ever_authenticated = true;
-            inner.retried_bad_token = false;
-            if let Link::Open { auth, live_since, .. } = &mut inner.link {
-                *auth = None;
-                *live_since = Some(now_ms());
-            }
-            inner.polling = false;
-            inner.poll_generation += 1;
-            inner.subs.iter().map(|(c, s)| (c.clone(), s.last_seq)).collect()
-        };
-        self.set_state(ConnState::Live);
-        for (channel, since) in resume {
-            self.send_subscribe(&channel, since);
-        }
-        self.measure_rtt_if_due(0.0);
     }
 
     fn on_closed(&self, generation: u64, code: u16) {

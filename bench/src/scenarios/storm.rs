@@ -18,7 +18,9 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{Fleet, Identity, Plan, Tally, drain, percentile, progress, spawn_publisher};
+use super::{
+    Fleet, Identity, Plan, Tally, cpu_between, cpu_sum, drain, percentile, progress, spawn_publisher,
+};
 use crate::client::{Handler, Mark};
 use crate::server::{ClusterSpec, Kind, Programs, Server};
 use crate::sys;
@@ -50,11 +52,21 @@ pub struct StormRun {
     pub skipped_ticks: u64,
     /// POST answer time p50, p99 and max over the run, in milliseconds.
     pub answer_ms: (Option<f64>, Option<f64>, Option<f64>),
+    /// CPU of the server(s) still up, from the drop until the last client was
+    /// back (the publishing meanwhile included); `None` when a reading failed.
+    pub server_cpu_secs: Option<f64>,
+    /// CPU the load generator itself used in the same window.
+    pub client_cpu_secs: Option<f64>,
 }
 
 impl StormRun {
     pub fn back_ms(&self, p: f64) -> Option<f64> {
         percentile(&self.back_ns, p).map(|ns| ns as f64 / 1e6)
+    }
+
+    /// Server CPU per client that came back, in microseconds.
+    pub fn server_cpu_per_reconnect_us(&self) -> Option<f64> {
+        (self.back > 0).then(|| self.server_cpu_secs.map(|s| s * 1e6 / self.back as f64)).flatten()
     }
 }
 
@@ -161,6 +173,9 @@ async fn run_on(mut servers: Vec<Server>, plan: &Plan, label: &str) -> Result<St
     tokio::time::sleep(plan.storm_before).await;
 
     let posted_before_storm = tally.attempted.load(Ordering::Relaxed);
+    let survivors = &servers[servers.len() - 1..];
+    let server_cpu_before = cpu_sum(survivors);
+    let client_cpu_before = sys::cpu_secs(std::process::id()).ok();
     let storm_ns = sys::now_ns();
     track.storm_start_ns.store(storm_ns, Ordering::Relaxed);
     // The signal first: a client whose socket died before it heard it would
@@ -193,6 +208,8 @@ async fn run_on(mut servers: Vec<Server>, plan: &Plan, label: &str) -> Result<St
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let posted_by_last_back = tally.attempted.load(Ordering::Relaxed);
+    let server_cpu_secs = cpu_between(server_cpu_before, cpu_sum(&servers[servers.len() - 1..]));
+    let client_cpu_secs = cpu_between(client_cpu_before, sys::cpu_secs(std::process::id()).ok());
     let back = track.back.load(Ordering::Relaxed);
     progress(
         &label,
@@ -269,6 +286,8 @@ async fn run_on(mut servers: Vec<Server>, plan: &Plan, label: &str) -> Result<St
         failed_posts: tally.failed.load(Ordering::Relaxed),
         skipped_ticks: tally.skipped.load(Ordering::Relaxed),
         answer_ms: (tally.answer_ms(50.0), tally.answer_ms(99.0), tally.answer_ms(100.0)),
+        server_cpu_secs,
+        client_cpu_secs,
     };
     progress(
         &label,

@@ -43,6 +43,10 @@ use crate::hub::counts::Admission;
 /// Live events written to a socket before one flush: bursts cost one write, and
 /// a long backlog still reaches the client in steady pieces.
 const WRITE_BATCH: usize = 64;
+/// Client frames already received that are handled before the answers are
+/// flushed (a reconnect's auth and its subscribes); more wait for the next
+/// turn of the loop, so one client cannot hold its socket's writes back.
+const INBOUND_BURST: usize = 16;
 /// Longest one socket write may wait for the peer to read.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest the closing handshake may take before the socket is dropped anyway.
@@ -164,7 +168,7 @@ impl Connection {
             heartbeat_interval_ms: config.heartbeat_interval.as_millis() as u64,
             max_frame_bytes: config.max_frame_bytes,
         });
-        if self.send(encode(&welcome)).await.is_err() {
+        if self.send(encode(&welcome)).await.is_err() || self.flush().await.is_err() {
             return End::ClientGone;
         }
         if self.ctx.hub.shutdown_token().is_cancelled() {
@@ -232,7 +236,7 @@ impl Connection {
                 // Handling a client message (subscribe and its replay, publish,
                 // ops) awaits database futures several KiB large; boxed, that
                 // memory exists only while a message is being handled.
-                Woke::Inbound(inbound) => Box::pin(self.on_inbound(inbound)).await,
+                Woke::Inbound(inbound) => Box::pin(self.on_inbound_burst(inbound)).await,
             };
             if let Err(end) = result {
                 return match end {
@@ -243,9 +247,17 @@ impl Connection {
         }
     }
 
+    /// Queues a frame on the socket, unflushed: whoever sends flushes once
+    /// it has nothing more to say (the end of an inbound burst, a heartbeat,
+    /// a delivery batch). The socket's write buffer still goes out by itself
+    /// past `WRITE_BUFFER_BYTES` (a long replay).
     async fn send(&mut self, frame: Utf8Bytes) -> Result<(), End> {
         self.ctx.hub.metrics().frames_out.fetch_add(1, Ordering::Relaxed);
-        write_bounded(self.socket.send(Message::Text(frame))).await
+        write_bounded(futures_util::SinkExt::feed(&mut self.socket, Message::Text(frame))).await
+    }
+
+    async fn flush(&mut self) -> Result<(), End> {
+        write_bounded(futures_util::SinkExt::flush(&mut self.socket)).await
     }
 
     async fn send_message(&mut self, message: &ServerMessage) -> Result<(), End> {
@@ -291,7 +303,8 @@ impl Connection {
         if self.last_inbound.elapsed() > config.heartbeat_interval + config.heartbeat_grace {
             return Err(End::Closed(CloseCode::HeartbeatTimeout));
         }
-        self.send_message(&ServerMessage::Ping { ts: crate::store::now_ms() }).await
+        self.send_message(&ServerMessage::Ping { ts: crate::store::now_ms() }).await?;
+        self.flush().await
     }
 }
 

@@ -226,11 +226,16 @@ impl Visitor {
         token.token
     }
 
-    /// A socket that has received `welcome` but not authenticated.
-    pub async fn open_socket(&self) -> TestSocket {
+    /// A socket just upgraded: its `welcome` not read yet.
+    pub async fn upgrade_socket(&self) -> TestSocket {
         let url = format!("{}/ws", self.base.replacen("http://", "ws://", 1));
         let (stream, _) = tokio_tungstenite::connect_async(url).await.expect("upgrade");
-        let mut socket = TestSocket { stream, next_id: 0 };
+        TestSocket { stream, next_id: 0 }
+    }
+
+    /// A socket that has received `welcome` but not authenticated.
+    pub async fn open_socket(&self) -> TestSocket {
+        let mut socket = self.upgrade_socket().await;
         match socket.recv().await {
             ServerMessage::Welcome(_) => socket,
             other => panic!("expected welcome, got {other:?}"),

@@ -21,5 +21,6 @@ mod lifecycle;
 mod limits;
 mod log_heads;
 mod realtime;
+mod reconnect;
 mod rendering;
 mod scrape;

@@ -16,7 +16,7 @@ impl Client {
             // A new (empty) feed replays from `since`: 0 for everything retained,
             // or the head of a state the page already rendered.
             inner.subs.insert(channel.clone(), Subscription { last_seq: since, epoch: None, feed });
-            (inner.authenticated(), inner.polling)
+            (inner.auth_sent(), inner.polling)
         };
         if send_now {
             self.send_subscribe(&channel, since);
@@ -29,7 +29,7 @@ impl Client {
 
     pub(in crate::realtime) fn unsubscribe(&self, channel: &ChannelName) {
         let removed = self.inner.borrow_mut().subs.remove(channel).is_some();
-        if removed && self.inner.borrow().authenticated() {
+        if removed && self.inner.borrow().auth_sent() {
             let id = self.next_id();
             self.send(&ClientMessage::Unsubscribe { id, channel: channel.to_string() });
         }

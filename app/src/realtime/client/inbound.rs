@@ -1,4 +1,4 @@
-//! Frames from the server: the welcome (authenticate), acks and nacks,
+//! Frames from the server: the welcome (its heartbeat), acks and nacks,
 //! events, resets, signals, revocations and heartbeats.
 
 use protocol::{ClientMessage, ServerMessage};
@@ -21,19 +21,9 @@ impl Client {
             }
         };
         match message {
+            // The socket authenticated when it opened (`Client::on_open`).
             ServerMessage::Welcome(welcome) => {
-                let id = self.next_id();
-                let token = {
-                    let mut inner = self.inner.borrow_mut();
-                    inner.heartbeat_ms = welcome.heartbeat_interval_ms;
-                    if let Link::Open { auth, .. } = &mut inner.link {
-                        *auth = Some(id.clone());
-                    }
-                    inner.token.as_ref().map(|t| t.token.clone())
-                };
-                if let Some(token) = token {
-                    self.send(&ClientMessage::Auth { id, token });
-                }
+                self.inner.borrow_mut().heartbeat_ms = welcome.heartbeat_interval_ms
             }
             ServerMessage::Ack(ack) => {
                 let is_auth = matches!(

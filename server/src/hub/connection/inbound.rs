@@ -7,17 +7,32 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use axum::extract::ws::Message;
+use futures_util::FutureExt;
 use protocol::message::Ack;
 use protocol::{ClientMessage, CloseCode, ErrorCode, ServerMessage};
 
-use super::{Connection, End, PROTOCOL_ERRORS_BEFORE_CLOSE, RATE_VIOLATIONS_BEFORE_CLOSE};
+use super::{Connection, End, INBOUND_BURST, PROTOCOL_ERRORS_BEFORE_CLOSE, RATE_VIOLATIONS_BEFORE_CLOSE};
 use crate::auth::token::{TokenError, VerifiedToken};
 
 impl Connection {
-    pub(super) async fn on_inbound(
+    /// Handles `first` and the frames the client sent with it that are
+    /// already here (up to a batch), then flushes the answers in one write: a
+    /// reconnect's `auth` and resuming `subscribe`s are answered together,
+    /// with one wake-up of the client.
+    pub(super) async fn on_inbound_burst(
         &mut self,
-        inbound: Option<Result<Message, axum::Error>>,
+        first: Option<Result<Message, axum::Error>>,
     ) -> Result<(), End> {
+        self.on_inbound(first).await?;
+        for _ in 1..INBOUND_BURST {
+            // Ready now or not at all; the loop's `select!` waits for the rest.
+            let Some(next) = self.socket.recv().now_or_never() else { break };
+            self.on_inbound(next).await?;
+        }
+        self.flush().await
+    }
+
+    async fn on_inbound(&mut self, inbound: Option<Result<Message, axum::Error>>) -> Result<(), End> {
         let message = match inbound {
             None => return Err(End::ClientGone),
             Some(Err(err)) => {

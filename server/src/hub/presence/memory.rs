@@ -49,15 +49,26 @@ fn entry(member_id: &str, here: &MemberHere) -> PresenceEntry {
     PresenceEntry { member_id: member_id.to_owned(), name: here.name.clone(), status: here.status }
 }
 
+/// Whether any of the member's connections was active within `away_after`.
+fn active(
+    connections: &HashMap<ConnectionId, ConnectionHere>,
+    here: &MemberHere,
+    now: Instant,
+    away_after: Duration,
+) -> bool {
+    here.connections.iter().any(|c| {
+        connections.get(c).is_some_and(|conn| now.saturating_duration_since(conn.last_active) < away_after)
+    })
+}
+
 impl State {
     /// Online when any of the member's connections was active within `away_after`.
     fn status_of(&self, here: &MemberHere, now: Instant, away_after: Duration) -> PresenceStatus {
-        let active = here.connections.iter().any(|c| {
-            self.connections
-                .get(c)
-                .is_some_and(|conn| now.saturating_duration_since(conn.last_active) < away_after)
-        });
-        if active { PresenceStatus::Online } else { PresenceStatus::Away }
+        if active(&self.connections, here, now, away_after) {
+            PresenceStatus::Online
+        } else {
+            PresenceStatus::Away
+        }
     }
 
     /// Recomputes the status of the members in `places`; returns the changes.
@@ -184,18 +195,21 @@ impl Presence for MemoryPresence {
     }
 
     fn sweep(&self, now: Instant) -> PresenceFuture<'_, Vec<(ChannelName, PresenceChange)>> {
+        // In place, twice a second over every member: only a change allocates
+        // (a copy of every online member's place each tick was a measurable
+        // share of a busy server's CPU, docs/PERFORMANCE.md step 15).
         let mut state = self.state.lock().expect("presence lock poisoned");
-        let online: Vec<(ChannelName, String)> = state
-            .channels
-            .iter()
-            .flat_map(|(channel, members)| {
-                members
-                    .iter()
-                    .filter(|(_, here)| here.status == PresenceStatus::Online)
-                    .map(|(id, _)| (channel.clone(), id.clone()))
-            })
-            .collect();
-        ready(state.restatus(online, now, self.away_after))
+        let State { channels, connections } = &mut *state;
+        let mut changes = Vec::new();
+        for (channel, members) in channels.iter_mut() {
+            for (member_id, here) in members.iter_mut() {
+                if here.status == PresenceStatus::Online && !active(connections, here, now, self.away_after) {
+                    here.status = PresenceStatus::Away;
+                    changes.push((channel.clone(), PresenceChange::Update(entry(member_id, here))));
+                }
+            }
+        }
+        ready(changes)
     }
 }
 
