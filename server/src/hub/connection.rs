@@ -43,10 +43,12 @@ use crate::hub::counts::Admission;
 /// Live events written to a socket before one flush: bursts cost one write, and
 /// a long backlog still reaches the client in steady pieces.
 const WRITE_BATCH: usize = 64;
-/// Client frames already received that are handled before the answers are
+/// Client frames already received that are handled before their answers are
 /// flushed (a reconnect's auth and its subscribes); more wait for the next
-/// turn of the loop, so one client cannot hold its socket's writes back.
+/// turn of the loop, after the answers so far and the queued deliveries.
 const INBOUND_BURST: usize = 16;
+/// No frame of a burst is started after this long: the answers so far go out.
+const INBOUND_BURST_TIME: Duration = Duration::from_millis(2);
 /// Longest one socket write may wait for the peer to read.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest the closing handshake may take before the socket is dropped anyway.

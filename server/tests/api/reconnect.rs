@@ -84,3 +84,22 @@ async fn an_upgrade_neither_reads_nor_sets_the_visitor_cookie() {
     // visitor minted for nothing on every reconnect.
     assert!(response.headers().get("set-cookie").is_none(), "{:?}", response.headers());
 }
+
+#[tokio::test]
+async fn more_frames_at_once_than_one_burst_are_all_answered_in_order() {
+    let app = spawn_app().await;
+    let visitor = app.visitor().await;
+    let mut socket = visitor.connect().await;
+    // Past the server's burst of 16 (and within the inbound rate's bucket of
+    // 40): the rest are answered on the next turns of its loop.
+    for ts in 1..=30i64 {
+        socket.stream.feed(frame(&ClientMessage::Ping { ts })).await.unwrap();
+    }
+    socket.stream.flush().await.unwrap();
+    for ts in 1..=30i64 {
+        match socket.recv_or_close().await {
+            Ok(ServerMessage::Pong { ts: answered }) => assert_eq!(answered, ts),
+            other => panic!("expected pong {ts}, got {other:?}"),
+        }
+    }
+}

@@ -11,20 +11,30 @@ use futures_util::FutureExt;
 use protocol::message::Ack;
 use protocol::{ClientMessage, CloseCode, ErrorCode, ServerMessage};
 
-use super::{Connection, End, INBOUND_BURST, PROTOCOL_ERRORS_BEFORE_CLOSE, RATE_VIOLATIONS_BEFORE_CLOSE};
+use super::{
+    Connection, End, INBOUND_BURST, INBOUND_BURST_TIME, PROTOCOL_ERRORS_BEFORE_CLOSE,
+    RATE_VIOLATIONS_BEFORE_CLOSE,
+};
 use crate::auth::token::{TokenError, VerifiedToken};
 
 impl Connection {
     /// Handles `first` and the frames the client sent with it that are
-    /// already here (up to a batch), then flushes the answers in one write: a
-    /// reconnect's `auth` and resuming `subscribe`s are answered together,
-    /// with one wake-up of the client.
+    /// already here, then flushes the answers in one write: a reconnect's
+    /// `auth` and resuming `subscribe`s are answered together, with one
+    /// wake-up of the client. The burst ends at [`INBOUND_BURST`] frames or
+    /// once [`INBOUND_BURST_TIME`] has gone by (a replay, a stored message):
+    /// an answer waits at most that long behind the frames after it, and so
+    /// does the socket's outbound queue.
     pub(super) async fn on_inbound_burst(
         &mut self,
         first: Option<Result<Message, axum::Error>>,
     ) -> Result<(), End> {
+        let started = Instant::now();
         self.on_inbound(first).await?;
         for _ in 1..INBOUND_BURST {
+            if started.elapsed() >= INBOUND_BURST_TIME {
+                break;
+            }
             // Ready now or not at all; the loop's `select!` waits for the rest.
             let Some(next) = self.socket.recv().now_or_never() else { break };
             self.on_inbound(next).await?;
