@@ -9,8 +9,16 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::helpers::*;
 
-fn frame(message: &ClientMessage) -> Message {
-    Message::text(serde_json::to_string(message).unwrap())
+/// Writes `messages` in one go, before anything is read.
+async fn send_together(socket: &mut TestSocket, messages: impl IntoIterator<Item = ClientMessage>) {
+    for message in messages {
+        socket.stream.feed(Message::text(serde_json::to_string(&message).unwrap())).await.unwrap();
+    }
+    socket.stream.flush().await.unwrap();
+}
+
+fn resume(id: &str, channel: String, since: u64) -> ClientMessage {
+    ClientMessage::Subscribe { id: id.into(), channel, since: Some(since), epoch: None }
 }
 
 #[tokio::test]
@@ -22,18 +30,11 @@ async fn auth_and_resume_sent_at_open_are_answered_in_order() {
     }
     let token = visitor.token().await;
     let mut socket = visitor.upgrade_socket().await;
-    // Both frames in one write, before anything was read.
-    socket.stream.feed(frame(&ClientMessage::Auth { id: "a".into(), token })).await.unwrap();
-    socket
-        .stream
-        .send(frame(&ClientMessage::Subscribe {
-            id: "s".into(),
-            channel: visitor.inbox(),
-            since: Some(1),
-            epoch: None,
-        }))
-        .await
-        .unwrap();
+    send_together(
+        &mut socket,
+        [ClientMessage::Auth { id: "a".into(), token }, resume("s", visitor.inbox(), 1)],
+    )
+    .await;
 
     assert!(matches!(socket.recv().await, ServerMessage::Welcome(_)));
     socket.expect_ack("a").await;
@@ -51,21 +52,8 @@ async fn a_refused_auth_ends_the_socket_before_the_subscribe_behind_it() {
     let visitor = app.visitor().await;
     app.publish_ok(&visitor.inbox(), json!({ "n": 1 })).await;
     let mut socket = visitor.upgrade_socket().await;
-    socket
-        .stream
-        .feed(frame(&ClientMessage::Auth { id: "a".into(), token: "forged.token.value".into() }))
-        .await
-        .unwrap();
-    socket
-        .stream
-        .send(frame(&ClientMessage::Subscribe {
-            id: "s".into(),
-            channel: visitor.inbox(),
-            since: Some(0),
-            epoch: None,
-        }))
-        .await
-        .unwrap();
+    let forged = ClientMessage::Auth { id: "a".into(), token: "forged.token.value".into() };
+    send_together(&mut socket, [forged, resume("s", visitor.inbox(), 0)]).await;
 
     assert!(matches!(socket.recv().await, ServerMessage::Welcome(_)));
     assert_eq!(socket.expect_nack(Some("a")).await, ErrorCode::BadToken);
@@ -92,10 +80,7 @@ async fn more_frames_at_once_than_one_burst_are_all_answered_in_order() {
     let mut socket = visitor.connect().await;
     // Past the server's burst of 16 (and within the inbound rate's bucket of
     // 40): the rest are answered on the next turns of its loop.
-    for ts in 1..=30i64 {
-        socket.stream.feed(frame(&ClientMessage::Ping { ts })).await.unwrap();
-    }
-    socket.stream.flush().await.unwrap();
+    send_together(&mut socket, (1..=30i64).map(|ts| ClientMessage::Ping { ts })).await;
     for ts in 1..=30i64 {
         match socket.recv_or_close().await {
             Ok(ServerMessage::Pong { ts: answered }) => assert_eq!(answered, ts),

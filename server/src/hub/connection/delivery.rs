@@ -23,7 +23,7 @@ impl Connection {
         }
         if written > 0 {
             self.ctx.hub.metrics().frames_out.fetch_add(written, Ordering::Relaxed);
-            write_bounded(futures_util::SinkExt::flush(&mut self.socket)).await?;
+            self.flush().await?;
         }
         Ok(())
     }
