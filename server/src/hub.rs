@@ -29,6 +29,7 @@ pub mod presence;
 pub mod rate;
 mod reorder;
 pub mod resume;
+mod stats;
 pub mod typing;
 
 use std::collections::HashMap;
@@ -50,6 +51,7 @@ pub use metrics::Metrics;
 pub use outbox::{Next, Outbound, Outbox, OutboxReader, Refused, outbox};
 use presence::SharedPresence;
 use reorder::Reorder;
+pub use stats::HubStats;
 use typing::Typing;
 
 /// Shards of the channel registry: enough that two cores rarely meet on one lock.
@@ -123,17 +125,6 @@ pub struct Hub {
 pub enum RegisterError {
     #[error("too many connections for this principal")]
     TooManyConnections,
-}
-
-/// A snapshot for the stats API.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct HubStats {
-    pub connections: usize,
-    pub channels: usize,
-    pub subscribers_per_channel: Vec<(String, usize)>,
-    pub queue_depth_max: usize,
-    pub queue_depth_total: usize,
-    pub metrics: metrics::Snapshot,
 }
 
 impl Hub {
@@ -377,30 +368,6 @@ impl Hub {
 
     pub fn connection_count(&self) -> usize {
         self.shared.connections.lock().expect("registry lock poisoned").len()
-    }
-
-    pub fn stats(&self) -> HubStats {
-        let mut subscribers_per_channel = Vec::new();
-        for shard in &self.shared.shards {
-            let shard = shard.lock().expect("shard lock poisoned");
-            subscribers_per_channel.extend(shard.iter().map(|(c, l)| (c.to_string(), l.listeners.len())));
-        }
-        subscribers_per_channel.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        let (connections, queue_depth_max, queue_depth_total) = {
-            let connections = self.shared.connections.lock().expect("registry lock poisoned");
-            let depths = connections.values().map(|c| c.outbox.queued());
-            let (max, total) = depths.fold((0, 0), |(m, t), d| (m.max(d), t + d));
-            (connections.len(), max, total)
-        };
-        HubStats {
-            connections,
-            channels: subscribers_per_channel.len(),
-            // The 100 busiest; the full list could be huge.
-            subscribers_per_channel: subscribers_per_channel.into_iter().take(100).collect(),
-            queue_depth_max,
-            queue_depth_total,
-            metrics: self.shared.metrics.snapshot(),
-        }
     }
 }
 

@@ -1,14 +1,18 @@
 //! Conversation messages on SQLite go through the event log's single writer,
 //! beside the publish API's appends: concurrent senders share its group
 //! commits instead of racing for SQLite's write lock, and the checks a send
-//! makes (membership, resend) hold inside a shared transaction.
+//! makes (membership, resend) hold inside a shared transaction. A leave
+//! racing a member's sends comes after every send it let through.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures_util::future::join_all;
-use protocol::chat::{HistoryPage, Sent};
+use protocol::chat::{ConversationEvent, HistoryPage, Sent};
 use serde_json::json;
+use tokio::sync::Notify;
 
 use crate::chat::{create_conversation, join};
-use crate::helpers::{Visitor, spawn_app};
+use crate::helpers::{Visitor, spawn_app, spawn_app_with};
 use crate::scrape::metric;
 
 const SENDERS: usize = 5;
@@ -90,4 +94,74 @@ async fn concurrent_senders_resends_and_publishes_share_the_log_writer() {
     let jobs = metric(&app, "beacon_log_writer_jobs_total").await - jobs_before;
     let expected_jobs = if sqlite { (SENDERS * MESSAGES_EACH + 1 + SENDERS + SENDERS) as u64 } else { 0 };
     assert_eq!(jobs, expected_jobs);
+}
+
+#[tokio::test]
+async fn a_leave_racing_sends_comes_after_every_message_it_let_through() {
+    const SENDS: usize = 32;
+    const STREAMS: usize = 4;
+    let app = spawn_app_with(|c| c.chat.messages_per_sec = 1_000).await;
+    let owner = app.visitor().await;
+    let leaver = app.visitor().await;
+    let room = create_conversation(&owner, "Racing", "Owner").await;
+    let joined = join(&owner, &leaver, &room.id, "Leaver").await;
+    let channel = format!("conversation:{}", room.id);
+    let (_, head_before) = owner.connect().await.subscribe(&channel, None).await;
+
+    // Four streams of sends; the leave goes out once a few have been
+    // answered, while the others are in flight.
+    let room_id = room.id.as_str();
+    let answered = AtomicUsize::new(0);
+    let some_answered = Notify::new();
+    let stream = |s: usize| {
+        let (answered, some_answered, leaver) = (&answered, &some_answered, &leaver);
+        async move {
+            let mut out = Vec::new();
+            for k in 0..SENDS / STREAMS {
+                out.push(send(leaver, room_id, format!("r{s}-{k}")).await);
+                if answered.fetch_add(1, Ordering::SeqCst) + 1 == STREAMS {
+                    some_answered.notify_one();
+                }
+            }
+            out
+        }
+    };
+    let sends = async { join_all((0..STREAMS).map(stream)).await.concat() };
+    let leave = async {
+        some_answered.notified().await;
+        let url = format!("{}/api/conversations/{room_id}/leave", leaver.base());
+        leaver.http.post(url).send().await.unwrap().status().as_u16()
+    };
+    let (sent, left) = tokio::join!(sends, leave);
+    assert_eq!(left, 204);
+    let stored: Vec<u64> = sent
+        .iter()
+        .filter_map(|(status, body)| match status {
+            201 => Some(body.as_ref().unwrap().message.seq),
+            404 => None,
+            other => panic!("a send is stored (201) or refused as a non-member's (404), got {other}"),
+        })
+        .collect();
+
+    // The log, as a member reads it: the sends let through, then the leave,
+    // and nothing of the leaver after it; refused sends took no seq.
+    let (log, head) = owner.connect().await.subscribe(&channel, Some(head_before)).await;
+    assert_eq!(head, head_before + stored.len() as u64 + 1);
+    assert_eq!(log.iter().map(|e| e.seq).collect::<Vec<_>>(), (head_before + 1..=head).collect::<Vec<_>>());
+    let (last, rest) = log.split_last().unwrap();
+    match serde_json::from_value(last.payload.clone()).unwrap() {
+        ConversationEvent::MemberLeft { member } => assert_eq!(member.member_id, joined.me.member_id),
+        other => panic!("the leave comes last, got {other:?}"),
+    }
+    for event in rest {
+        match serde_json::from_value(event.payload.clone()).unwrap() {
+            ConversationEvent::Message { message } => {
+                assert_eq!(message.sender, joined.me.member_id);
+                assert!(stored.contains(&message.seq), "stored {} was answered as stored", message.seq);
+            }
+            other => panic!("only the leaver's messages before the leave, got {other:?}"),
+        }
+    }
+    // After the leave, a send is refused and stores nothing.
+    assert_eq!(send(&leaver, room_id, "late".into()).await.0, 404);
 }

@@ -20,6 +20,7 @@ mod inbox;
 mod lifecycle;
 mod limits;
 mod log_heads;
+mod log_writer;
 mod realtime;
 mod reconnect;
 mod rendering;

@@ -47,6 +47,8 @@ impl Client {
                     nack.message
                 );
                 if let Some(id) = nack.id.clone() {
+                    // A refused subscribe is answered: no ack will file its epoch.
+                    self.inner.borrow_mut().subscribing.remove(&id);
                     self.answer_pending(&id, Err(SendFailure::Refused(nack)));
                 }
             }
