@@ -23,7 +23,9 @@ impl Hub {
         }
         subscribers_per_channel.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         // Each queue's own lock is taken after the registry's is released:
-        // registering and unregistering never wait behind this walk's locks.
+        // registering and unregistering wait for the clones, never behind a
+        // queue's lock. The count and the depths are then not one snapshot,
+        // which a stats view does not need.
         let outboxes: Vec<Outbox> = {
             let connections = self.shared.connections.lock().expect("registry lock poisoned");
             connections.values().map(|c| c.outbox.clone()).collect()

@@ -98,8 +98,8 @@ async fn concurrent_senders_resends_and_publishes_share_the_log_writer() {
 
 #[tokio::test]
 async fn a_leave_racing_sends_comes_after_every_message_it_let_through() {
-    const SENDS: usize = 32;
     const STREAMS: usize = 4;
+    const MAX_SENDS_EACH: usize = 200;
     let app = spawn_app_with(|c| c.chat.messages_per_sec = 1_000).await;
     let owner = app.visitor().await;
     let leaver = app.visitor().await;
@@ -108,8 +108,9 @@ async fn a_leave_racing_sends_comes_after_every_message_it_let_through() {
     let channel = format!("conversation:{}", room.id);
     let (_, head_before) = owner.connect().await.subscribe(&channel, None).await;
 
-    // Four streams of sends; the leave goes out once a few have been
-    // answered, while the others are in flight.
+    // Four streams of sends, each sending until it is refused; the leave
+    // goes out once a few have been answered. Each stream thus has a send
+    // in flight when the leave commits, whichever way the lock falls.
     let room_id = room.id.as_str();
     let answered = AtomicUsize::new(0);
     let some_answered = Notify::new();
@@ -117,13 +118,17 @@ async fn a_leave_racing_sends_comes_after_every_message_it_let_through() {
         let (answered, some_answered, leaver) = (&answered, &some_answered, &leaver);
         async move {
             let mut out = Vec::new();
-            for k in 0..SENDS / STREAMS {
-                out.push(send(leaver, room_id, format!("r{s}-{k}")).await);
+            for k in 0..MAX_SENDS_EACH {
+                let (status, body) = send(leaver, room_id, format!("r{s}-{k}")).await;
+                out.push((status, body));
                 if answered.fetch_add(1, Ordering::SeqCst) + 1 == STREAMS {
                     some_answered.notify_one();
                 }
+                if status == 404 {
+                    return out;
+                }
             }
-            out
+            panic!("stream {s}: {MAX_SENDS_EACH} sends and none refused after the leave");
         }
     };
     let sends = async { join_all((0..STREAMS).map(stream)).await.concat() };
@@ -142,6 +147,7 @@ async fn a_leave_racing_sends_comes_after_every_message_it_let_through() {
             other => panic!("a send is stored (201) or refused as a non-member's (404), got {other}"),
         })
         .collect();
+    assert!(stored.len() >= STREAMS, "the sends answered before the leave went out were stored");
 
     // The log, as a member reads it: the sends let through, then the leave,
     // and nothing of the leaver after it; refused sends took no seq.
@@ -164,4 +170,5 @@ async fn a_leave_racing_sends_comes_after_every_message_it_let_through() {
     }
     // After the leave, a send is refused and stores nothing.
     assert_eq!(send(&leaver, room_id, "late".into()).await.0, 404);
+    assert_eq!(owner.connect().await.subscribe(&channel, Some(head)).await, (Vec::new(), head));
 }
