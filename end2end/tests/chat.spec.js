@@ -109,3 +109,29 @@ test('messages written offline arrive once, in order, when the connection is bac
   await ada.close();
   await alan.close();
 });
+
+test('a conversation left while the page was offline shows as left when it is back', async ({ browser }, testInfo) => {
+  const ada = await browser.newContext();
+  const alan = await browser.newContext();
+  const b = await alan.newPage();
+  await openLive(b, '/');
+  const id = await conversationFor(ada, alan);
+  await openLive(b, `/chat/${id}`);
+  await expect(b.getByTestId('left')).toHaveCount(0);
+
+  await alan.setOffline(true);
+  await expect(b.locator('.conn')).toHaveAttribute('data-state', 'offline');
+  // Alan leaves from elsewhere (another device) while this page is away.
+  const left = await alan.request.post(`/api/conversations/${id}/leave`);
+  expect(left.status()).toBe(204);
+
+  // Back online: the page's resubscribe is refused, and it says so rather
+  // than waiting for messages that can no longer come.
+  await alan.setOffline(false);
+  await expect(b.locator('.conn')).toHaveAttribute('data-state', 'live', { timeout: 30_000 });
+  await expect(b.getByTestId('left')).toBeVisible();
+  await expect(b.getByTestId('composer')).toHaveCount(0);
+  await shot(b, testInfo, 'alan-left-while-offline');
+  await ada.close();
+  await alan.close();
+});

@@ -134,6 +134,7 @@ fn Conversation(view: ConversationView) -> impl IntoView {
     let me_for_chips = me.clone();
     let typing = move || feed.typing.with(|t| typing_line(t, &me_for_typing));
     let title = view.title.clone();
+    let (tools_id, composer_id, composer_channel) = (id.clone(), id.clone(), channel.clone());
     view! {
         <section class="card chat" aria-labelledby="chat-title">
             <header class="chat-head">
@@ -141,7 +142,10 @@ fn Conversation(view: ConversationView) -> impl IntoView {
                     <p class="crumbs"><a href="/chat">"Conversations"</a></p>
                     <h1 id="chat-title">{title}</h1>
                 </div>
-                <ConversationTools id=id.clone() />
+                // Nothing to invite to or leave once the member has left.
+                <Show when=move || !left.get()>
+                    <ConversationTools id=tools_id.clone() />
+                </Show>
             </header>
             <ul class="members" aria-label="Members" data-testid="members">
                 <For each=move || members.get() key=|m| m.member_id.clone() let:member>
@@ -185,7 +189,9 @@ fn Conversation(view: ConversationView) -> impl IntoView {
                 </For>
             </ul>
             <p class="typing" aria-live="polite" data-testid="typing">{typing}</p>
-            <Composer conversation=id.clone() channel outbox />
+            <Show when=move || !left.get()>
+                <Composer conversation=composer_id.clone() channel=composer_channel.clone() outbox />
+            </Show>
         </section>
     }
 }

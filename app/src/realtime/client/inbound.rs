@@ -1,7 +1,8 @@
-//! Frames from the server: the welcome (its heartbeat), acks and nacks,
-//! events, resets, signals, revocations and heartbeats.
+//! Frames from the server: the welcome (its heartbeat), acks and nacks
+//! (a subscribe refused for good ends its feed like a revocation), events,
+//! resets, signals, revocations and heartbeats.
 
-use protocol::{ClientMessage, ServerMessage};
+use protocol::{ClientMessage, ErrorCode, ServerMessage};
 
 use super::browser::now_ms;
 use super::send::SendFailure;
@@ -46,10 +47,19 @@ impl Client {
                     nack.code,
                     nack.message
                 );
-                if let Some(id) = nack.id.clone() {
-                    // A refused subscribe is answered: no ack will file its epoch.
-                    self.inner.borrow_mut().subscribing.remove(&id);
-                    self.answer_pending(&id, Err(SendFailure::Refused(nack)));
+                let Some(id) = nack.id.clone() else { return };
+                let refused_subscribe = self.inner.borrow_mut().subscribing.remove(&id);
+                match refused_subscribe {
+                    // Access ended while this tab was away (left the conversation,
+                    // grant withdrawn): the page learns it as it would live.
+                    Some(channel)
+                        if matches!(nack.code, ErrorCode::Forbidden | ErrorCode::InvalidChannel) =>
+                    {
+                        self.apply_revoked(&channel)
+                    }
+                    // Passing (rate, channel count): the next socket asks again.
+                    Some(_) => {}
+                    None => self.answer_pending(&id, Err(SendFailure::Refused(nack))),
                 }
             }
             ServerMessage::Event(event) => self.apply_event(event),
