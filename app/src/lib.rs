@@ -9,6 +9,11 @@
 //! - `http` (browser only): the HTTP calls, through gloo-net.
 //! - [`pages`]: one module per route.
 
+// A page's view is one nested type where views are not type-erased (test
+// and check builds; `cargo leptos` erases them): the conversation page's
+// goes past the default query depth of 128.
+#![recursion_limit = "256"]
+
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, provide_meta_context};
 use leptos_router::{

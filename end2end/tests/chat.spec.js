@@ -1,5 +1,6 @@
 // Conversations with two people in two browser contexts (two cookie jars):
-// typing, messages, presence, and messages written offline.
+// typing, messages, presence, messages written offline, and a conversation
+// left elsewhere while the page was offline or long-polling.
 const { test, expect } = require('@playwright/test');
 const { openLive } = require('./helpers');
 
@@ -132,6 +133,32 @@ test('a conversation left while the page was offline shows as left when it is ba
   await expect(b.getByTestId('left')).toBeVisible();
   await expect(b.getByTestId('composer')).toHaveCount(0);
   await shot(b, testInfo, 'alan-left-while-offline');
+  await ada.close();
+  await alan.close();
+});
+
+test('a conversation left while the page long-polls shows as left', async ({ browser }, testInfo) => {
+  test.setTimeout(90_000);
+  const ada = await browser.newContext();
+  const alan = await browser.newContext();
+  // Each one's visitor cookie, shared by the context's pages and requests.
+  await ada.request.get('/');
+  await alan.request.get('/');
+  const id = await conversationFor(ada, alan);
+  const b = await alan.newPage();
+  await b.routeWebSocket(/\/ws$/, (ws) => {
+    ws.close({ code: 1006, reason: 'blocked by test' }).catch(() => {});
+  });
+  await b.goto(`/chat/${id}`);
+  await expect(b.locator('.conn')).toHaveAttribute('data-state', 'polling', { timeout: 30_000 });
+  await expect(b.getByTestId('composer')).toBeVisible();
+
+  // Alan leaves from elsewhere: the page's next poll of the conversation is refused.
+  const left = await alan.request.post(`/api/conversations/${id}/leave`);
+  expect(left.status()).toBe(204);
+  await expect(b.getByTestId('left')).toBeVisible();
+  await expect(b.getByTestId('composer')).toHaveCount(0);
+  await shot(b, testInfo, 'alan-left-while-polling');
   await ada.close();
   await alan.close();
 });

@@ -1,13 +1,15 @@
 //! The long-poll fallback: one loop per subscribed channel reading the same
 //! event log as the socket (`/api/realtime/poll?channel=&since=`), ended when
 //! the socket takes over again. Signals (typing, presence) are live-only and
-//! do not come this way.
+//! do not come this way. A poll refused as forbidden ends its feed, as a
+//! revocation on the socket does.
 
 use std::time::Duration;
 
 use protocol::{ChannelName, PollResponse};
 
-use super::{Client, POLL_RETRY_MS, get_json, sleep};
+use super::{Client, POLL_RETRY_MS, sleep};
+use crate::http::{HttpError, get_json};
 
 impl Client {
     pub(super) fn start_polling(&self) {
@@ -65,6 +67,13 @@ impl Client {
                         for event in answer.events {
                             client.apply_event(event);
                         }
+                    }
+                    // Access ended (as a refused subscribe on the socket): the feed ends.
+                    Err(HttpError::Status(403, _)) => {
+                        if let Some(client) = weak.upgrade() {
+                            client.apply_revoked(&channel);
+                        }
+                        return;
                     }
                     Err(err) => {
                         leptos::logging::warn!("beacon: long-poll failed: {err}");
