@@ -61,16 +61,25 @@ fn active(
     })
 }
 
-impl State {
-    /// Online when any of the member's connections was active within `away_after`.
-    fn status_of(&self, here: &MemberHere, now: Instant, away_after: Duration) -> PresenceStatus {
-        if active(&self.connections, here, now, away_after) {
-            PresenceStatus::Online
-        } else {
-            PresenceStatus::Away
-        }
-    }
+/// Recomputes the member's status from its connections' activity; true when
+/// it changed.
+fn refresh(
+    connections: &HashMap<ConnectionId, ConnectionHere>,
+    here: &mut MemberHere,
+    now: Instant,
+    away_after: Duration,
+) -> bool {
+    let status = if active(connections, here, now, away_after) {
+        PresenceStatus::Online
+    } else {
+        PresenceStatus::Away
+    };
+    let changed = status != here.status;
+    here.status = status;
+    changed
+}
 
+impl State {
     /// Recomputes the status of the members in `places`; returns the changes.
     fn restatus(
         &mut self,
@@ -78,14 +87,11 @@ impl State {
         now: Instant,
         away_after: Duration,
     ) -> Vec<(ChannelName, PresenceChange)> {
+        let State { channels, connections } = self;
         let mut changes = Vec::new();
         for (channel, member_id) in places {
-            let Some(here) = self.channels.get(&channel).and_then(|m| m.get(&member_id)) else { continue };
-            let status = self.status_of(here, now, away_after);
-            if status != here.status {
-                let here =
-                    self.channels.get_mut(&channel).and_then(|m| m.get_mut(&member_id)).expect("present");
-                here.status = status;
+            let Some(here) = channels.get_mut(&channel).and_then(|m| m.get_mut(&member_id)) else { continue };
+            if refresh(connections, here, now, away_after) {
                 changes.push((channel, PresenceChange::Update(entry(&member_id, here))));
             }
         }
@@ -203,8 +209,8 @@ impl Presence for MemoryPresence {
         let mut changes = Vec::new();
         for (channel, members) in channels.iter_mut() {
             for (member_id, here) in members.iter_mut() {
-                if here.status == PresenceStatus::Online && !active(connections, here, now, self.away_after) {
-                    here.status = PresenceStatus::Away;
+                // Only the online can go away with time; coming back is an activity.
+                if here.status == PresenceStatus::Online && refresh(connections, here, now, self.away_after) {
                     changes.push((channel.clone(), PresenceChange::Update(entry(member_id, here))));
                 }
             }
