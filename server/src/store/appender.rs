@@ -6,7 +6,8 @@
 //! tasks holds the file lock while the others spin on the busy timeout (seen
 //! as 5 s publish failures under fan-out load). Instead, one task owns event
 //! appends: it takes what is queued (up to [`GROUP_MAX`]) and writes it in one
-//! transaction, so concurrent publishers share a commit and never contend.
+//! transaction of two trips to the connection (see [`group`]), so concurrent
+//! publishers share a commit and never contend.
 //!
 //! The writer holds a connection of its own, outside the pool: no group waits
 //! for a pooled connection, and since nothing else writes the log's pages its
@@ -23,13 +24,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use protocol::{ChannelName, EventEnvelope};
 use sqlx::any::AnyConnectOptions;
-use sqlx::{AnyConnection, ConnectOptions, Connection};
+use sqlx::{AnyConnection, ConnectOptions};
 use tokio::sync::{mpsc, oneshot};
 
+mod group;
+
 use super::StoreError;
-use super::events::append_in_one_trip;
 use super::heads::LogHeads;
-use super::messages::{NewMessage, Stored, send_in};
+use super::messages::{NewMessage, Stored};
 
 /// Appends waiting for the writer. When full, publishers wait (backpressure
 /// reaches the publish API) rather than queueing without bound.
@@ -45,18 +47,6 @@ enum Job {
 
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
-/// A job done inside the group's transaction, its answer held until the commit.
-enum Done {
-    Append(Reply<EventEnvelope>, EventEnvelope),
-    Message(Reply<Stored>, Stored),
-}
-
-/// Where a job's answer goes, when the job or its group failed.
-enum Unanswered {
-    Append(Reply<EventEnvelope>),
-    Message(Reply<Stored>),
-}
-
 impl std::fmt::Debug for Job {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -71,57 +61,12 @@ impl std::fmt::Debug for Job {
 }
 
 impl Job {
-    /// Does the job inside `tx`; on failure hands its reply back.
-    async fn run(
-        self,
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-        heads: &LogHeads,
-    ) -> Result<Done, (Unanswered, StoreError)> {
-        match self {
-            Job::Append { channel, payload, reply } => {
-                match append_in_one_trip(tx, heads, channel, payload).await {
-                    Ok(event) => Ok(Done::Append(reply, event)),
-                    Err(err) => Err((Unanswered::Append(reply), err)),
-                }
-            }
-            Job::Message { message, reply } => match send_in(tx, heads, &message, true).await {
-                Ok(stored) => Ok(Done::Message(reply, stored)),
-                Err(err) => Err((Unanswered::Message(reply), err)),
-            },
-        }
-    }
-
-    fn unanswered(self) -> Unanswered {
-        match self {
-            Job::Append { reply, .. } => Unanswered::Append(reply),
-            Job::Message { reply, .. } => Unanswered::Message(reply),
-        }
-    }
-}
-
-impl Done {
-    fn answer(self) {
-        // A publisher that stopped waiting has nothing to be told.
-        match self {
-            Done::Append(reply, event) => drop(reply.send(Ok(event))),
-            Done::Message(reply, stored) => drop(reply.send(Ok(stored))),
-        }
-    }
-
-    fn unanswered(self) -> Unanswered {
-        match self {
-            Done::Append(reply, _) => Unanswered::Append(reply),
-            Done::Message(reply, _) => Unanswered::Message(reply),
-        }
-    }
-}
-
-impl Unanswered {
+    /// Answers with an error; nothing of it was written.
     fn fail(self, message: &str) {
         let err = || StoreError::Failed(message.to_owned());
         match self {
-            Unanswered::Append(reply) => drop(reply.send(Err(err()))),
-            Unanswered::Message(reply) => drop(reply.send(Err(err()))),
+            Job::Append { reply, .. } => drop(reply.send(Err(err()))),
+            Job::Message { reply, .. } => drop(reply.send(Err(err()))),
         }
     }
 }
@@ -195,49 +140,44 @@ impl Appender {
     }
 }
 
-/// Writes a group in one transaction; on failure every member gets the error
-/// (nothing of the group is stored, so each publisher may retry).
-///
-/// The transaction begins `IMMEDIATE`: it holds SQLite's write lock from its
-/// first statement, so a job's reads (a message's membership check) see
-/// what its writes will be judged against.
+/// Writes a group in one transaction (see [`group`]); on failure every
+/// member gets the error (nothing of the group is stored, so each publisher
+/// may retry).
 async fn write_group(
     options: &AnyConnectOptions,
     heads: &LogHeads,
     connection: &mut Option<AnyConnection>,
-    group: Vec<Job>,
+    jobs: Vec<Job>,
     counts: &WriterCounts,
 ) {
-    let mut done = Vec::with_capacity(group.len());
-    let mut waiting = group.into_iter();
-    let result = async {
-        let conn = match connection {
-            Some(conn) => conn,
-            None => connection.insert(open(options).await.map_err(|err| (None, err))?),
-        };
-        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(|err| (None, err.into()))?;
-        for job in waiting.by_ref() {
-            done.push(job.run(&mut tx, heads).await.map_err(|(reply, err)| (Some(reply), err))?);
-        }
-        tx.commit().await.map_err(|err| (None, err.into()))
-    }
-    .await;
-    match result {
-        Ok(()) => {
+    let conn = match connection {
+        Some(conn) => conn,
+        None => match open(options).await {
+            Ok(conn) => connection.insert(conn),
+            Err(err) => {
+                tracing::error!(error = %err, "opening the event log's writer connection failed");
+                let message = err.to_string();
+                jobs.into_iter().for_each(|job| job.fail(&message));
+                return;
+            }
+        },
+    };
+    let jobs_in_group = jobs.len() as u64;
+    let answers = match group::commit(conn, heads, jobs).await {
+        Ok(answers) => {
             counts.groups.fetch_add(1, Ordering::Relaxed);
-            counts.jobs.fetch_add(done.len() as u64, Ordering::Relaxed);
-            done.into_iter().for_each(Done::answer);
+            counts.jobs.fetch_add(jobs_in_group, Ordering::Relaxed);
+            answers
         }
-        Err((failed_job, err)) => {
+        Err((answers, err)) => {
             tracing::error!(error = %err, "event log write failed");
-            // The connection may be what failed: the next group opens a new one.
+            // The connection may be what failed, or be left mid-transaction:
+            // the next group opens a new one.
             *connection = None;
-            let message = err.to_string();
-            let unanswered =
-                done.into_iter().map(Done::unanswered).chain(failed_job).chain(waiting.map(Job::unanswered));
-            unanswered.for_each(|reply| reply.fail(&message));
+            answers
         }
-    }
+    };
+    answers.into_iter().for_each(group::Answer::send);
 }
 
 async fn open(options: &AnyConnectOptions) -> Result<AnyConnection, StoreError> {

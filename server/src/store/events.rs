@@ -20,44 +20,6 @@ pub(super) async fn append_in(
     insert_event(tx, channel, seq, payload).await
 }
 
-/// SQLite only: [`append_in`] in one round trip to the connection's worker
-/// thread instead of two. The seq is taken and the row inserted by two
-/// statements sent as one query (SQLite runs them in order, in `tx`); each
-/// trip is two thread wake-ups, a large share of a lone event's cost
-/// (docs/PERFORMANCE.md, step 12). Postgres takes no statements in a batch
-/// with parameters.
-pub(super) async fn append_in_one_trip(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    heads: &LogHeads,
-    channel: ChannelName,
-    payload: serde_json::Value,
-) -> Result<EventEnvelope, StoreError> {
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    let ts = now_ms();
-    let rows = sqlx::query(
-        "INSERT INTO channel_heads (channel, last_seq, epoch) VALUES ($1, 1, $2) \
-         ON CONFLICT (channel) DO UPDATE SET last_seq = channel_heads.last_seq + 1 \
-         RETURNING last_seq, epoch; \
-         INSERT INTO events (channel, seq, id, ts, payload) \
-         VALUES ($1, (SELECT last_seq FROM channel_heads WHERE channel = $1), $3, $4, $5)",
-    )
-    .bind(channel.as_str())
-    .bind(new_epoch())
-    .bind(&id)
-    .bind(ts)
-    .bind(payload.to_string())
-    // All of it: a stream dropped after the first row would not run the insert.
-    // (Were the head row missing, the seq would be NULL: an error, not a lost event.)
-    .fetch_all(&mut **tx)
-    .await?;
-    let [row] = rows.as_slice() else {
-        return Err(StoreError::Corrupt(format!("taking a seq returned {} rows", rows.len())));
-    };
-    let seq = row.try_get::<i64, _>(0)? as u64;
-    heads.begin_write(&channel, seq, &row.try_get::<String, _>(1)?);
-    Ok(EventEnvelope { channel, seq, id, ts, payload })
-}
-
 /// Takes the channel's next seq inside `tx`. On Postgres this locks the
 /// channel's head row until the transaction ends, so whatever the transaction
 /// reads afterwards already includes every earlier event's changes.
@@ -84,7 +46,7 @@ pub(super) async fn next_seq(
 }
 
 /// A fresh epoch for a channel log that starts now (64 random bits, hex).
-fn new_epoch() -> String {
+pub(super) fn new_epoch() -> String {
     format!("{:016x}", rand::random::<u64>())
 }
 

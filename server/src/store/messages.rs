@@ -48,22 +48,19 @@ pub struct NewMessage {
 }
 
 /// Stores `new` inside `tx` unless the sender is not a member or its client
-/// id stored a message before. On a refusal the caller rolls back what this
-/// wrote (or, with `write_locked`, nothing was written).
+/// id stored a message before; on a refusal the caller rolls back the seq
+/// this took. Postgres only (SQLite's log writer does the same in its group,
+/// `appender::group`).
 ///
-/// `write_locked`: the transaction holds the database's write lock already
-/// (SQLite's log writer begins `IMMEDIATE`), so the checks cannot race a
-/// concurrent leave and come first, and a refused send takes no seq. Without
-/// it (Postgres) the channel's next seq is taken first: the head row's lock
-/// orders this send against a leave, which takes the same row.
-pub(super) async fn send_in(
+/// The channel's next seq is taken first: the head row's lock orders this
+/// send against a leave, which takes the same row.
+async fn send_in(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     heads: &LogHeads,
     new: &NewMessage,
-    write_locked: bool,
 ) -> Result<Stored, StoreError> {
     let channel = conversation_channel(&new.conversation)?;
-    let seq_taken_first = if write_locked { None } else { Some(next_seq(tx, heads, &channel).await?) };
+    let seq = next_seq(tx, heads, &channel).await?;
     let Some(me) = membership_in(tx, &new.conversation, &new.principal).await? else {
         return Ok(Stored::NotMember);
     };
@@ -79,10 +76,6 @@ pub(super) async fn send_in(
     if let Some(row) = earlier {
         return Ok(Stored::Duplicate(message_from_row(&row)?));
     }
-    let seq = match seq_taken_first {
-        Some(seq) => seq,
-        None => next_seq(tx, heads, &channel).await?,
-    };
     let message = Message {
         seq,
         id: uuid::Uuid::new_v4().simple().to_string(),
@@ -125,7 +118,7 @@ impl Store {
             return appender.send_message(new).await;
         }
         let mut tx = self.pool().begin().await?;
-        let stored = send_in(&mut tx, &self.heads, &new, false).await?;
+        let stored = send_in(&mut tx, &self.heads, &new).await?;
         match stored {
             // Refused: the seq taken is given back.
             Stored::NotMember | Stored::Duplicate(_) => tx.rollback().await?,

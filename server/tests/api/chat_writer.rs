@@ -7,12 +7,13 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures_util::future::join_all;
-use protocol::chat::{ConversationEvent, HistoryPage, Sent};
+use protocol::chat::{ConversationEvent, ConversationView, HistoryPage, Sent};
 use serde_json::json;
+use server::store::messages::{NewMessage, Stored};
 use tokio::sync::Notify;
 
 use crate::chat::{create_conversation, join};
-use crate::helpers::{Visitor, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, Visitor, spawn_app, spawn_app_with};
 use crate::scrape::metric;
 
 const SENDERS: usize = 5;
@@ -30,24 +31,30 @@ async fn send(visitor: &Visitor, conversation: &str, client_id: String) -> (u16,
     (status, if status < 300 { Some(response.json().await.unwrap()) } else { None })
 }
 
-#[tokio::test]
-async fn concurrent_senders_resends_and_publishes_share_the_log_writer() {
-    let app = spawn_app().await;
-    let sqlite = app.store.backend() == server::store::Backend::Sqlite;
+/// A conversation of SENDERS members (its owner first), and its head seq.
+async fn room_of_senders(app: &TestApp, title: &str) -> (ConversationView, Vec<Visitor>, u64) {
     let owner = app.visitor().await;
-    let room = create_conversation(&owner, "Busy", "Owner").await;
+    let room = create_conversation(&owner, title, "Owner").await;
     let mut members = vec![owner];
     for n in 1..SENDERS {
         let guest = app.visitor().await;
         join(&members[0], &guest, &room.id, &format!("Guest {n}")).await;
         members.push(guest);
     }
-    let outsider = app.visitor().await;
-    let head_before: u64 = members[0]
+    let head: u64 = members[0]
         .get_json::<serde_json::Value>(&format!("/api/conversations/{}", room.id))
         .await["head_seq"]
         .as_u64()
         .unwrap();
+    (room, members, head)
+}
+
+#[tokio::test]
+async fn concurrent_senders_resends_and_publishes_share_the_log_writer() {
+    let app = spawn_app().await;
+    let sqlite = app.store.backend() == server::store::Backend::Sqlite;
+    let (room, members, head_before) = room_of_senders(&app, "Busy").await;
+    let outsider = app.visitor().await;
     let jobs_before = metric(&app, "beacon_log_writer_jobs_total").await;
 
     // Every member sends at once, interleaved with publishes to another
@@ -171,4 +178,54 @@ async fn a_leave_racing_sends_comes_after_every_message_it_let_through() {
     // After the leave, a send is refused and stores nothing.
     assert_eq!(send(&leaver, room_id, "late".into()).await.0, 404);
     assert_eq!(owner.connect().await.subscribe(&channel, Some(head)).await, (Vec::new(), head));
+}
+
+#[tokio::test]
+async fn one_client_id_sent_again_and_again_at_once_is_stored_once() {
+    let app = spawn_app().await;
+    let (room, members, head_before) = room_of_senders(&app, "Echo").await;
+
+    // A client retrying before its first ack: every member's copies of one
+    // client id, queued at the store in one poll, so on SQLite they share the
+    // writer's group and the first copy is not stored yet when the others
+    // are decided. (Straight to the store: nothing is broadcast.)
+    let (store, room_id) = (&app.store, room.id.as_str());
+    let sends = members.iter().flat_map(|member| {
+        (0..MESSAGES_EACH).map(move |_| {
+            store.send_message(NewMessage {
+                conversation: room_id.to_owned(),
+                principal: member.principal.clone(),
+                client_id: "same".into(),
+                text: "again".into(),
+            })
+        })
+    });
+    let answers = join_all(sends).await;
+
+    let mut seqs = Vec::new();
+    for (i, copies) in answers.chunks(MESSAGES_EACH).enumerate() {
+        let copies: Vec<_> = copies.iter().map(|answer| answer.as_ref().expect("stored or found")).collect();
+        let stored: Vec<_> = copies
+            .iter()
+            .filter_map(|copy| match copy {
+                Stored::New { message, .. } => Some(message),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(stored.len(), 1, "member {i}: one copy stored, answers {copies:?}");
+        for copy in &copies {
+            let message = match copy {
+                Stored::New { message, .. } | Stored::Duplicate(message) => message,
+                Stored::NotMember => panic!("member {i}: refused"),
+            };
+            assert_eq!((&message.id, message.seq), (&stored[0].id, stored[0].seq));
+        }
+        seqs.push(stored[0].seq);
+    }
+    seqs.sort_unstable();
+    let expected: Vec<u64> = (head_before + 1..=head_before + SENDERS as u64).collect();
+    assert_eq!(seqs, expected, "one seq a member: the copies took none");
+    let page: HistoryPage =
+        members[0].get_json(&format!("/api/conversations/{}/messages?limit=100", room.id)).await;
+    assert_eq!(page.messages.len(), SENDERS);
 }
