@@ -27,6 +27,7 @@ use sqlx::any::AnyConnectOptions;
 use sqlx::{AnyConnection, ConnectOptions};
 use tokio::sync::{mpsc, oneshot};
 
+mod batch;
 mod group;
 
 use super::StoreError;
@@ -128,7 +129,8 @@ impl Appender {
         answer.await.map_err(|_| StoreError::WriterGone)?
     }
 
-    /// Stores a conversation message with its event (see `messages::send_in`).
+    /// Stores a conversation message with its event, unless its sender is not
+    /// a member or its client id stored one before (see [`group`]).
     pub async fn send_message(&self, message: NewMessage) -> Result<Stored, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.submit(Job::Message { message, reply }).await?;

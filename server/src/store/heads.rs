@@ -7,8 +7,9 @@
 //! log's only writer (one node by construction), and every write announces
 //! itself twice:
 //!
-//! - [`LogHeads::begin_write`] when it has taken a seq (`events::next_seq`),
-//!   before its transaction commits: from then on the channel's entry is not
+//! - [`LogHeads::begin_write`] when it has taken a seq (`events::next_seq`,
+//!   or the log writer's group in `appender::group`), before its
+//!   transaction commits: from then on the channel's entry is not
 //!   trusted (and if the seq names another epoch of the log, what was read of
 //!   the old one is dropped);
 //! - [`LogHeads::end_write`] when the committed event is handed to the bus

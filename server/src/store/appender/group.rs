@@ -8,13 +8,13 @@
 //! are busy every wake-up waits for one, and 1,000 messages a second fell
 //! behind by seconds (docs/PERFORMANCE.md, step 17). Here a group is:
 //!
-//! 1. `BEGIN IMMEDIATE`, then one read per channel (its head) and one per
-//!    message (the sender's membership and an earlier message with its client
-//!    id), as one batch. Each read answers exactly one row, so the rows map
-//!    to the reads in order. The write lock is held from the `BEGIN`: nothing
-//!    else changes what was read until the commit.
+//! 1. `BEGIN IMMEDIATE`, then the head of each channel and, for each message,
+//!    the sender's membership and an earlier message with its client id, as
+//!    one batch ([`batch::reads`]): one row per channel and per message, in
+//!    order. The write lock is held from the `BEGIN`: nothing else changes
+//!    what was read until the commit.
 //! 2. What the group writes (each channel's new head, the messages, their
-//!    events) and the `COMMIT`, as one batch.
+//!    events) and the `COMMIT`, as one batch ([`batch::writes`]).
 //!
 //! Between the two the writer decides every job: seqs are handed out in the
 //! group's order, and `heads` learns of each before the commit.
@@ -26,36 +26,12 @@ use protocol::{ChannelName, EventEnvelope};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::{Job, Reply};
+use super::{Job, Reply, batch};
 use crate::store::conversations::conversation_channel;
 use crate::store::events::new_epoch;
 use crate::store::heads::LogHeads;
 use crate::store::messages::{NewMessage, Stored, message_from_row};
 use crate::store::{StoreError, now_ms};
-
-/// A channel's head: one row, `NULL`s for a channel with no log yet.
-const READ_HEAD: &str = "SELECT h.last_seq, h.epoch FROM (SELECT 1) \
-     LEFT JOIN channel_heads h ON h.channel = ?;";
-
-/// The sender's current membership and the message its client id stored
-/// before, if any: one row, `NULL`s where there is none.
-const READ_SENDER: &str = "SELECT m.member_id AS member_id, m.display_name AS display_name, \
-     d.seq AS seq, d.id AS id, d.sender AS sender, d.sender_name AS sender_name, \
-     d.client_id AS client_id, d.body AS body, d.created_at AS created_at \
-     FROM (SELECT 1) \
-     LEFT JOIN conversation_members m \
-       ON m.conversation_id = ? AND m.principal = ? AND m.left_at IS NULL \
-     LEFT JOIN messages d ON d.conversation_id = m.conversation_id \
-       AND d.sender_principal = m.principal AND d.client_id = ? \
-     LIMIT 1;";
-
-const WRITE_HEAD: &str = "INSERT INTO channel_heads (channel, last_seq, epoch) VALUES (?, ?, ?) \
-     ON CONFLICT (channel) DO UPDATE SET last_seq = excluded.last_seq;";
-
-const WRITE_MESSAGE: &str = "INSERT INTO messages (conversation_id, seq, id, sender_principal, \
-     sender, sender_name, client_id, body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?);";
-
-const WRITE_EVENT: &str = "INSERT INTO events (channel, seq, id, ts, payload) VALUES (?, ?, ?, ?, ?);";
 
 /// A job's answer, sent once its group has committed (or failed).
 pub(super) enum Answer {
@@ -322,9 +298,7 @@ async fn read(
     channels: &[&ChannelName],
     senders: &[&NewMessage],
 ) -> Result<Vec<AnyRow>, StoreError> {
-    let mut sql = String::from("BEGIN IMMEDIATE;");
-    sql.extend(std::iter::repeat_n(READ_HEAD, channels.len()));
-    sql.extend(std::iter::repeat_n(READ_SENDER, senders.len()));
+    let sql = batch::reads(channels.len(), senders.len());
     let mut query = sqlx::query(&sql);
     for channel in channels {
         query = query.bind(channel.as_str());
@@ -351,11 +325,7 @@ async fn write(
     events: &[EventEnvelope],
 ) -> Result<(), StoreError> {
     let moved: Vec<_> = next.iter().filter(|(_, head)| head.taken > 0).collect();
-    let mut sql = String::new();
-    sql.extend(std::iter::repeat_n(WRITE_HEAD, moved.len()));
-    sql.extend(std::iter::repeat_n(WRITE_MESSAGE, messages.len()));
-    sql.extend(std::iter::repeat_n(WRITE_EVENT, events.len()));
-    sql.push_str("COMMIT;");
+    let sql = batch::writes(moved.len(), messages.len(), events.len());
     let mut query = sqlx::query(&sql);
     for (channel, head) in moved {
         query = query.bind(channel.as_str()).bind(head.last_seq as i64).bind(&head.epoch);
