@@ -74,6 +74,28 @@ enum Planned {
     Refused(Answer),
 }
 
+/// An event's row, bound in the second trip: its payload as text, so the
+/// answer keeps the event itself and the payload is not copied.
+struct EventRow {
+    channel: ChannelName,
+    seq: u64,
+    id: String,
+    ts: i64,
+    payload: String,
+}
+
+impl EventRow {
+    fn of(event: &EventEnvelope) -> Self {
+        Self {
+            channel: event.channel.clone(),
+            seq: event.seq,
+            id: event.id.clone(),
+            ts: event.ts,
+            payload: event.payload.to_string(),
+        }
+    }
+}
+
 /// A stored message's row, bound in the second trip.
 struct MessageRow {
     conversation: String,
@@ -135,7 +157,7 @@ pub(super) async fn commit(
             Planned::Append { reply, channel, payload } => {
                 let seq = next.get_mut(&channel).expect("every channel read").take();
                 let event = new_event(channel, seq, payload);
-                events.push(event.clone());
+                events.push(EventRow::of(&event));
                 Answer::Append(reply, Ok(event))
             }
             Planned::Message { reply, channel, new } => {
@@ -167,7 +189,7 @@ pub(super) async fn commit(
                             }
                         };
                         sent_here.insert(key, message.clone());
-                        events.push(event.clone());
+                        events.push(EventRow::of(&event));
                         messages.push(MessageRow {
                             conversation: new.conversation,
                             principal: new.principal,
@@ -322,7 +344,7 @@ async fn write(
     conn: &mut AnyConnection,
     next: &HashMap<ChannelName, Head>,
     messages: &[MessageRow],
-    events: &[EventEnvelope],
+    events: &[EventRow],
 ) -> Result<(), StoreError> {
     let moved: Vec<_> = next.iter().filter(|(_, head)| head.taken > 0).collect();
     let sql = batch::writes(moved.len(), messages.len(), events.len());
@@ -349,7 +371,7 @@ async fn write(
             .bind(event.seq as i64)
             .bind(&event.id)
             .bind(event.ts)
-            .bind(event.payload.to_string());
+            .bind(&event.payload);
     }
     query.execute(&mut *conn).await?;
     Ok(())
