@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod pages;
 pub mod realtime;
 pub mod sessions;
+mod site_files;
 pub mod socket;
 pub mod webhooks;
 
@@ -92,7 +93,7 @@ pub fn router(state: AppState) -> Router {
                 // page's inbox is loaded by the browser.
                 .route_layer(axum::middleware::from_fn_with_state(state.clone(), pages::preload_inbox)),
         )
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
+        .fallback(site_files::file_or_not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), visitor::ensure_visitor));
 
     let https = state.config.https;

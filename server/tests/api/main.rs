@@ -25,3 +25,4 @@ mod realtime;
 mod reconnect;
 mod rendering;
 mod scrape;
+mod site_files;
