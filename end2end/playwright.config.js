@@ -1,5 +1,5 @@
 // End-to-end tests in Debian's Chromium (Playwright's own browser download is
-// not used). The server is the binary `cargo leptos build` produced, started on
+// not used). The server is the binary `cargo leptos build --split` produced, started on
 // its own port with a fresh SQLite file; tests wait for /health before starting.
 const { defineConfig } = require('@playwright/test');
 

@@ -6,4 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PWD/end2end/node_modules/.bin:$PATH"
 BEACON_SKIP_BROWSER=1 ./scripts/bootstrap.sh
-exec cargo leptos serve --release
+exec cargo leptos serve --release --split

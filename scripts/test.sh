@@ -32,8 +32,8 @@ psql -h 127.0.0.1 -U postgres -d postgres -Atqc \
 BEACON_TEST_POSTGRES_URL="${BEACON_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}" \
   cargo test -p server --test api -- --test-threads=1
 
-step "build the site (cargo leptos build)"
-cargo leptos build
+step "build the site (cargo leptos build --split)"
+cargo leptos build --split
 
 step "end-to-end tests (Playwright + Chromium)"
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')

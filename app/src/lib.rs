@@ -17,7 +17,7 @@
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, provide_meta_context};
 use leptos_router::{
-    ParamSegment, SsrMode, StaticSegment,
+    Lazy, ParamSegment, SsrMode, StaticSegment,
     components::{Route, Router, Routes},
 };
 
@@ -88,16 +88,16 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("") view=pages::HomePage />
                     // Async: the whole page, QR included, is in the first HTML response,
                     // so it works before (and without) the WASM.
-                    <Route path=(StaticSegment("register"), StaticSegment("connect")) view=pages::ConnectPage ssr=SsrMode::Async />
-                    <Route path=StaticSegment("register") view=pages::RegisterPage ssr=SsrMode::Async />
-                    <Route path=StaticSegment("me") view=pages::MePage ssr=SsrMode::Async />
-                    <Route path=StaticSegment("notifications") view=pages::NotificationsPage />
-                    <Route path=StaticSegment("chat") view=pages::ChatListPage />
-                    <Route path=(StaticSegment("chat"), StaticSegment("join"), ParamSegment("token")) view=pages::JoinPage />
-                    <Route path=(StaticSegment("chat"), ParamSegment("id")) view=pages::ConversationPage />
-                    <Route path=StaticSegment("dashboards") view=pages::DashboardListPage />
-                    <Route path=(StaticSegment("dashboards"), StaticSegment("join"), ParamSegment("token")) view=pages::DashboardJoinPage />
-                    <Route path=(StaticSegment("dashboards"), ParamSegment("id")) view=pages::DashboardPage />
+                    <Route path=(StaticSegment("register"), StaticSegment("connect")) view={Lazy::<pages::ConnectRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=StaticSegment("register") view={Lazy::<pages::RegisterRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=StaticSegment("me") view={Lazy::<pages::MeRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=StaticSegment("notifications") view={Lazy::<pages::NotificationsRoute>::new()} />
+                    <Route path=StaticSegment("chat") view={Lazy::<pages::ChatListRoute>::new()} />
+                    <Route path=(StaticSegment("chat"), StaticSegment("join"), ParamSegment("token")) view={Lazy::<pages::ChatJoinRoute>::new()} />
+                    <Route path=(StaticSegment("chat"), ParamSegment("id")) view={Lazy::<pages::ConversationRoute>::new()} />
+                    <Route path=StaticSegment("dashboards") view={Lazy::<pages::DashboardListRoute>::new()} />
+                    <Route path=(StaticSegment("dashboards"), StaticSegment("join"), ParamSegment("token")) view={Lazy::<pages::DashboardJoinRoute>::new()} />
+                    <Route path=(StaticSegment("dashboards"), ParamSegment("id")) view={Lazy::<pages::DashboardRoute>::new()} />
                 </Routes>
             </components::Frame>
         </Router>

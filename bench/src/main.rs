@@ -211,7 +211,7 @@ async fn main() -> Result<()> {
     };
     if !programs.beacon_bin.exists() {
         bail!(
-            "{} is missing: build it first with `cargo leptos build --release` (or pass --beacon-bin)",
+            "{} is missing: build it first with `cargo leptos build --release --split` (or pass --beacon-bin)",
             programs.beacon_bin.display()
         );
     }

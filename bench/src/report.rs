@@ -475,7 +475,7 @@ pub fn render(inputs: &Inputs<'_>) -> String {
         "- Each scenario runs against both servers in the same invocation, one server at a time, alternating \
          which goes first (idle, fan-out and chat: Beacon first; push and storm: Node first). Every run starts a fresh \
          server process on its own loopback port: Beacon is the release binary built by `cargo leptos build \
-         --release`, with a new SQLite file in a temporary folder; Node is `node bench/node/server.js`.\n",
+         --release --split`, with a new SQLite file in a temporary folder; Node is `node bench/node/server.js`.\n",
     );
     out.push_str(
         "- The Node server is the seed's design written anew: the `ws` package, a `Map` of `sessionId` to a \

@@ -3,5 +3,7 @@
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
+    // Lazy: a page's code is a chunk of its own (see `app::pages`), which
+    // hydration waits for.
+    leptos::mount::hydrate_lazy(app::App);
 }

@@ -6,6 +6,7 @@ mod conversation;
 mod dashboard;
 mod dashboards;
 mod home;
+mod lazy;
 mod me;
 mod notifications;
 mod register;
@@ -16,6 +17,10 @@ pub use conversation::ConversationPage;
 pub use dashboard::DashboardPage;
 pub use dashboards::{DashboardJoinPage, DashboardListPage};
 pub use home::HomePage;
+pub use lazy::{
+    ChatJoinRoute, ChatListRoute, ConnectRoute, ConversationRoute, DashboardJoinRoute, DashboardListRoute,
+    DashboardRoute, MeRoute, NotificationsRoute, RegisterRoute,
+};
 pub use me::MePage;
 pub use notifications::NotificationsPage;
 pub use register::RegisterPage;

@@ -42,8 +42,21 @@ pub fn pages_section(out: &mut String, run: &PagesRun) {
             a.gzip_bytes as f64 / 1000.0
         );
     }
-    let total: u64 = run.assets.iter().map(|a| a.gzip_bytes).sum();
-    let _ = writeln!(out, "\nA first visit downloads {:.1} KB gzipped in all.\n", total as f64 / 1000.0);
+    out.push_str(
+        "\nWhat a first visit to each page downloads, gzipped: the assets its HTML names (every page but the start \
+         page is a lazy route, whose WASM chunks the server names for preloading), and the main module its loader \
+         fetches.\n\n| page | WASM | in all (WASM, JS, CSS) |\n|---|---|---|\n",
+    );
+    for d in &run.downloads {
+        let _ = writeln!(
+            out,
+            "| `{}` | {:.1} KB | {:.1} KB |",
+            d.path,
+            run.gzip_bytes(d, ".wasm") as f64 / 1000.0,
+            run.gzip_bytes(d, "") as f64 / 1000.0
+        );
+    }
+    out.push('\n');
     if let Some(home) = run.timings.iter().find(|t| t.path == "/") {
         let _ = writeln!(
             out,
@@ -52,13 +65,15 @@ pub fn pages_section(out: &mut String, run: &PagesRun) {
             verdict(home.p50_ms <= HOME_TTFB_P50_MS)
         );
     }
-    if let Some(wasm) = run.assets.iter().find(|a| a.path.ends_with(".wasm")) {
+    if let Some((page, wasm)) =
+        run.downloads.iter().map(|d| (d.path, run.gzip_bytes(d, ".wasm"))).max_by_key(|(_, bytes)| *bytes)
+    {
         let _ = writeln!(
             out,
-            "- Target WASM at most {} KB gzipped: {:.1} KB, {}.",
+            "- Target WASM at most {} KB gzipped (the largest first visit, `{page}`): {:.1} KB, {}.",
             WASM_GZIP_BYTES / 1000,
-            wasm.gzip_bytes as f64 / 1000.0,
-            verdict(wasm.gzip_bytes <= WASM_GZIP_BYTES)
+            wasm as f64 / 1000.0,
+            verdict(wasm <= WASM_GZIP_BYTES)
         );
     }
     out.push('\n');

@@ -2,9 +2,10 @@
 //! and `/register/connect`, a returning visitor: the cookie of the first
 //! answer goes with every request after it, so the connect page reuses its
 //! open session), one request at a time after a warm-up; and the size of what
-//! a first visit downloads (the WASM, its JS loader and the CSS), as served:
-//! raw, and gzip-compressed by the server. Beacon only: the reference Node
-//! server renders no pages.
+//! a first visit to each page downloads (the main WASM and the page's own
+//! chunks, the JS loaders and the CSS, as the page's HTML names them), as
+//! served: raw, and gzip-compressed by the server. Beacon only: the reference
+//! Node server renders no pages.
 
 use std::time::{Duration, Instant};
 
@@ -39,10 +40,45 @@ pub struct AssetSize {
     pub gzip_bytes: u64,
 }
 
+/// The pages whose first visit is sized, as (route, a path it matches): one
+/// of each route. A conversation or dashboard that does not exist still
+/// renders its route (and names its chunks); its data is fetched later.
+const SIZED_PAGES: [(&str, &str); 7] = [
+    ("/", "/"),
+    ("/notifications", "/notifications"),
+    ("/chat", "/chat"),
+    ("/chat/:id", "/chat/00000000-0000-0000-0000-000000000000"),
+    ("/dashboards", "/dashboards"),
+    ("/dashboards/:id", "/dashboards/00000000-0000-0000-0000-000000000000"),
+    ("/register/connect", "/register/connect"),
+];
+
+/// What a first visit to one page downloads: paths into [`PagesRun::assets`].
+#[derive(Debug, Clone)]
+pub struct PageDownload {
+    /// The route, as `/chat/:id`.
+    pub path: &'static str,
+    pub assets: Vec<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct PagesRun {
     pub timings: Vec<PageTiming>,
+    /// Every asset any sized page names, once each.
     pub assets: Vec<AssetSize>,
+    pub downloads: Vec<PageDownload>,
+}
+
+impl PagesRun {
+    /// The gzipped bytes of `download`'s assets whose path ends with `suffix`
+    /// (`""` for all of them).
+    pub fn gzip_bytes(&self, download: &PageDownload, suffix: &str) -> u64 {
+        self.assets
+            .iter()
+            .filter(|a| a.path.ends_with(suffix) && download.assets.contains(&a.path))
+            .map(|a| a.gzip_bytes)
+            .sum()
+    }
 }
 
 pub async fn run(programs: &Programs, plan: &Plan) -> Result<PagesRun> {
@@ -63,7 +99,7 @@ async fn measure(server: &Server, plan: &Plan) -> Result<PagesRun> {
         .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_owned))
         .collect::<Vec<_>>()
         .join("; ");
-    let home = first.text().await?;
+    first.bytes().await?;
     let requests = if plan.quick { 100 } else { 500 };
     let mut timings = Vec::new();
     for path in ["/", "/register/connect"] {
@@ -103,39 +139,56 @@ async fn measure(server: &Server, plan: &Plan) -> Result<PagesRun> {
         progress("pages", format!("{path}: TTFB p50 {:.2} ms, p99 {:.2} ms", timing.p50_ms, timing.p99_ms));
         timings.push(timing);
     }
-    let mut assets = Vec::new();
-    for path in asset_paths(&home)? {
-        let fetch = |gzip: bool| {
-            let mut request = http.get(server.api.url(&path));
-            if gzip {
-                request = request.header(reqwest::header::ACCEPT_ENCODING, "gzip");
-            }
-            async {
-                let response = request.send().await?;
-                if !response.status().is_success() {
-                    bail!("GET {path} answered {} (is the site built beside the binary?)", response.status());
-                }
-                Ok(response.bytes().await?.len() as u64)
-            }
-        };
-        if path.ends_with(".wasm") {
-            let bytes = http.get(server.api.url(&path)).send().await?.bytes().await?;
-            if has_name_section(&bytes) {
-                bail!(
-                    "{path} carries a name section: the site is a debug build (a later `cargo leptos build` \
-                     replaced the release one); run `cargo leptos build --release` again"
-                );
+    let mut downloads = Vec::new();
+    let mut assets: Vec<AssetSize> = Vec::new();
+    for (route, page) in SIZED_PAGES {
+        let html = http.get(server.api.url(page)).header(reqwest::header::COOKIE, &cookie).send().await?;
+        if !html.status().is_success() {
+            bail!("GET {page} answered {}", html.status());
+        }
+        let paths = asset_paths(&html.text().await?)?;
+        for path in &paths {
+            if assets.iter().all(|a| &a.path != path) {
+                assets.push(asset_size(&http, server, path).await?);
             }
         }
-        let raw = fetch(false).await?;
-        let gzip = fetch(true).await?;
-        progress("pages", format!("{path}: {raw} bytes, {gzip} gzipped"));
-        assets.push(AssetSize { path, raw_bytes: raw, gzip_bytes: gzip });
+        downloads.push(PageDownload { path: route, assets: paths });
     }
-    Ok(PagesRun { timings, assets })
+    Ok(PagesRun { timings, assets, downloads })
 }
 
-/// The stylesheet, the JS loader and the WASM the home page names.
+async fn asset_size(http: &reqwest::Client, server: &Server, path: &str) -> Result<AssetSize> {
+    let fetch = |gzip: bool| {
+        let mut request = http.get(server.api.url(path));
+        if gzip {
+            request = request.header(reqwest::header::ACCEPT_ENCODING, "gzip");
+        }
+        async {
+            let response = request.send().await?;
+            if !response.status().is_success() {
+                bail!("GET {path} answered {} (is the site built beside the binary?)", response.status());
+            }
+            Ok(response.bytes().await?.len() as u64)
+        }
+    };
+    if path.ends_with(".wasm") {
+        let bytes = http.get(server.api.url(path)).send().await?.bytes().await?;
+        if has_name_section(&bytes) {
+            bail!(
+                "{path} carries a name section: the site is a debug build (a later `cargo leptos build` \
+                 replaced the release one); run `cargo leptos build --release --split` again"
+            );
+        }
+    }
+    let raw = fetch(false).await?;
+    let gzip = fetch(true).await?;
+    progress("pages", format!("{path}: {raw} bytes, {gzip} gzipped"));
+    Ok(AssetSize { path: path.to_owned(), raw_bytes: raw, gzip_bytes: gzip })
+}
+
+/// The stylesheet, the JS loaders and the WASM a page names (the page's own
+/// chunks are preloaded by name), and each loader's module: `x.js` fetches
+/// `x.wasm`, except the chunk loader, which fetches the chunks it is asked for.
 fn asset_paths(html: &str) -> Result<Vec<String>> {
     let mut paths: Vec<String> = html
         .split('"')
@@ -144,16 +197,16 @@ fn asset_paths(html: &str) -> Result<Vec<String>> {
         })
         .map(str::to_owned)
         .collect();
+    let modules: Vec<String> = paths
+        .iter()
+        .filter(|p| p.ends_with(".js") && !p.starts_with("/pkg/__wasm_split"))
+        .map(|js| js.trim_end_matches(".js").to_owned() + ".wasm")
+        .collect();
+    paths.extend(modules);
     paths.sort();
     paths.dedup();
-    if !paths.iter().any(|p| p.ends_with(".wasm"))
-        && let Some(js) = paths.iter().find(|p| p.ends_with(".js")).cloned()
-    {
-        // The loader fetches the module named after it.
-        paths.push(js.trim_end_matches(".js").to_owned() + ".wasm");
-    }
     if paths.is_empty() {
-        bail!("the home page names no /pkg/ assets");
+        bail!("the page names no /pkg/ assets");
     }
     Ok(paths)
 }
@@ -201,6 +254,12 @@ mod tests {
         let html = r#"<link rel="stylesheet" href="/pkg/beacon.css"><link rel="modulepreload" href="/pkg/beacon.js"><a href="/chat">"#;
         assert_eq!(asset_paths(html).unwrap(), ["/pkg/beacon.css", "/pkg/beacon.js", "/pkg/beacon.wasm"]);
         assert!(asset_paths("<p>nothing</p>").is_err());
+        // A lazy route's page: its chunk preloaded, the chunk loader beside the main one.
+        let html = r#"<link rel="modulepreload" href="/pkg/beacon.js"><link rel="preload" href="/pkg/beacon.wasm"><link rel="preload" href="/pkg/chunk_1.wasm"><link rel="modulepreload" href="/pkg/__wasm_split.abc.js">"#;
+        assert_eq!(
+            asset_paths(html).unwrap(),
+            ["/pkg/__wasm_split.abc.js", "/pkg/beacon.js", "/pkg/beacon.wasm", "/pkg/chunk_1.wasm"]
+        );
     }
 
     #[test]
