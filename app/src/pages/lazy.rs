@@ -44,14 +44,16 @@ macro_rules! lazy_page {
 
         impl LazyRoute for $route {
             fn data() -> Self {
+                // The server names the chunk in the page's head, so the
+                // browser fetches it beside the main module. Here, when the
+                // route is matched: from `view` it was missed on a page that
+                // waits for a blocking resource (`/register/connect`).
+                #[cfg(feature = "ssr")]
+                leptos::prefetch_lazy_fn_on_server(stringify!($chunk));
                 Self
             }
 
             async fn view(_this: Self) -> AnyView {
-                // The server names the chunk in the page's head, so the
-                // browser fetches it beside the main module.
-                #[cfg(feature = "ssr")]
-                leptos::prefetch_lazy_fn_on_server(stringify!($chunk));
                 $chunk::page()
                     .await
                     .unwrap_or_else(|_| view! { <PageNotLoaded /> }.into_any())
