@@ -17,7 +17,7 @@
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, provide_meta_context};
 use leptos_router::{
-    Lazy, ParamSegment, SsrMode, StaticSegment,
+    ParamSegment, SsrMode, StaticSegment,
     components::{Route, Router, Routes},
 };
 
@@ -35,6 +35,8 @@ pub mod realtime;
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     #[cfg(feature = "ssr")]
     content_security_policy();
+    #[cfg(feature = "ssr")]
+    pages::provide_chunk_manifest(&options);
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -88,16 +90,16 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("") view=pages::HomePage />
                     // Async: the whole page, QR included, is in the first HTML response,
                     // so it works before (and without) the WASM.
-                    <Route path=(StaticSegment("register"), StaticSegment("connect")) view={Lazy::<pages::ConnectRoute>::new()} ssr=SsrMode::Async />
-                    <Route path=StaticSegment("register") view={Lazy::<pages::RegisterRoute>::new()} ssr=SsrMode::Async />
-                    <Route path=StaticSegment("me") view={Lazy::<pages::MeRoute>::new()} ssr=SsrMode::Async />
-                    <Route path=StaticSegment("notifications") view={Lazy::<pages::NotificationsRoute>::new()} />
-                    <Route path=StaticSegment("chat") view={Lazy::<pages::ChatListRoute>::new()} />
-                    <Route path=(StaticSegment("chat"), StaticSegment("join"), ParamSegment("token")) view={Lazy::<pages::ChatJoinRoute>::new()} />
-                    <Route path=(StaticSegment("chat"), ParamSegment("id")) view={Lazy::<pages::ConversationRoute>::new()} />
-                    <Route path=StaticSegment("dashboards") view={Lazy::<pages::DashboardListRoute>::new()} />
-                    <Route path=(StaticSegment("dashboards"), StaticSegment("join"), ParamSegment("token")) view={Lazy::<pages::DashboardJoinRoute>::new()} />
-                    <Route path=(StaticSegment("dashboards"), ParamSegment("id")) view={Lazy::<pages::DashboardRoute>::new()} />
+                    <Route path=(StaticSegment("register"), StaticSegment("connect")) view=pages::ConnectRoute ssr=SsrMode::Async />
+                    <Route path=StaticSegment("register") view=pages::RegisterRoute ssr=SsrMode::Async />
+                    <Route path=StaticSegment("me") view=pages::MeRoute ssr=SsrMode::Async />
+                    <Route path=StaticSegment("notifications") view=pages::NotificationsRoute />
+                    <Route path=StaticSegment("chat") view=pages::ChatListRoute />
+                    <Route path=(StaticSegment("chat"), StaticSegment("join"), ParamSegment("token")) view=pages::ChatJoinRoute />
+                    <Route path=(StaticSegment("chat"), ParamSegment("id")) view=pages::ConversationRoute />
+                    <Route path=StaticSegment("dashboards") view=pages::DashboardListRoute />
+                    <Route path=(StaticSegment("dashboards"), StaticSegment("join"), ParamSegment("token")) view=pages::DashboardJoinRoute />
+                    <Route path=(StaticSegment("dashboards"), ParamSegment("id")) view=pages::DashboardRoute />
                 </Routes>
             </components::Frame>
         </Router>

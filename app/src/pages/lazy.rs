@@ -2,10 +2,10 @@
 //! its own (`cargo leptos build --split`), fetched when the page is first
 //! shown. A first visit loads the frame (header, bell, toasts, the realtime
 //! client, the inbox) and the page asked for, not every page's code. The
-//! server names the page's chunks in the HTML, so the browser fetches them
-//! beside the main module, and hydration waits for them
-//! (`leptos::mount::hydrate_lazy`). On the server a lazy route renders as any
-//! other page.
+//! server names the page's chunks in the HTML ([`super::chunk_preloads`]), so
+//! the browser fetches them beside the main module, and hydration waits for
+//! them (`leptos::mount::hydrate_lazy`). On the server a lazy route renders
+//! as any other page.
 //!
 //! The split points are written here rather than with Leptos' `#[lazy_route]`
 //! because that one cannot fail: a chunk that does not arrive (a navigation
@@ -15,10 +15,10 @@
 //! the chunk again (a failed load is not remembered).
 
 use leptos::prelude::*;
-use leptos_router::{LazyRoute, hooks::use_location};
+use leptos_router::{ChooseView, hooks::use_location};
 
-/// Declares `$route`, a lazy route showing `$page` from the WASM chunk
-/// `$chunk`. The page loads its data itself, so the route carries none.
+/// Declares `$route`, a route view showing `$page` from the WASM chunk
+/// `$chunk`.
 macro_rules! lazy_page {
     ($(#[$doc:meta])* $route:ident in $chunk:ident => $page:path) => {
         // The split point: in the browser, calling `page` fetches the chunk
@@ -40,29 +40,23 @@ macro_rules! lazy_page {
         }
 
         $(#[$doc])*
+        #[derive(Clone, Copy)]
         pub struct $route;
 
-        impl LazyRoute for $route {
-            fn data() -> Self {
-                // The server names the chunk in the page's head, so the
-                // browser fetches it beside the main module. Here, when the
-                // route is matched: from `view` it was missed on a page that
-                // waits for a blocking resource (`/register/connect`).
+        impl ChooseView for $route {
+            async fn choose(self) -> AnyView {
+                // The server names the chunk's modules in the page's head.
                 #[cfg(feature = "ssr")]
-                leptos::prefetch_lazy_fn_on_server(stringify!($chunk));
-                Self
-            }
-
-            async fn view(_this: Self) -> AnyView {
+                super::chunk_preloads::name_in_head(stringify!($chunk));
                 $chunk::page()
                     .await
                     .unwrap_or_else(|_| view! { <PageNotLoaded /> }.into_any())
             }
 
-            // The router awaits this before `view`, on a navigation and on
-            // hydration. A failure is left for `view`, which tries once more
-            // and then shows `PageNotLoaded`.
-            async fn preload() {
+            // The router awaits this before `choose`, on a navigation and on
+            // hydration. A failure is left for `choose`, which tries once
+            // more and then shows `PageNotLoaded`.
+            async fn preload(&self) {
                 let _ = $chunk::preload().await;
             }
         }

@@ -1,6 +1,8 @@
 //! One module per route.
 
 mod chat;
+#[cfg(feature = "ssr")]
+mod chunk_preloads;
 mod connect;
 mod conversation;
 mod dashboard;
@@ -12,6 +14,8 @@ mod notifications;
 mod register;
 
 pub use chat::{ChatListPage, JoinPage};
+#[cfg(feature = "ssr")]
+pub use chunk_preloads::provide_chunk_manifest;
 pub use connect::ConnectPage;
 pub use conversation::ConversationPage;
 pub use dashboard::DashboardPage;
