@@ -118,6 +118,8 @@ test('a conversation left while the page was offline shows as left when it is ba
   await openLive(b, '/');
   const id = await conversationFor(ada, alan);
   await openLive(b, `/chat/${id}`);
+  // The conversation is shown (the page loads it after hydrating).
+  await expect(b.getByTestId('composer')).toBeVisible();
   await expect(b.getByTestId('left')).toHaveCount(0);
 
   await alan.setOffline(true);

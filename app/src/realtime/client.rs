@@ -352,6 +352,11 @@ impl Client {
             }
         };
         if let Some(socket) = socket {
+            // Detached first: the socket's close event comes after its
+            // callbacks are dropped here, and calling a dropped callback throws.
+            socket.ws.set_onopen(None);
+            socket.ws.set_onmessage(None);
+            socket.ws.set_onclose(None);
             let _ = socket.ws.close();
         }
         self.fail_pending();
