@@ -34,6 +34,8 @@ pub async fn file_or_not_found(State(state): State<AppState>, request: Request) 
         Ok(response) if response.status().is_success() || response.status() == StatusCode::NOT_MODIFIED => {
             response.into_response()
         }
+        // Leptos looks the path up again before rendering the 404 page: one
+        // more file-system check, on misses only.
         _ => {
             let uri = request.uri().clone();
             leptos_axum::file_and_error_handler::<AppState, _>(app::shell)(uri, State(state), request).await
