@@ -86,7 +86,12 @@ test('two people edit one dashboard live, both ways', async ({ browser }, testIn
   await retitle(a, noteId, 'Release checklist');
   await expect(widget(b, noteId)).toHaveAttribute('data-title', 'Release checklist');
 
-  // Dragging the header moves it too.
+  // Dragging the header moves it too. The card is rebuilt when Ada's edit is
+  // confirmed, so measure it only once it is: a box read from the pending
+  // card would belong to an element about to leave the page.
+  await expect(widget(a, noteId)).toHaveAttribute('data-title', 'Release checklist');
+  await expect(widget(a, noteId)).toHaveAttribute('data-pending', 'false');
+  await expect(sync(a)).toHaveAttribute('data-state', 'synced');
   const box = await widget(a, noteId).locator('.widget-head').boundingBox();
   const grid = await a.getByTestId('grid').boundingBox();
   const cell = grid.width / 12;

@@ -145,7 +145,7 @@ impl Store {
         if let Some(bounds) = self.heads.lookup(channel) {
             return Ok(bounds);
         }
-        let ticket = self.heads.ticket();
+        let ticket = self.heads.ticket(channel);
         let bounds = self.read_log_bounds(channel).await?;
         self.heads.fill(channel, ticket, &bounds);
         Ok(bounds)

@@ -18,11 +18,11 @@
 //!
 //! So a trusted entry's head is the newest committed seq, as a database read
 //! at that moment would give. An entry is filled by a database read; a read
-//! that raced an invalidation ([`LogHeads::forget`]) is not kept. A write
-//! that never ends (its transaction failed, or its task was cancelled
-//! between commit and broadcast) leaves its channel untrusted: the channel is
-//! read from the database until [`LogHeads::sweep`] drops the entry, when the
-//! write is long finished either way.
+//! that raced an invalidation of its kind of channel ([`LogHeads::forget`])
+//! is not kept. A write that never ends (its transaction failed, or its task
+//! was cancelled between commit and broadcast) leaves its channel untrusted:
+//! the channel is read from the database until [`LogHeads::sweep`] drops
+//! the entry, when the write is long finished either way.
 //!
 //! `first_retained` is as of the database read; retention may have removed
 //! more since. That is safe: a reader whose events are gone finds the hole in
@@ -63,8 +63,22 @@ struct Entry {
 #[derive(Debug, Default)]
 struct Heads {
     entries: HashMap<ChannelName, Entry>,
-    /// Bumped by every invalidation; a database read started before it is not kept.
-    generation: u64,
+    /// Per kind of channel, bumped by every invalidation that may touch that
+    /// kind; a database read started before it is not kept. Per kind, so that
+    /// forgetting finished sessions does not throw away reads of inboxes.
+    generations: [u64; KINDS],
+}
+
+/// How many kinds of channel there are (the length of [`Heads::generations`]).
+const KINDS: usize = 4;
+
+fn kind_index(kind: ChannelKind) -> usize {
+    match kind {
+        ChannelKind::Session => 0,
+        ChannelKind::User => 1,
+        ChannelKind::Conversation => 2,
+        ChannelKind::Dashboard => 3,
+    }
 }
 
 /// The cache, or nothing (Postgres: other nodes write the log too).
@@ -84,6 +98,7 @@ pub struct Reads {
 /// Taken before a database read of a channel's bounds; hands the read to [`LogHeads::fill`].
 #[derive(Debug, Clone, Copy)]
 pub struct ReadTicket {
+    /// The generation of the channel's kind when the read started.
     generation: u64,
 }
 
@@ -122,16 +137,17 @@ impl LogHeads {
         found
     }
 
-    /// Before reading the channel's bounds from the database.
-    pub fn ticket(&self) -> ReadTicket {
-        ReadTicket { generation: self.with(|heads| heads.generation).unwrap_or_default() }
+    /// Before reading `channel`'s bounds from the database.
+    pub fn ticket(&self, channel: &ChannelName) -> ReadTicket {
+        let kind = kind_index(channel.kind());
+        ReadTicket { generation: self.with(|heads| heads.generations[kind]).unwrap_or_default() }
     }
 
     /// Keeps what a database read found, unless an invalidation came after
     /// its ticket. Writes that ended meanwhile are merged in (heads only grow).
     pub fn fill(&self, channel: &ChannelName, ticket: ReadTicket, bounds: &LogBounds) {
         self.with(|heads| {
-            if heads.generation != ticket.generation {
+            if heads.generations[kind_index(channel.kind())] != ticket.generation {
                 return;
             }
             if !heads.entries.contains_key(channel) {
@@ -172,13 +188,13 @@ impl LogHeads {
             }
             // Its entry was swept or dropped: whatever is cached was read
             // without this write in mind.
-            _ => heads.invalidate(|name| name == channel),
+            _ => heads.invalidate(channel.kind(), |name| name == channel),
         });
     }
 
     /// Forgets the channels of `kind` (their heads were deleted).
     pub fn forget(&self, kind: ChannelKind) {
-        self.with(|heads| heads.invalidate(|name| name.kind() == kind));
+        self.with(|heads| heads.invalidate(kind, |name| name.kind() == kind));
     }
 
     /// Drops entries whose writes never ended (see the module comment).
@@ -188,7 +204,7 @@ impl LogHeads {
             let stuck = |entry: &Entry| entry.in_flight > 0 && now - entry.busy_since > STUCK_WRITE;
             if heads.entries.values().any(stuck) {
                 heads.entries.retain(|_, entry| !stuck(entry));
-                heads.generation += 1;
+                heads.bump_all();
             }
         });
     }
@@ -206,7 +222,8 @@ impl Entry {
 }
 
 impl Heads {
-    fn invalidate(&mut self, mut matches: impl FnMut(&ChannelName) -> bool) {
+    /// Drops what was read of the channels that `matches` (all of `kind`).
+    fn invalidate(&mut self, kind: ChannelKind, mut matches: impl FnMut(&ChannelName) -> bool) {
         // Writes in flight keep their count; only what was read goes.
         self.entries.retain(|name, entry| {
             if matches(name) {
@@ -214,14 +231,20 @@ impl Heads {
             }
             entry.in_flight > 0 || entry.read.is_some()
         });
-        self.generation += 1;
+        self.generations[kind_index(kind)] += 1;
+    }
+
+    fn bump_all(&mut self) {
+        for generation in &mut self.generations {
+            *generation += 1;
+        }
     }
 
     /// Before adding an entry: when full, drop every entry without a write in flight.
     fn make_room(&mut self) {
         if self.entries.len() >= MAX_CHANNELS {
             self.entries.retain(|_, entry| entry.in_flight > 0);
-            self.generation += 1;
+            self.bump_all();
         }
     }
 }
@@ -239,7 +262,7 @@ mod tests {
     }
 
     fn read(heads: &LogHeads, c: &ChannelName, head: u64) {
-        let ticket = heads.ticket();
+        let ticket = heads.ticket(c);
         heads.fill(c, ticket, &bounds(head));
     }
 
@@ -274,7 +297,7 @@ mod tests {
         let heads = LogHeads::sole_writer();
         let c = channel(1);
         heads.begin_write(&c, 5, "e1");
-        let ticket = heads.ticket();
+        let ticket = heads.ticket(&c);
         heads.end_write(&c, 5);
         // The read ran before the commit and saw 4.
         heads.fill(&c, ticket, &bounds(4));
@@ -289,7 +312,7 @@ mod tests {
         heads.begin_write(&c, 1, "e2");
         heads.end_write(&c, 1);
         assert_eq!(heads.lookup(&c), None, "the epoch read is gone");
-        let ticket = heads.ticket();
+        let ticket = heads.ticket(&c);
         heads.fill(&c, ticket, &LogBounds { head: 1, first_retained: 1, epoch: "e2".into() });
         assert_eq!(heads.lookup(&c).map(|b| (b.head, b.epoch)), Some((1, "e2".into())));
     }
@@ -298,7 +321,7 @@ mod tests {
     fn a_read_from_before_an_invalidation_is_not_kept() {
         let heads = LogHeads::sole_writer();
         let c = channel(1);
-        let ticket = heads.ticket();
+        let ticket = heads.ticket(&c);
         heads.forget(ChannelKind::User);
         heads.fill(&c, ticket, &bounds(4));
         assert_eq!(heads.lookup(&c), None);
@@ -307,11 +330,22 @@ mod tests {
     }
 
     #[test]
+    fn forgetting_one_kind_keeps_reads_of_the_others_in_flight() {
+        let heads = LogHeads::sole_writer();
+        let user = channel(1);
+        // The retention run forgets finished sessions while an inbox is read.
+        let ticket = heads.ticket(&user);
+        heads.forget(ChannelKind::Session);
+        heads.fill(&user, ticket, &bounds(4));
+        assert_eq!(heads.lookup(&user), Some(bounds(4)));
+    }
+
+    #[test]
     fn a_write_ending_without_its_entry_discards_reads_in_flight() {
         let heads = LogHeads::sole_writer();
         let c = channel(1);
         // The entry went (swept) while the write was in flight.
-        let ticket = heads.ticket();
+        let ticket = heads.ticket(&c);
         heads.end_write(&c, 5);
         heads.fill(&c, ticket, &bounds(4));
         assert_eq!(heads.lookup(&c), None, "the read may predate the write");
