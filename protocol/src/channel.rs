@@ -1,8 +1,9 @@
 //! Channel names. A channel is `<kind>:<id>`; an invalid name cannot be built.
 
 use std::fmt;
+use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 
 /// Longest id part of a channel name: room for a UUID or a prefixed key, no more.
 pub const MAX_CHANNEL_ID_LEN: usize = 64;
@@ -54,9 +55,20 @@ pub enum ChannelError {
 }
 
 /// A validated channel name such as `session:4f6c...`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct ChannelName(String);
+///
+/// Shared, not copied: a server keeps one channel's name in its registry, in
+/// each subscriber's subscriptions and in the log's cache, and a clone is a
+/// count, not an allocation.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(try_from = "String")]
+pub struct ChannelName(Arc<str>);
+
+/// Written as the string it is, without building a `String` first.
+impl Serialize for ChannelName {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
 
 impl ChannelName {
     /// Validates `s` as a channel name.
@@ -69,7 +81,7 @@ impl ChannelName {
         if !id_ok {
             return Err(ChannelError::InvalidId);
         }
-        Ok(Self(s.to_owned()))
+        Ok(Self(Arc::from(s)))
     }
 
     /// Builds the channel of `kind` for an id, validating the id.
@@ -108,7 +120,7 @@ impl TryFrom<String> for ChannelName {
 
 impl From<ChannelName> for String {
     fn from(c: ChannelName) -> Self {
-        c.0
+        c.0.as_ref().to_owned()
     }
 }
 
@@ -154,5 +166,14 @@ mod tests {
         assert!(err.to_string().contains("unknown channel kind"), "{err}");
         let ok: ChannelName = serde_json::from_str("\"user:7\"").unwrap();
         assert_eq!(ok.as_str(), "user:7");
+    }
+
+    #[test]
+    fn serializes_as_its_string_and_clones_share_it() {
+        let channel = ChannelName::parse("conversation:c_1").unwrap();
+        assert_eq!(serde_json::to_string(&channel).unwrap(), "\"conversation:c_1\"");
+        let copy = channel.clone();
+        assert!(std::ptr::eq(copy.as_str(), channel.as_str()), "a clone is the same string");
+        assert_eq!(String::from(copy), "conversation:c_1");
     }
 }

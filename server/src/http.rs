@@ -113,13 +113,13 @@ pub fn router(state: AppState) -> Router {
     if let Some(dev_agent) = dev_agent {
         app = app.merge(dev_agent.router());
     }
-    with_layers(app, https)
+    with_layers(app, https, REQUEST_TIMEOUT)
 }
 
 /// The server-to-server routes alone, for `BEACON_API_BIND`'s listener.
 pub fn api_router(state: AppState) -> Router {
     let https = state.config.https;
-    with_layers(api_routes().with_state(state), https)
+    with_layers(api_routes().with_state(state), https, REQUEST_TIMEOUT)
 }
 
 /// Server-to-server and operations routes: API keys, no cookies.
@@ -146,16 +146,15 @@ fn api_routes() -> Router<AppState> {
         )
 }
 
-/// Request ids, tracing, the timeout, compression and the security headers.
-fn with_layers(app: Router, https: bool) -> Router {
+/// Request ids, tracing, the security headers, the timeout and compression.
+/// The headers wrap the timeout, so its own answer carries them too.
+fn with_layers(app: Router, https: bool, timeout: std::time::Duration) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     app.layer(
         ServiceBuilder::new()
             .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
             .layer(TraceLayer::new_for_http())
             .layer(PropagateRequestIdLayer::new(request_id))
-            .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
-            .layer(CompressionLayer::new())
             .layer(security_header("x-content-type-options", "nosniff"))
             .layer(security_header("x-frame-options", "DENY"))
             .layer(security_header("referrer-policy", "strict-origin-when-cross-origin"))
@@ -166,7 +165,9 @@ fn with_layers(app: Router, https: bool) -> Router {
             .layer(SetResponseHeaderLayer::if_not_present(
                 HeaderName::from_static("strict-transport-security"),
                 https.then(|| HeaderValue::from_static(HSTS)),
-            )),
+            ))
+            .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout))
+            .layer(CompressionLayer::new()),
     )
 }
 
@@ -177,4 +178,28 @@ const HSTS: &str = "max-age=63072000; includeSubDomains";
 
 fn security_header(name: &'static str, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
     SetResponseHeaderLayer::if_not_present(HeaderName::from_static(name), HeaderValue::from_static(value))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_request_that_times_out_still_gets_the_security_headers() {
+        let never = Router::new().route("/slow", get(|| std::future::pending::<()>()));
+        let app = with_layers(never, true, Duration::from_millis(20));
+        let answer = app.oneshot(Request::get("/slow").body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(answer.status(), StatusCode::REQUEST_TIMEOUT);
+        let headers = answer.headers();
+        assert_eq!(headers["content-security-policy"], API_CSP);
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        assert_eq!(headers["strict-transport-security"], HSTS);
+        assert!(headers.contains_key("x-request-id"));
+    }
 }
