@@ -192,7 +192,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_request_that_times_out_still_gets_the_security_headers() {
-        let never = Router::new().route("/slow", get(|| std::future::pending::<()>()));
+        let never = Router::new().route("/slow", get(std::future::pending::<()>));
         let app = with_layers(never, true, Duration::from_millis(20));
         let answer = app.oneshot(Request::get("/slow").body(Body::empty()).unwrap()).await.unwrap();
         assert_eq!(answer.status(), StatusCode::REQUEST_TIMEOUT);

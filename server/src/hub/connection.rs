@@ -19,6 +19,7 @@ mod inbound;
 mod ops;
 mod publish;
 mod subscribe;
+mod subscriptions;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -31,6 +32,7 @@ use protocol::chat::Member;
 use protocol::message::{Nack, Welcome};
 use protocol::{ChannelName, CloseCode, ErrorCode, ServerMessage};
 
+use self::subscriptions::Subscriptions;
 use super::rate::RateLimiter;
 use super::{ConnectionId, Hub, Next, Outbound, Outbox, OutboxReader, encode};
 use crate::auth::Principal;
@@ -85,7 +87,7 @@ struct Connection {
     admission: Admission,
     token_expires_at: u64,
     /// Channel -> highest seq delivered.
-    subscriptions: HashMap<ChannelName, u64>,
+    subscriptions: Subscriptions,
     /// Subscribed channels where this principal is a member (present, may type).
     memberships: HashMap<ChannelName, Member>,
     outbox: Outbox,
@@ -119,7 +121,7 @@ pub fn serve(
         principal: None,
         admission: Admission::Refused,
         token_expires_at: 0,
-        subscriptions: HashMap::new(),
+        subscriptions: Subscriptions::default(),
         memberships: HashMap::new(),
         outbox,
         queue,

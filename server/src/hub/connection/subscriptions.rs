@@ -1,0 +1,109 @@
+//! A connection's subscriptions: each channel with the highest seq sent on
+//! it, in a vector sorted by name.
+//!
+//! A socket holds a handful of channels (at most
+//! `BEACON_MAX_CHANNELS_PER_CONNECTION`, 64 unless raised): a binary search
+//! over them costs less than hashing the name on every delivery, and one
+//! subscription is a 32-byte allocation where a hash map's smallest table is
+//! 128 bytes, kept for as long as an idle socket lives (docs/PERFORMANCE.md,
+//! step 19).
+
+use protocol::ChannelName;
+
+#[derive(Debug, Default)]
+pub(super) struct Subscriptions {
+    /// Sorted by channel name, each channel once.
+    entries: Vec<(ChannelName, u64)>,
+}
+
+impl Subscriptions {
+    fn position(&self, channel: &ChannelName) -> Result<usize, usize> {
+        self.entries.binary_search_by(|(name, _)| name.as_str().cmp(channel.as_str()))
+    }
+
+    pub(super) fn contains_key(&self, channel: &ChannelName) -> bool {
+        self.position(channel).is_ok()
+    }
+
+    pub(super) fn get(&self, channel: &ChannelName) -> Option<&u64> {
+        self.position(channel).ok().map(|at| &self.entries[at].1)
+    }
+
+    pub(super) fn get_mut(&mut self, channel: &ChannelName) -> Option<&mut u64> {
+        self.position(channel).ok().map(|at| &mut self.entries[at].1)
+    }
+
+    /// Sets the channel's last seq; returns the one it replaced.
+    pub(super) fn insert(&mut self, channel: ChannelName, seq: u64) -> Option<u64> {
+        match self.position(&channel) {
+            Ok(at) => Some(std::mem::replace(&mut self.entries[at].1, seq)),
+            Err(at) => {
+                self.entries.insert(at, (channel, seq));
+                None
+            }
+        }
+    }
+
+    pub(super) fn remove(&mut self, channel: &ChannelName) -> Option<u64> {
+        let at = self.position(channel).ok()?;
+        let (_, seq) = self.entries.remove(at);
+        if self.entries.is_empty() {
+            // An idle socket keeps nothing for channels it left.
+            self.entries = Vec::new();
+        }
+        Some(seq)
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub(super) fn keys(&self) -> impl Iterator<Item = &ChannelName> {
+        self.entries.iter().map(|(name, _)| name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn channel(n: u32) -> ChannelName {
+        ChannelName::parse(&format!("user:{n}")).unwrap()
+    }
+
+    #[test]
+    fn answers_as_a_map_would() {
+        let mut subscriptions = Subscriptions::default();
+        let mut model = HashMap::new();
+        // Inserts, overwrites and removes in an order that is neither sorted nor reversed.
+        for step in 0..400u32 {
+            let c = channel((step * 7919) % 23);
+            match step % 5 {
+                0..=2 => assert_eq!(
+                    subscriptions.insert(c.clone(), u64::from(step)),
+                    model.insert(c, u64::from(step))
+                ),
+                3 => assert_eq!(subscriptions.remove(&c), model.remove(&c)),
+                _ => {
+                    if let (Some(seq), Some(expected)) = (subscriptions.get_mut(&c), model.get_mut(&c)) {
+                        *seq += 1;
+                        *expected += 1;
+                    }
+                }
+            }
+            assert_eq!(subscriptions.len(), model.len());
+            for n in 0..23 {
+                assert_eq!(subscriptions.get(&channel(n)), model.get(&channel(n)), "step {step}, user:{n}");
+                assert_eq!(subscriptions.contains_key(&channel(n)), model.contains_key(&channel(n)));
+            }
+        }
+        let mut keys: Vec<_> = subscriptions.keys().cloned().collect();
+        let mut expected: Vec<_> = model.keys().cloned().collect();
+        assert!(keys.is_sorted_by(|a, b| a.as_str() < b.as_str()), "kept sorted, each once");
+        keys.sort();
+        expected.sort();
+        assert_eq!(keys, expected);
+    }
+}
