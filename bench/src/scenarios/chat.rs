@@ -360,10 +360,11 @@ async fn run_on(server: &Server, plan: &Plan, label: &str) -> Result<ChatRun> {
     let send_secs = started.elapsed().as_secs_f64();
     // A member may be between its tick and its write when sending stops.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let sent = tallies.sent.load(Ordering::Relaxed);
-    let expected = sent * (plan.chat_members as u64 - 1);
+    // Read again at every check: on a busy load generator a member may count
+    // its last send after this point, and the drain waits for that one too.
+    let others = plan.chat_members as u64 - 1;
     super::drain(&tallies.delivered, Duration::from_secs(2), || {
-        tallies.delivered.load(Ordering::Relaxed) >= expected
+        tallies.delivered.load(Ordering::Relaxed) >= tallies.sent.load(Ordering::Relaxed) * others
     })
     .await;
     let server_cpu_secs = cpu_between(cpu_before, cpu(server));
