@@ -23,6 +23,7 @@ pub mod counts;
 pub mod ephemeral;
 mod fan_out;
 pub mod gap_fill;
+mod listeners;
 pub mod metrics;
 pub mod outbox;
 pub mod presence;
@@ -47,6 +48,7 @@ use crate::auth::Principal;
 use crate::bus::{BusMessage, Published, SharedBus};
 use crate::store::{Store, StoreError};
 use counts::{Admission, SharedCounts};
+use listeners::Listeners;
 pub use metrics::Metrics;
 pub use outbox::{Next, Outbound, Outbox, OutboxReader, Refused, outbox};
 use presence::SharedPresence;
@@ -72,7 +74,7 @@ enum Listener {
 /// log's head).
 #[derive(Default)]
 struct ChannelListeners {
-    listeners: HashMap<ConnectionId, Listener>,
+    listeners: Listeners<Listener>,
     order: Reorder<Arc<Published>>,
 }
 

@@ -23,6 +23,7 @@ use crate::cluster::leader::Leadership;
 use crate::config::AgentMode;
 use crate::config::Config;
 use crate::flow::{ConnectFlow, FlowSettings};
+use crate::hub::connection::ConnectionContext;
 use crate::hub::{Hub, HubParts};
 use crate::state::{AppState, NodeInfo, WebhookAuth};
 use crate::store::Store;
@@ -86,10 +87,21 @@ impl Application {
         let chat = Chat::new(store.clone(), hub.clone(), inbox.clone(), config.chat.messages_per_sec);
         let dashboards =
             crate::dashboard::Dashboards::new(store.clone(), hub.clone(), config.chat.dashboard_ops_per_sec);
+        let keys = TokenKeys::new(config.secret.expose());
+        let config = Arc::new(config);
+        // One context shared by every socket: a socket's task keeps a pointer, not five.
+        let sockets = Arc::new(ConnectionContext {
+            hub: hub.clone(),
+            keys: keys.clone(),
+            config: config.clone(),
+            chat: chat.clone(),
+            dashboards: dashboards.clone(),
+        });
         let state = AppState {
-            keys: TokenKeys::new(config.secret.expose()),
+            keys,
             leptos_options: leptos_options(&config, local_addr),
-            config: Arc::new(config),
+            config,
+            sockets,
             store,
             hub,
             started_at: Instant::now(),

@@ -38,6 +38,8 @@ pub struct AppState {
     pub chat: Chat,
     /// Live dashboards.
     pub dashboards: crate::dashboard::Dashboards,
+    /// What every WebSocket's task shares.
+    pub sockets: Arc<ConnectionContext>,
     /// Per-address and whole-server abuse limits.
     pub guards: Guards,
     /// Present when the built-in dev agent stands in for the platform.
@@ -69,14 +71,8 @@ impl AppState {
         false
     }
 
-    pub fn connection_context(&self) -> ConnectionContext {
-        ConnectionContext {
-            hub: self.hub.clone(),
-            keys: self.keys.clone(),
-            config: self.config.clone(),
-            chat: self.chat.clone(),
-            dashboards: self.dashboards.clone(),
-        }
+    pub fn connection_context(&self) -> Arc<ConnectionContext> {
+        self.sockets.clone()
     }
 }
 

@@ -14,14 +14,14 @@
 //! - `delivery`: live events and signals out, in batches, with gap filling.
 //! - `publish`: what members send: messages, typing, activity.
 
+mod channel_map;
 mod delivery;
 mod inbound;
 mod ops;
 mod publish;
 mod subscribe;
-mod subscriptions;
+mod write;
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -30,9 +30,10 @@ use std::time::{Duration, Instant};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use protocol::chat::Member;
 use protocol::message::{Nack, Welcome};
-use protocol::{ChannelName, CloseCode, ErrorCode, ServerMessage};
+use protocol::{CloseCode, ErrorCode, ServerMessage};
 
-use self::subscriptions::Subscriptions;
+use self::channel_map::{ChannelMap, Subscriptions};
+use self::write::write_bounded;
 use super::rate::RateLimiter;
 use super::{ConnectionId, Hub, Next, Outbound, Outbox, OutboxReader, encode};
 use crate::auth::Principal;
@@ -51,8 +52,6 @@ const WRITE_BATCH: usize = 64;
 const INBOUND_BURST: usize = 16;
 /// No frame of a burst is started after this long: the answers so far go out.
 const INBOUND_BURST_TIME: Duration = Duration::from_millis(2);
-/// Longest one socket write may wait for the peer to read.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest the closing handshake may take before the socket is dropped anyway.
 const CLOSE_HANDSHAKE: Duration = Duration::from_secs(2);
 /// Consecutive refused messages (rate limit) before the connection is closed.
@@ -62,8 +61,7 @@ const PROTOCOL_ERRORS_BEFORE_CLOSE: u32 = 10;
 /// Forbidden subscribes tolerated before the connection is closed.
 const DENIALS_BEFORE_CLOSE: u32 = 10;
 
-/// What a connection needs from the application.
-#[derive(Clone)]
+/// What a connection needs from the application (one, shared by every socket).
 pub struct ConnectionContext {
     pub hub: Hub,
     pub keys: TokenKeys,
@@ -79,7 +77,7 @@ enum End {
 }
 
 struct Connection {
-    ctx: ConnectionContext,
+    ctx: Arc<ConnectionContext>,
     socket: WebSocket,
     id: ConnectionId,
     principal: Option<Principal>,
@@ -89,7 +87,7 @@ struct Connection {
     /// Channel -> highest seq delivered.
     subscriptions: Subscriptions,
     /// Subscribed channels where this principal is a member (present, may type).
-    memberships: HashMap<ChannelName, Member>,
+    memberships: ChannelMap<Member>,
     outbox: Outbox,
     queue: OutboxReader,
     limiter: RateLimiter,
@@ -107,7 +105,7 @@ struct Connection {
 /// life of every socket. `admitted` (the socket's permits) is released when
 /// the connection ends.
 pub fn serve(
-    ctx: ConnectionContext,
+    ctx: Arc<ConnectionContext>,
     socket: WebSocket,
     admitted: Held,
 ) -> impl Future<Output = ()> + Send + 'static {
@@ -122,7 +120,7 @@ pub fn serve(
         admission: Admission::Refused,
         token_expires_at: 0,
         subscriptions: Subscriptions::default(),
-        memberships: HashMap::new(),
+        memberships: ChannelMap::default(),
         outbox,
         queue,
         rate_violations: 0,
@@ -312,19 +310,31 @@ impl Connection {
     }
 }
 
-/// Runs a socket write, giving up on a peer that has not taken our bytes for
-/// [`WRITE_TIMEOUT`]: a frozen or hostile client that keeps its receive window
-/// shut must not hold the task (and its kick, shutdown and expiry) forever.
-async fn write_bounded<E>(write: impl std::future::Future<Output = Result<(), E>>) -> Result<(), End> {
-    match tokio::time::timeout(WRITE_TIMEOUT, write).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(_)) | Err(_) => Err(End::ClientGone),
-    }
-}
-
 /// When the connection's token runs out, as an instant for `sleep_until`.
 fn token_deadline(expires_at_unix: u64) -> tokio::time::Instant {
     let now_unix = jsonwebtoken::get_current_timestamp();
     let left = Duration::from_secs(expires_at_unix.saturating_sub(now_unix));
     tokio::time::Instant::now() + left
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The size of the future `serve` returns, without making one.
+    fn future_size<F, Fut>(_: F) -> usize
+    where
+        F: FnOnce(Arc<ConnectionContext>, WebSocket, Held) -> Fut,
+    {
+        std::mem::size_of::<Fut>()
+    }
+
+    #[test]
+    fn a_socket_task_stays_small() {
+        // Every socket's task is this size for the socket's whole life, idle or
+        // not (docs/PERFORMANCE.md, steps 13, 19 and 20). An await added inline
+        // to `run` or to the delivery's fast path grows it: box rare paths.
+        let size = future_size(serve);
+        assert!(size <= 1_280, "a socket's future is {size} bytes, more than 1,280");
+    }
 }

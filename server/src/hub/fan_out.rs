@@ -8,14 +8,14 @@
 //!
 //! [`Reorder`]: super::reorder::Reorder
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use protocol::CloseCode;
 
-use super::{ChannelListeners, ConnectionId, Hub, Listener, Outbound, Refused};
+use super::listeners::Listeners;
+use super::{ChannelListeners, Hub, Listener, Outbound, Refused};
 use crate::bus::{BusMessage, Published};
 
 /// What one hand-on did, for the metrics.
@@ -90,7 +90,7 @@ impl Hub {
 }
 
 /// Puts `item` in every listener's queue (or wakes the long-poll waiters).
-fn hand_on(hub: &Hub, listeners: &HashMap<ConnectionId, Listener>, item: &Outbound) -> Handed {
+fn hand_on(hub: &Hub, listeners: &Listeners<Listener>, item: &Outbound) -> Handed {
     let is_event = matches!(item, Outbound::Event(_));
     let mut handed = Handed::default();
     for listener in listeners.values() {

@@ -12,14 +12,38 @@ use super::{Connection, End, WRITE_BATCH, write_bounded};
 use crate::bus::Published;
 use crate::hub::{Outbound, encode};
 
+/// What [`Connection::deliver_batch`] does with a queued item.
+enum Prepared {
+    Write(Message),
+    Skip,
+    /// A gap to fill from the log first, or a revocation.
+    Slow(Outbound),
+}
+
 impl Connection {
     /// Writes `first` and whatever else is already queued (up to a batch), then
     /// flushes once: one write to the socket for a burst instead of one per item.
+    ///
+    /// An event next in its channel's seq and a signal are written here; a
+    /// gap to fill or a revocation goes through [`Self::deliver`], boxed. This
+    /// future is inline in every socket's task, and sized by what it awaits.
     pub(super) async fn deliver_batch(&mut self, first: Outbound) -> Result<(), End> {
-        let mut written = u64::from(self.deliver(first).await?);
-        for _ in 1..WRITE_BATCH {
-            let Some(next) = self.queue.try_next() else { break };
-            written += u64::from(self.deliver(next).await?);
+        let mut written = 0u64;
+        let mut next = Some(first);
+        let mut taken = 0;
+        while let Some(item) = next.take() {
+            taken += 1;
+            match self.prepare(item) {
+                Prepared::Write(frame) => {
+                    write_bounded(futures_util::SinkExt::feed(&mut self.socket, frame)).await?;
+                    written += 1;
+                }
+                Prepared::Skip => {}
+                Prepared::Slow(item) => written += u64::from(Box::pin(self.deliver(item)).await?),
+            }
+            if taken < WRITE_BATCH {
+                next = self.queue.try_next();
+            }
         }
         if written > 0 {
             self.ctx.hub.metrics().frames_out.fetch_add(written, Ordering::Relaxed);
@@ -28,7 +52,30 @@ impl Connection {
         Ok(())
     }
 
-    /// Queues one item on the socket (unflushed); returns whether a frame was written.
+    /// What to do with `item`, decided without waiting: the frame of an event
+    /// next in its channel (its seq recorded as delivered) or of a signal,
+    /// nothing for what is stale or unsubscribed, or the slow path.
+    fn prepare(&mut self, item: Outbound) -> Prepared {
+        match &item {
+            Outbound::Event(event) => match self.subscriptions.get_mut(&event.channel) {
+                None => Prepared::Skip,
+                Some(last) if event.seq <= *last => Prepared::Skip, // already sent by a replay
+                Some(last) if event.seq == *last + 1 => {
+                    *last = event.seq;
+                    Prepared::Write(Message::Text(event.frame.clone()))
+                }
+                Some(_) => Prepared::Slow(item),
+            },
+            Outbound::Signal(signal) if self.subscriptions.contains_key(&signal.channel) => {
+                Prepared::Write(Message::Text(signal.frame.clone()))
+            }
+            Outbound::Signal(_) => Prepared::Skip, // unsubscribed while it was queued
+            Outbound::Revoke(_) => Prepared::Slow(item),
+        }
+    }
+
+    /// Queues one item of any kind on the socket (unflushed); returns whether
+    /// a frame was written. The batch's slow path: gaps and revocations.
     async fn deliver(&mut self, item: Outbound) -> Result<bool, End> {
         match item {
             Outbound::Event(event) => self.deliver_event(&event).await,

@@ -1,5 +1,5 @@
-//! A connection's subscriptions: each channel with the highest seq sent on
-//! it, in a vector sorted by name.
+//! A connection's per-channel state (its subscriptions, each channel with the
+//! highest seq sent on it; its memberships), in a vector sorted by name.
 //!
 //! A socket holds a handful of channels (at most
 //! `BEACON_MAX_CHANNELS_PER_CONNECTION`, 64 unless raised): a binary search
@@ -10,13 +10,22 @@
 
 use protocol::ChannelName;
 
-#[derive(Debug, Default)]
-pub(super) struct Subscriptions {
+#[derive(Debug)]
+pub(super) struct ChannelMap<V> {
     /// Sorted by channel name, each channel once.
-    entries: Vec<(ChannelName, u64)>,
+    entries: Vec<(ChannelName, V)>,
 }
 
-impl Subscriptions {
+/// Channel -> highest seq delivered.
+pub(super) type Subscriptions = ChannelMap<u64>;
+
+impl<V> Default for ChannelMap<V> {
+    fn default() -> Self {
+        Self { entries: Vec::new() }
+    }
+}
+
+impl<V> ChannelMap<V> {
     fn position(&self, channel: &ChannelName) -> Result<usize, usize> {
         self.entries.binary_search_by(|(name, _)| name.as_str().cmp(channel.as_str()))
     }
@@ -25,33 +34,37 @@ impl Subscriptions {
         self.position(channel).is_ok()
     }
 
-    pub(super) fn get(&self, channel: &ChannelName) -> Option<&u64> {
+    pub(super) fn get(&self, channel: &ChannelName) -> Option<&V> {
         self.position(channel).ok().map(|at| &self.entries[at].1)
     }
 
-    pub(super) fn get_mut(&mut self, channel: &ChannelName) -> Option<&mut u64> {
+    pub(super) fn get_key_value(&self, channel: &ChannelName) -> Option<(&ChannelName, &V)> {
+        self.position(channel).ok().map(|at| (&self.entries[at].0, &self.entries[at].1))
+    }
+
+    pub(super) fn get_mut(&mut self, channel: &ChannelName) -> Option<&mut V> {
         self.position(channel).ok().map(|at| &mut self.entries[at].1)
     }
 
-    /// Sets the channel's last seq; returns the one it replaced.
-    pub(super) fn insert(&mut self, channel: ChannelName, seq: u64) -> Option<u64> {
+    /// Sets the channel's value; returns the one it replaced.
+    pub(super) fn insert(&mut self, channel: ChannelName, value: V) -> Option<V> {
         match self.position(&channel) {
-            Ok(at) => Some(std::mem::replace(&mut self.entries[at].1, seq)),
+            Ok(at) => Some(std::mem::replace(&mut self.entries[at].1, value)),
             Err(at) => {
-                self.entries.insert(at, (channel, seq));
+                self.entries.insert(at, (channel, value));
                 None
             }
         }
     }
 
-    pub(super) fn remove(&mut self, channel: &ChannelName) -> Option<u64> {
+    pub(super) fn remove(&mut self, channel: &ChannelName) -> Option<V> {
         let at = self.position(channel).ok()?;
-        let (_, seq) = self.entries.remove(at);
+        let (_, value) = self.entries.remove(at);
         if self.entries.is_empty() {
             // An idle socket keeps nothing for channels it left.
             self.entries = Vec::new();
         }
-        Some(seq)
+        Some(value)
     }
 
     pub(super) fn len(&self) -> usize {
@@ -97,6 +110,7 @@ mod tests {
             for n in 0..23 {
                 assert_eq!(subscriptions.get(&channel(n)), model.get(&channel(n)), "step {step}, user:{n}");
                 assert_eq!(subscriptions.contains_key(&channel(n)), model.contains_key(&channel(n)));
+                assert_eq!(subscriptions.get_key_value(&channel(n)), model.get_key_value(&channel(n)));
             }
         }
         let mut keys: Vec<_> = subscriptions.keys().cloned().collect();
