@@ -164,13 +164,8 @@ enum Woke {
 
 impl Connection {
     async fn run(&mut self) -> End {
-        let config = self.ctx.config.clone();
-        let welcome = ServerMessage::Welcome(Welcome {
-            connection_id: self.id.to_string(),
-            heartbeat_interval_ms: config.heartbeat_interval.as_millis() as u64,
-            max_frame_bytes: config.max_frame_bytes,
-        });
-        if self.send(encode(&welcome)).await.is_err() || self.flush().await.is_err() {
+        // Boxed: its futures would otherwise size the task for its whole life.
+        if Box::pin(self.greet()).await.is_err() {
             return End::ClientGone;
         }
         if self.ctx.hub.shutdown_token().is_cancelled() {
@@ -185,11 +180,10 @@ impl Connection {
         // shutdown wait are created once and polled across iterations:
         // re-creating them would re-register with the timer wheel and the
         // shutdown token on every event.
-        let interval = config.heartbeat_interval;
         let now = tokio::time::Instant::now();
-        let mut deadline = now + config.auth_timeout;
+        let mut deadline = now + self.ctx.config.auth_timeout;
         let mut deadline_for = 0u64;
-        let mut next_ping = now + interval.mul_f64(rand::random::<f64>().max(0.01));
+        let mut next_ping = now + self.ctx.config.heartbeat_interval.mul_f64(rand::random::<f64>().max(0.01));
         let timer = tokio::time::sleep_until(deadline.min(next_ping));
         tokio::pin!(timer);
         let shutdown = self.ctx.hub.shutdown_token().clone();
@@ -224,6 +218,7 @@ impl Connection {
                     // Pings keep their cadence; a late one delays the next rather
                     // than bunching two.
                     let now = tokio::time::Instant::now();
+                    let interval = self.ctx.config.heartbeat_interval;
                     next_ping += interval;
                     if next_ping <= now {
                         next_ping = now + interval;
@@ -231,7 +226,7 @@ impl Connection {
                     timer.as_mut().reset(deadline.min(next_ping));
                     // Boxed, like the other rare paths below: inline, its write
                     // would size every socket's task for its whole life.
-                    Box::pin(self.on_heartbeat(&config)).await
+                    Box::pin(self.on_heartbeat()).await
                 }
                 // The hot path stays inline: it shares its slot with the select.
                 Woke::Item(item) => self.deliver_batch(item).await,
@@ -247,6 +242,17 @@ impl Connection {
                 };
             }
         }
+    }
+
+    /// The first frame: the connection's id and the limits the client must keep.
+    async fn greet(&mut self) -> Result<(), End> {
+        let welcome = ServerMessage::Welcome(Welcome {
+            connection_id: self.id.to_string(),
+            heartbeat_interval_ms: self.ctx.config.heartbeat_interval.as_millis() as u64,
+            max_frame_bytes: self.ctx.config.max_frame_bytes,
+        });
+        self.send(encode(&welcome)).await?;
+        self.flush().await
     }
 
     /// Queues a frame on the socket, unflushed: whoever sends flushes once
@@ -301,7 +307,8 @@ impl Connection {
         End::Closed(code)
     }
 
-    async fn on_heartbeat(&mut self, config: &Config) -> Result<(), End> {
+    async fn on_heartbeat(&mut self) -> Result<(), End> {
+        let config = &self.ctx.config;
         if self.last_inbound.elapsed() > config.heartbeat_interval + config.heartbeat_grace {
             return Err(End::Closed(CloseCode::HeartbeatTimeout));
         }
@@ -335,6 +342,6 @@ mod tests {
         // not (docs/PERFORMANCE.md, steps 13, 19 and 20). An await added inline
         // to `run` or to the delivery's fast path grows it: box rare paths.
         let size = future_size(serve);
-        assert!(size <= 1_280, "a socket's future is {size} bytes, more than 1,280");
+        assert!(size <= 1_152, "a socket's future is {size} bytes, more than 1,152");
     }
 }
