@@ -56,7 +56,9 @@ pub struct Config {
     /// start). A `postgres://` URL selects Postgres.
     pub database_url: String,
     /// `BEACON_DB_MAX_CONNECTIONS`, default 10 (1..=1000): enough for the event
-    /// log's short transactions; SQLite serializes writers anyway.
+    /// log's short transactions; SQLite serializes writers anyway. PostgreSQL
+    /// keeps up to half as many again for the log's appends
+    /// ([`crate::store::log_write_connections`]).
     pub db_max_connections: u32,
     /// `BEACON_SECRET` (at least 32 characters): signs visitor cookies and
     /// connect tokens. Every node of a deployment needs the same one. Default: a

@@ -62,6 +62,11 @@ pub struct Store {
     backend: Backend,
     /// SQLite only: the single writer of the event log.
     appender: Option<appender::Appender>,
+    /// Postgres only: connections kept for the log's appends (events and
+    /// conversation messages). In a reconnect storm thousands of resubscribes
+    /// read log bounds through `pool`, and a publish queued behind them for a
+    /// connection waited most of a second (docs/PERFORMANCE.md, step 21).
+    log_writes: Option<AnyPool>,
     /// SQLite only (this process writes the log alone): the channels' log bounds.
     heads: heads::LogHeads,
 }
@@ -98,6 +103,8 @@ async fn sqlite_settings(conn: &mut sqlx::AnyConnection) -> Result<(), sqlx::Err
 
 impl Store {
     /// Connects, creating the SQLite file and its folder when needed, and migrates.
+    /// On Postgres, up to [`log_write_connections`] more connections are kept
+    /// for the log's appends.
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("postgres") { Backend::Postgres } else { Backend::Sqlite };
@@ -139,21 +146,36 @@ impl Store {
             Backend::Sqlite => heads::LogHeads::sole_writer(),
             Backend::Postgres => heads::LogHeads::disabled(),
         };
-        let appender = match backend {
-            Backend::Sqlite => {
-                Some(appender::Appender::start(options, heads.clone()).context("starting the log writer")?)
+        let (appender, log_writes) = match backend {
+            Backend::Sqlite => (
+                Some(appender::Appender::start(options, heads.clone()).context("starting the log writer")?),
+                None,
+            ),
+            Backend::Postgres => {
+                let log_writes = AnyPoolOptions::new()
+                    .max_connections(log_write_connections(max_connections))
+                    .acquire_timeout(Duration::from_secs(5))
+                    .connect_with(options)
+                    .await
+                    .context("connecting the event log's writers to the postgres database")?;
+                (None, Some(log_writes))
             }
-            Backend::Postgres => None,
         };
-        Ok(Self { pool, backend, appender, heads })
+        Ok(Self { pool, backend, appender, log_writes, heads })
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
     }
 
-    pub(crate) fn pool(&self) -> &AnyPool {
+    /// The shared pool: reads, and every write but the log's appends.
+    pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// Where the log's appends get a connection on Postgres (SQLite has its writer).
+    fn log_write_pool(&self) -> &AnyPool {
+        self.log_writes.as_ref().unwrap_or(&self.pool)
     }
 
     /// What SQLite's log writer committed (`None` on Postgres: no single writer).
@@ -202,6 +224,9 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
+        if let Some(log_writes) = &self.log_writes {
+            log_writes.close().await;
+        }
     }
 }
 
@@ -217,4 +242,11 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or_default()
+}
+
+/// Connections kept for the log's appends on Postgres, beside a pool of
+/// `max_connections`: half as many again, at least 2 and at most 16. Each
+/// append holds one for a transaction of a few round trips.
+pub fn log_write_connections(max_connections: u32) -> u32 {
+    (max_connections / 2).clamp(2, 16)
 }

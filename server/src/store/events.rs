@@ -97,7 +97,7 @@ impl Store {
         if let Some(appender) = &self.appender {
             return appender.append(channel.clone(), payload).await;
         }
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.log_write_pool().begin().await?;
         let event = append_in(&mut tx, &self.heads, channel.clone(), payload).await?;
         tx.commit().await?;
         Ok(event)

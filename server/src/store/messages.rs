@@ -117,7 +117,7 @@ impl Store {
         if let Some(appender) = &self.appender {
             return appender.send_message(new).await;
         }
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.log_write_pool().begin().await?;
         let stored = send_in(&mut tx, &self.heads, &new).await?;
         match stored {
             // Refused: the seq taken is given back.

@@ -1,13 +1,13 @@
 //! The event log's single writer on SQLite (`store/appender.rs`): appends
 //! queued together are committed together, and each keeps its own channel,
-//! seq and payload. On Postgres every append is a transaction of its own;
-//! the same checks hold.
+//! seq and payload. On Postgres every append is a transaction of its own,
+//! on connections kept for appends; the same checks hold.
 
 use std::sync::atomic::Ordering;
 
 use serde_json::json;
 
-use crate::helpers::{channel, spawn_app};
+use crate::helpers::{channel, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn appends_at_once_share_commits_and_each_is_stored_as_answered() {
@@ -59,4 +59,26 @@ async fn appends_at_once_share_commits_and_each_is_stored_as_answered() {
             "queued together, committed together: {groups} groups for {jobs} appends"
         );
     }
+}
+
+#[tokio::test]
+async fn an_append_needs_no_connection_of_the_shared_pool() {
+    // A reconnect storm's resubscribes can take every connection of the
+    // shared pool for a while; publishing must not queue behind them.
+    let app = spawn_app_with(|c| c.db_max_connections = 2).await;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        held.push(app.store.pool().acquire().await.unwrap());
+    }
+    let channel = channel("dashboard:busy-pool");
+    let appended = tokio::time::timeout(
+        std::time::Duration::from_secs(3),
+        app.store.append_event(&channel, json!({ "while": "the pool is taken" })),
+    )
+    .await
+    .expect("the append waited for the shared pool")
+    .unwrap();
+    assert_eq!(appended.seq, 1);
+    drop(held);
+    assert_eq!(app.store.events_between(&channel, 0, 1, 10).await.unwrap(), vec![appended]);
 }
