@@ -70,10 +70,6 @@ impl AppState {
         #[cfg(not(feature = "dev-agent"))]
         false
     }
-
-    pub fn connection_context(&self) -> Arc<ConnectionContext> {
-        self.sockets.clone()
-    }
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -33,7 +33,7 @@ pub async fn upgrade(
         Ok(held) => held,
         Err(refusal) => return refusal.into_response(),
     };
-    let ctx = state.connection_context();
+    let ctx = state.sockets.clone();
     let tasks = state.hub.tasks().clone();
     let max = state.config.max_frame_bytes;
     ws.max_message_size(max)
