@@ -44,7 +44,7 @@ pub fn serve(
         .name("beacon-api".into())
         .spawn(move || {
             let served = runtime.block_on(async move {
-                let listener = TcpListener::from_std(listener)?;
+                let listener = crate::http::listener::without_nagle(TcpListener::from_std(listener)?);
                 axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
                     .with_graceful_shutdown(stop.cancelled_owned())
                     .await

@@ -4,6 +4,7 @@ pub mod conversations;
 pub mod dashboards;
 pub mod health;
 pub mod inbox;
+pub mod listener;
 pub mod metrics;
 pub mod pages;
 pub mod realtime;

@@ -244,6 +244,13 @@ async fn member(mut ws: Ws, seat: Seat, me: usize, shared: Shared) {
         tokio::select! {
             _ = stop.cancelled() => break,
             _ = ticks.tick(), if !sending.is_cancelled() => {
+                // The condition above is read when the `select!` starts: a
+                // tick that fires later, after sending stopped, must not send.
+                // Such a message was counted after the drain had ended, with
+                // no one left to receive it.
+                if sending.is_cancelled() {
+                    continue;
+                }
                 second += 1;
                 if second % m_count != seat.member {
                     continue;
