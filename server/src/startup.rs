@@ -170,8 +170,8 @@ impl Application {
             })
             .transpose()?;
         let app = crate::http::router(state);
-        // Connect info gives handlers the peer address, for per-address limits.
         let listener = crate::http::listener::without_nagle(listener);
+        // Connect info gives handlers the peer address, for per-address limits.
         let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(signal);
         let api = async {
