@@ -77,6 +77,16 @@ pub async fn prometheus(State(state): State<AppState>) -> impl IntoResponse {
             "Event appends and conversation messages in those transactions.",
             load(|w| &w.jobs),
         ),
+        (
+            "beacon_log_writer_one_trip_groups_total",
+            "Groups written in one trip to SQLite, their channels' heads known from the writer's last commits.",
+            load(|w| &w.one_trip_groups),
+        ),
+        (
+            "beacon_log_writer_stale_heads_total",
+            "Groups whose known heads another transaction had moved: rolled back and written again after reading them.",
+            load(|w| &w.stale_heads),
+        ),
     ];
     for (name, help, value) in writer_counters {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");

@@ -6,8 +6,8 @@
 //! tasks holds the file lock while the others spin on the busy timeout (seen
 //! as 5 s publish failures under fan-out load). Instead, one task owns event
 //! appends: it takes what is queued (up to [`GROUP_MAX`]) and writes it in one
-//! transaction of two trips to the connection (see [`group`]), so concurrent
-//! publishers share a commit and never contend.
+//! transaction of one or two trips to the connection (see [`group`]), so
+//! concurrent publishers share a commit and never contend.
 //!
 //! The writer holds a connection of its own, outside the pool: no group waits
 //! for a pooled connection, and since nothing else writes the log's pages its
@@ -29,7 +29,11 @@ use tokio::sync::{mpsc, oneshot};
 
 mod batch;
 mod group;
+mod known_heads;
+mod trips;
 
+use self::group::Trips;
+use self::known_heads::KnownHeads;
 use super::StoreError;
 use super::heads::LogHeads;
 use super::messages::{NewMessage, Stored};
@@ -87,6 +91,11 @@ pub struct WriterCounts {
     pub groups: AtomicU64,
     /// Jobs in them: events appended, messages stored or refused.
     pub jobs: AtomicU64,
+    /// Groups that went in one trip, their heads known from the last commits.
+    pub one_trip_groups: AtomicU64,
+    /// Groups whose known heads had moved (written by another transaction):
+    /// rolled back and written again with their reads.
+    pub stale_heads: AtomicU64,
 }
 
 impl Appender {
@@ -98,6 +107,7 @@ impl Appender {
         let writer_counts = counts.clone();
         let writer = async move {
             let mut connection: Option<AnyConnection> = None;
+            let mut known = KnownHeads::default();
             while let Some(first) = queue.recv().await {
                 let mut group = vec![first];
                 while group.len() < GROUP_MAX {
@@ -106,7 +116,7 @@ impl Appender {
                         Err(_) => break,
                     }
                 }
-                write_group(&options, &heads, &mut connection, group, &writer_counts).await;
+                write_group(&options, &heads, &mut connection, &mut known, group, &writer_counts).await;
             }
         };
         std::thread::Builder::new()
@@ -149,6 +159,7 @@ async fn write_group(
     options: &AnyConnectOptions,
     heads: &LogHeads,
     connection: &mut Option<AnyConnection>,
+    known: &mut KnownHeads,
     jobs: Vec<Job>,
     counts: &WriterCounts,
 ) {
@@ -165,7 +176,13 @@ async fn write_group(
         },
     };
     let jobs_in_group = jobs.len() as u64;
-    let answers = match group::commit(conn, heads, jobs).await {
+    let (outcome, trips) = group::commit(conn, heads, known, jobs).await;
+    match trips {
+        Trips::Assumed => counts.one_trip_groups.fetch_add(1, Ordering::Relaxed),
+        Trips::Stale => counts.stale_heads.fetch_add(1, Ordering::Relaxed),
+        Trips::None | Trips::Read => 0,
+    };
+    let answers = match outcome {
         Ok(answers) => {
             counts.groups.fetch_add(1, Ordering::Relaxed);
             counts.jobs.fetch_add(jobs_in_group, Ordering::Relaxed);

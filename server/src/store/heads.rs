@@ -137,6 +137,17 @@ impl LogHeads {
         found
     }
 
+    /// The channel's newest committed seq and its epoch, when known exactly;
+    /// for the log writer, which checks it anyway (not counted as a read).
+    pub fn committed_head(&self, channel: &ChannelName) -> Option<(u64, String)> {
+        self.with(|heads| {
+            let entry = heads.entries.get(channel)?;
+            let read = entry.read.as_ref().filter(|_| entry.in_flight == 0)?;
+            Some((entry.head.max(read.head), read.epoch.clone()))
+        })
+        .flatten()
+    }
+
     /// Before reading `channel`'s bounds from the database.
     pub fn ticket(&self, channel: &ChannelName) -> ReadTicket {
         let kind = kind_index(channel.kind());

@@ -82,3 +82,132 @@ async fn an_append_needs_no_connection_of_the_shared_pool() {
     drop(held);
     assert_eq!(app.store.events_between(&channel, 0, 1, 10).await.unwrap(), vec![appended]);
 }
+
+/// `(one-trip groups, stale heads)` so far; `None` on Postgres (no single writer).
+fn trips(app: &crate::helpers::TestApp) -> Option<(u64, u64)> {
+    app.store
+        .log_writer_counts()
+        .map(|c| (c.one_trip_groups.load(Ordering::Relaxed), c.stale_heads.load(Ordering::Relaxed)))
+}
+
+#[tokio::test]
+async fn an_append_after_another_transaction_moved_its_head_takes_the_next_seq() {
+    // The writer appends to channels it knows in one trip, assuming the heads
+    // it committed last. A notification moves the same channel's head in a
+    // transaction of the shared pool: the assumption is wrong and must be
+    // caught, not written over.
+    let app = spawn_app().await;
+    let recipient = "u-known-heads";
+    let inbox = channel(&format!("user:{recipient}"));
+    let first = app.store.append_event(&inbox, json!({ "n": 1 })).await.unwrap();
+    let before = trips(&app);
+    let second = app.store.append_event(&inbox, json!({ "n": 2 })).await.unwrap();
+    assert_eq!((first.seq, second.seq), (1, 2));
+    if let (Some((one_trip, _)), Some((one_trip_after, _))) = (before, trips(&app)) {
+        assert_eq!(one_trip_after, one_trip + 1, "the second append's head was known");
+    }
+
+    let notified = app
+        .store
+        .create_notification(&server::store::notifications::NewNotification {
+            recipient,
+            category: "test",
+            title: "moved the head",
+            body: "",
+            link: None,
+            actor: None,
+            idempotency_key: None,
+            muted: false,
+        })
+        .await
+        .unwrap();
+    assert_eq!(notified.event.unwrap().seq, 3);
+
+    let before = trips(&app);
+    let third = app.store.append_event(&inbox, json!({ "n": 3 })).await.unwrap();
+    assert_eq!(third.seq, 4, "after the notification's seq");
+    let fourth = app.store.append_event(&inbox, json!({ "n": 4 })).await.unwrap();
+    assert_eq!(fourth.seq, 5);
+    if let (Some((one_trip, stale)), Some(after)) = (before, trips(&app)) {
+        assert_eq!(after, (one_trip + 1, stale + 1), "caught once, then known again");
+    }
+    let stored = app.store.events_between(&inbox, 0, u64::MAX, 10).await.unwrap();
+    assert_eq!(stored.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2, 3, 4, 5]);
+    assert_eq!((stored[3].clone(), stored[4].clone()), (third, fourth), "stored as answered");
+}
+
+#[tokio::test]
+async fn a_log_deleted_behind_the_writer_starts_again_in_a_new_epoch() {
+    // Forgetting a finished session deletes its channel's head and events in
+    // the shared pool; the writer still knows the old head. The next append
+    // must start the log again (seq 1, a new epoch), as if it were new.
+    let app = spawn_app().await;
+    let log = channel("dashboard:deleted-behind");
+    for n in 1..=2 {
+        assert_eq!(app.store.append_event(&log, json!({ "n": n })).await.unwrap().seq, n);
+    }
+    let epoch = |app: &crate::helpers::TestApp| {
+        let pool = app.store.pool().clone();
+        let name = log.as_str().to_owned();
+        async move {
+            sqlx::query_scalar::<_, String>("SELECT epoch FROM channel_heads WHERE channel = $1")
+                .bind(name)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    let old_epoch = epoch(&app).await;
+    for forget in ["DELETE FROM events WHERE channel = $1", "DELETE FROM channel_heads WHERE channel = $1"] {
+        sqlx::query(forget).bind(log.as_str()).execute(app.store.pool()).await.unwrap();
+    }
+
+    let again = app.store.append_event(&log, json!({ "n": "again" })).await.unwrap();
+    assert_eq!(again.seq, 1, "the log starts again");
+    assert_ne!(epoch(&app).await, old_epoch, "in a new epoch");
+    assert_eq!(app.store.events_between(&log, 0, u64::MAX, 10).await.unwrap(), vec![again]);
+}
+
+#[tokio::test]
+async fn appends_to_channels_whose_bounds_subscribers_read_go_in_one_trip() {
+    // A subscribe reads its channel's bounds (creating its head at seq 0) into
+    // the log heads' cache; the writer assumes those heads, checked, and
+    // stores a group of appends as one statement, several to a channel.
+    let app = spawn_app().await;
+    let watched: Vec<_> = (0..2).map(|k| channel(&format!("user:u-watched-{k}"))).collect();
+    for channel in &watched {
+        assert_eq!(app.store.log_bounds(channel).await.unwrap().head, 0);
+    }
+    let counts = |app: &crate::helpers::TestApp| {
+        app.store.log_writer_counts().map(|c| {
+            let load = |n: &std::sync::atomic::AtomicU64| n.load(Ordering::Relaxed);
+            (load(&c.groups), load(&c.one_trip_groups), load(&c.stale_heads))
+        })
+    };
+    let before = counts(&app);
+    let store = &app.store;
+    let appends = (0..16usize).map(|n| {
+        let channel = watched[n % 2].clone();
+        async move { store.append_event(&channel, json!({ "n": n })).await.unwrap() }
+    });
+    let answered = futures_util::future::join_all(appends).await;
+    for (k, channel) in watched.iter().enumerate() {
+        let mut mine: Vec<_> =
+            answered.iter().filter(|e| e.payload["n"].as_u64().unwrap() % 2 == k as u64).cloned().collect();
+        mine.sort_by_key(|e| e.seq);
+        assert_eq!(mine.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=8).collect::<Vec<_>>(), "{channel}");
+        assert_eq!(app.store.events_between(channel, 0, u64::MAX, 20).await.unwrap(), mine, "{channel}");
+        let pool = app.store.pool().clone();
+        let head: i64 = sqlx::query_scalar("SELECT last_seq FROM channel_heads WHERE channel = $1")
+            .bind(channel.as_str())
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(head, 8, "{channel}: the head moved with its events");
+    }
+    if let (Some((groups, one_trip, stale)), Some(after)) = (before, counts(&app)) {
+        let groups_now = after.0 - groups;
+        assert!((1..16).contains(&groups_now), "queued together: {groups_now} groups");
+        assert_eq!((after.1 - one_trip, after.2 - stale), (groups_now, 0), "every group in one trip");
+    }
+}

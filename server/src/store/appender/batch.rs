@@ -1,5 +1,4 @@
-//! The SQL of a group's two trips (see [`super::group`]), built for its
-//! shape: one statement per kind of read or write, with a row of values per
+//! The SQL of a group's trips (see [`super::group`]), built for its shape: one statement per kind of read or write, with a row of values per
 //! channel, message or event. A shape's statements are prepared once and
 //! then come from sqlx's statement cache (at most four statements an entry,
 //! so the cache's memory stays small whatever the groups look like).
@@ -70,6 +69,32 @@ pub(super) fn writes(heads: usize, messages: usize, events: usize) -> String {
     sql
 }
 
+/// A group of appends whose heads the writer assumed ([`super::known_heads`]),
+/// as one statement, with no `BEGIN` or `COMMIT` around it (per event: channel,
+/// the head assumed, its epoch, seq, id, ts, payload). Its own transaction
+/// stores the events, and the `events_move_head` trigger (migration 0007)
+/// moves each head to its event's seq.
+///
+/// An event keeps its seq only if its channel's head is as assumed: the
+/// epoch, and a head from the one assumed up to the seq before (the head of
+/// its channel's first event has to be exactly the one assumed, whether or
+/// not SQLite moved it for the events before in the same statement).
+/// Otherwise the seq is `NULL`, the insert fails `events.seq`'s `NOT NULL`,
+/// and SQLite rolls the whole statement back. A head deleted finds no row:
+/// `NULL` too.
+pub(super) fn checked_appends(events: usize) -> String {
+    format!(
+        "WITH planned (channel, assumed, epoch, seq, id, ts, payload) AS (VALUES {}) \
+         INSERT INTO events (channel, seq, id, ts, payload) \
+         SELECT p.channel, \
+                CASE WHEN h.epoch = p.epoch AND h.last_seq BETWEEN p.assumed AND p.seq - 1 \
+                     THEN p.seq END, \
+                p.id, p.ts, p.payload \
+         FROM planned p LEFT JOIN channel_heads h ON h.channel = p.channel",
+        rows(events, 7)
+    )
+}
+
 /// `(?, ?), (?, ?)`: `count` rows of `width` parameters.
 fn rows(count: usize, width: usize) -> String {
     let row = format!("({})", vec!["?"; width].join(", "));
@@ -97,5 +122,8 @@ mod tests {
         assert_eq!(write.matches(';').count(), 4, "{write}");
         assert_eq!(write.matches('?').count(), 3 + 2 * 9 + 3 * 5);
         assert_eq!(writes(0, 0, 0), "COMMIT;", "a group that stores nothing still ends");
+        let checked = checked_appends(3);
+        assert!(!checked.contains(';'), "one statement: {checked}");
+        assert_eq!(checked.matches('?').count(), 3 * 7);
     }
 }

@@ -1,5 +1,5 @@
-//! One group of the log writer's jobs as one transaction, in two trips to
-//! SQLite's connection thread whatever the group's size.
+//! One group of the log writer's jobs as one transaction, in one or two trips
+//! to SQLite's connection thread whatever the group's size.
 //!
 //! sqlx runs each SQLite connection on a thread of its own: every statement
 //! sent is a command to that thread and every result a message back, each a
@@ -18,15 +18,24 @@
 //!
 //! Between the two the writer decides every job: seqs are handed out in the
 //! group's order, and `heads` learns of each before the commit.
+//!
+//! A group of appends only, to channels whose heads are known
+//! ([`KnownHeads`]), is one statement with no transaction around it
+//! ([`batch::checked_appends`]): one trip, and one result back. It checks the
+//! heads it assumed, and a group whose check fails is written again with its
+//! reads (step 24).
 
 use std::collections::HashMap;
 
 use protocol::chat::{ConversationEvent, Message};
 use protocol::{ChannelName, EventEnvelope};
+use sqlx::AnyConnection;
+use sqlx::Row;
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
 
-use super::{Job, Reply, batch};
+use super::known_heads::KnownHeads;
+use super::trips::{self, EventRow, MessageRow};
+use super::{Job, Reply};
 use crate::store::conversations::conversation_channel;
 use crate::store::events::new_epoch;
 use crate::store::heads::LogHeads;
@@ -74,77 +83,113 @@ enum Planned {
     Refused(Answer),
 }
 
-/// An event's row, bound in the second trip: its payload as text, so the
-/// answer keeps the event itself and the payload is not copied.
-struct EventRow {
-    channel: ChannelName,
-    seq: u64,
-    id: String,
-    ts: i64,
-    payload: String,
+/// What a group decided, ready for its last trip.
+struct Decided {
+    answers: Vec<Answer>,
+    messages: Vec<MessageRow>,
+    events: Vec<EventRow>,
 }
 
-impl EventRow {
-    fn of(event: &EventEnvelope) -> Self {
-        Self {
-            channel: event.channel.clone(),
-            seq: event.seq,
-            id: event.id.clone(),
-            ts: event.ts,
-            payload: event.payload.to_string(),
-        }
-    }
-}
+/// How a group ended: `Err` means it failed and its answers say so.
+type Outcome = Result<Vec<Answer>, (Vec<Answer>, StoreError)>;
 
-/// A stored message's row, bound in the second trip.
-struct MessageRow {
-    conversation: String,
-    principal: String,
-    message: Message,
-}
-
-/// Writes `jobs` in one transaction on `conn`. `Err` means the group failed
-/// and its answers say so; the connection may be mid-transaction and must
-/// not be used again.
+/// Writes `jobs` in one transaction on `conn`, and says how many trips it
+/// took. An `Err` outcome means the group failed and its answers say so; the
+/// connection may be mid-transaction and must not be used again.
 pub(super) async fn commit(
     conn: &mut AnyConnection,
     heads: &LogHeads,
+    known: &mut KnownHeads,
     jobs: Vec<Job>,
-) -> Result<Vec<Answer>, (Vec<Answer>, StoreError)> {
-    let planned: Vec<Planned> = jobs.into_iter().map(plan).collect();
-    let mut channels: Vec<&ChannelName> = Vec::new();
-    let mut senders: Vec<&NewMessage> = Vec::new();
+) -> (Outcome, Trips) {
+    let mut planned: Vec<Planned> = jobs.into_iter().map(plan).collect();
+    let mut channels: Vec<ChannelName> = Vec::new();
     for job in &planned {
-        let channel = match job {
-            Planned::Append { channel, .. } => channel,
-            Planned::Message { channel, new, .. } => {
-                senders.push(new);
-                channel
-            }
-            Planned::Refused(_) => continue,
-        };
-        if !channels.contains(&channel) {
-            channels.push(channel);
+        let (Planned::Append { channel, .. } | Planned::Message { channel, .. }) = job else { continue };
+        if !channels.contains(channel) {
+            channels.push(channel.clone());
         }
     }
     if channels.is_empty() {
         // Every job was refused before reading anything.
-        return Ok(planned.into_iter().map(|job| job.unwritten("")).collect());
+        return (Ok(planned.into_iter().map(|job| job.unwritten("")).collect()), Trips::None);
     }
 
-    let reads = match read(conn, &channels, &senders).await {
+    let appends_only = planned.iter().all(|job| matches!(job, Planned::Append { .. }));
+    let mut trips = Trips::Read;
+    if let Some(mut next) = known.assume(&channels, heads).filter(|_| appends_only) {
+        let Decided { answers, events, .. } = match decide_all(planned, &mut next, &[]) {
+            Ok(decided) => decided,
+            Err(failed) => return (Err(failed), Trips::Assumed),
+        };
+        announce(heads, &next, &events);
+        match trips::write_checked(conn, &next, &events).await {
+            Ok(()) => {
+                known.learn(next);
+                return (Ok(answers), Trips::Assumed);
+            }
+            Err(err) => {
+                // Nothing was stored: SQLite rolled the statement back.
+                tracing::debug!(error = %err, "a head the log writer knew had moved; reading it");
+                known.forget();
+                planned = answers.into_iter().map(Planned::again).collect();
+                trips = Trips::Stale;
+            }
+        }
+    }
+
+    let senders: Vec<&NewMessage> = planned
+        .iter()
+        .filter_map(|job| if let Planned::Message { new, .. } = job { Some(new) } else { None })
+        .collect();
+    let reads = trips::read(conn, &channels, &senders).await;
+    drop(senders);
+    let reads = match reads {
         Ok(reads) => reads,
-        Err(err) => return Err(fail(planned, err)),
+        Err(err) => return (Err(fail(planned, err)), trips),
     };
     let (heads_read, senders_read) = reads.split_at(channels.len());
     let mut next: HashMap<ChannelName, Head> = HashMap::with_capacity(channels.len());
-    for (channel, row) in channels.iter().zip(heads_read) {
+    for (channel, row) in channels.into_iter().zip(heads_read) {
         match Head::from_row(row) {
-            Ok(head) => next.insert((*channel).clone(), head),
-            Err(err) => return Err(fail(planned, err)),
+            Ok(head) => next.insert(channel, head),
+            Err(err) => return (Err(fail(planned, err)), trips),
         };
     }
+    let Decided { answers, messages, events } = match decide_all(planned, &mut next, senders_read) {
+        Ok(decided) => decided,
+        Err(failed) => return (Err(failed), trips),
+    };
+    announce(heads, &next, &events);
+    match trips::write(conn, &next, &messages, &events).await {
+        Ok(()) => {
+            known.learn(next);
+            (Ok(answers), trips)
+        }
+        Err(err) => (Err(fail_answers(answers, err)), trips),
+    }
+}
 
+/// How a group reached its commit, for `/metrics`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Trips {
+    /// Every job was refused: no trip.
+    None,
+    /// Its heads were read, then written: two trips.
+    Read,
+    /// Its heads were assumed: one trip.
+    Assumed,
+    /// A head assumed had moved: three trips.
+    Stale,
+}
+
+/// Decides every job in the group's order: seqs from `next`, and each
+/// message from its sender's read (`senders_read`, one row per message).
+fn decide_all(
+    planned: Vec<Planned>,
+    next: &mut HashMap<ChannelName, Head>,
+    senders_read: &[AnyRow],
+) -> Result<Decided, (Vec<Answer>, StoreError)> {
     let mut senders_read = senders_read.iter();
     let mut sent_here: HashMap<(String, String, String), Message> = HashMap::new();
     let mut decided = Vec::with_capacity(planned.len());
@@ -203,15 +248,14 @@ pub(super) async fn commit(
         };
         decided.push(answer);
     }
+    Ok(Decided { answers: decided, messages, events })
+}
 
-    // Known before the commit, as `heads` requires; told of the commit by
-    // `Hub::broadcast`.
-    for event in &events {
+/// Known before the commit, as `heads` requires; told of the commit by
+/// `Hub::broadcast`.
+fn announce(heads: &LogHeads, next: &HashMap<ChannelName, Head>, events: &[EventRow]) {
+    for event in events {
         heads.begin_write(&event.channel, event.seq, &next[&event.channel].epoch);
-    }
-    match write(conn, &next, &messages, &events).await {
-        Ok(()) => Ok(decided),
-        Err(err) => Err(fail_answers(decided, err)),
     }
 }
 
@@ -236,6 +280,16 @@ impl Planned {
             Planned::Refused(answer) => answer,
         }
     }
+
+    /// An append decided in a batch that did not commit, to be decided again.
+    fn again(answer: Answer) -> Self {
+        match answer {
+            Answer::Append(reply, Ok(event)) => {
+                Planned::Append { reply, channel: event.channel, payload: event.payload }
+            }
+            other => Planned::Refused(other),
+        }
+    }
 }
 
 fn fail(planned: Vec<Planned>, err: StoreError) -> (Vec<Answer>, StoreError) {
@@ -258,9 +312,10 @@ fn fail_answers(answers: Vec<Answer>, err: StoreError) -> (Vec<Answer>, StoreErr
 }
 
 /// A channel's head as the group moves it.
-struct Head {
-    last_seq: u64,
-    epoch: String,
+#[derive(Debug)]
+pub(super) struct Head {
+    pub(super) last_seq: u64,
+    pub(super) epoch: String,
     /// Seqs handed out in this group.
     taken: u64,
 }
@@ -270,16 +325,31 @@ impl Head {
         let last_seq = row.try_get::<Option<i64>, _>(0)?;
         let epoch = row.try_get::<Option<String>, _>(1)?;
         Ok(match (last_seq, epoch) {
-            (Some(last_seq), Some(epoch)) => Self { last_seq: last_seq as u64, epoch, taken: 0 },
+            (Some(last_seq), Some(epoch)) => Self::assumed(last_seq as u64, epoch),
             // A log that starts now.
-            _ => Self { last_seq: 0, epoch: new_epoch(), taken: 0 },
+            _ => Self::assumed(0, new_epoch()),
         })
     }
 
-    fn take(&mut self) -> u64 {
+    /// The head as read or known, before this group takes a seq.
+    pub(super) fn assumed(last_seq: u64, epoch: String) -> Self {
+        Self { last_seq, epoch, taken: 0 }
+    }
+
+    pub(super) fn take(&mut self) -> u64 {
         self.last_seq += 1;
         self.taken += 1;
         self.last_seq
+    }
+
+    /// Whether this group handed out seqs (its row is written).
+    pub(super) fn moved(&self) -> bool {
+        self.taken > 0
+    }
+
+    /// The head before this group.
+    pub(super) fn assumed_seq(&self) -> u64 {
+        self.last_seq - self.taken
     }
 }
 
@@ -312,67 +382,4 @@ fn message_event(channel: ChannelName, message: &Message) -> Result<EventEnvelop
 
 fn new_event(channel: ChannelName, seq: u64, payload: serde_json::Value) -> EventEnvelope {
     EventEnvelope { channel, seq, id: uuid::Uuid::new_v4().simple().to_string(), ts: now_ms(), payload }
-}
-
-/// The first trip: `BEGIN IMMEDIATE` and every read, one row each.
-async fn read(
-    conn: &mut AnyConnection,
-    channels: &[&ChannelName],
-    senders: &[&NewMessage],
-) -> Result<Vec<AnyRow>, StoreError> {
-    let sql = batch::reads(channels.len(), senders.len());
-    let mut query = sqlx::query(&sql);
-    for channel in channels {
-        query = query.bind(channel.as_str());
-    }
-    for new in senders {
-        query = query.bind(&new.conversation).bind(&new.principal).bind(&new.client_id);
-    }
-    let rows = query.fetch_all(&mut *conn).await?;
-    if rows.len() != channels.len() + senders.len() {
-        return Err(StoreError::Corrupt(format!(
-            "a group's reads returned {} rows for {} reads",
-            rows.len(),
-            channels.len() + senders.len()
-        )));
-    }
-    Ok(rows)
-}
-
-/// The second trip: the heads, the messages, the events, and the `COMMIT`.
-async fn write(
-    conn: &mut AnyConnection,
-    next: &HashMap<ChannelName, Head>,
-    messages: &[MessageRow],
-    events: &[EventRow],
-) -> Result<(), StoreError> {
-    let moved: Vec<_> = next.iter().filter(|(_, head)| head.taken > 0).collect();
-    let sql = batch::writes(moved.len(), messages.len(), events.len());
-    let mut query = sqlx::query(&sql);
-    for (channel, head) in moved {
-        query = query.bind(channel.as_str()).bind(head.last_seq as i64).bind(&head.epoch);
-    }
-    for row in messages {
-        let message = &row.message;
-        query = query
-            .bind(&row.conversation)
-            .bind(message.seq as i64)
-            .bind(&message.id)
-            .bind(&row.principal)
-            .bind(&message.sender)
-            .bind(&message.sender_name)
-            .bind(&message.client_id)
-            .bind(&message.text)
-            .bind(message.created_at);
-    }
-    for event in events {
-        query = query
-            .bind(event.channel.as_str())
-            .bind(event.seq as i64)
-            .bind(&event.id)
-            .bind(event.ts)
-            .bind(&event.payload);
-    }
-    query.execute(&mut *conn).await?;
-    Ok(())
 }
