@@ -79,12 +79,12 @@ pub async fn prometheus(State(state): State<AppState>) -> impl IntoResponse {
         ),
         (
             "beacon_log_writer_one_trip_groups_total",
-            "Groups written in one trip to SQLite, their channels' heads known from the writer's last commits.",
+            "Groups of appends stored as one statement, their channels' heads known (from the log heads' cache or the writer's last commits).",
             load(|w| &w.one_trip_groups),
         ),
         (
             "beacon_log_writer_stale_heads_total",
-            "Groups whose known heads another transaction had moved: rolled back and written again after reading them.",
+            "Groups whose assumed heads another transaction had moved: nothing stored, written again after reading them.",
             load(|w| &w.stale_heads),
         ),
     ];

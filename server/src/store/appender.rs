@@ -28,6 +28,7 @@ use sqlx::{AnyConnection, ConnectOptions};
 use tokio::sync::{mpsc, oneshot};
 
 mod batch;
+mod decide;
 mod group;
 mod known_heads;
 mod trips;
@@ -177,11 +178,12 @@ async fn write_group(
     };
     let jobs_in_group = jobs.len() as u64;
     let (outcome, trips) = group::commit(conn, heads, known, jobs).await;
-    match trips {
-        Trips::Assumed => counts.one_trip_groups.fetch_add(1, Ordering::Relaxed),
-        Trips::Stale => counts.stale_heads.fetch_add(1, Ordering::Relaxed),
-        Trips::None | Trips::Read => 0,
-    };
+    if trips == Trips::Assumed && outcome.is_ok() {
+        counts.one_trip_groups.fetch_add(1, Ordering::Relaxed);
+    }
+    if trips == Trips::Stale {
+        counts.stale_heads.fetch_add(1, Ordering::Relaxed);
+    }
     let answers = match outcome {
         Ok(answers) => {
             counts.groups.fetch_add(1, Ordering::Relaxed);

@@ -14,7 +14,9 @@
 //!   the old one is dropped);
 //! - [`LogHeads::end_write`] when the committed event is handed to the bus
 //!   (`Hub::broadcast`): the entry's head moves to its seq and, once no other
-//!   write is in flight, the entry is trusted again.
+//!   write is in flight, the entry is trusted again. A write known to be rolled
+//!   back ends with [`LogHeads::abandon_write`] instead, and moves nothing
+//!   (the log writer's one-statement appends, when a head had moved).
 //!
 //! So a trusted entry's head is the newest committed seq, as a database read
 //! at that moment would give. An entry is filled by a database read; a read
@@ -125,25 +127,23 @@ impl LogHeads {
 
     /// The channel's bounds, when known exactly.
     pub fn lookup(&self, channel: &ChannelName) -> Option<LogBounds> {
-        let found = self
-            .with(|heads| {
-                let entry = heads.entries.get(channel)?;
-                let read = entry.read.as_ref().filter(|_| entry.in_flight == 0)?;
-                Some(LogBounds { head: entry.head.max(read.head), ..read.clone() })
-            })
-            .flatten();
+        let found = self.exact(channel);
         let counter = if found.is_some() { &self.reads.from_memory } else { &self.reads.from_database };
         counter.fetch_add(1, Ordering::Relaxed);
         found
     }
 
-    /// The channel's newest committed seq and its epoch, when known exactly;
-    /// for the log writer, which checks it anyway (not counted as a read).
-    pub fn committed_head(&self, channel: &ChannelName) -> Option<(u64, String)> {
+    /// As [`LogHeads::lookup`], for the log writer, which checks what it is
+    /// told anyway: not counted as a subscriber's read.
+    pub fn committed_head(&self, channel: &ChannelName) -> Option<LogBounds> {
+        self.exact(channel)
+    }
+
+    fn exact(&self, channel: &ChannelName) -> Option<LogBounds> {
         self.with(|heads| {
             let entry = heads.entries.get(channel)?;
             let read = entry.read.as_ref().filter(|_| entry.in_flight == 0)?;
-            Some((entry.head.max(read.head), read.epoch.clone()))
+            Some(LogBounds { head: entry.head.max(read.head), ..read.clone() })
         })
         .flatten()
     }
@@ -200,6 +200,16 @@ impl LogHeads {
             // Its entry was swept or dropped: whatever is cached was read
             // without this write in mind.
             _ => heads.invalidate(channel.kind(), |name| name == channel),
+        });
+    }
+
+    /// A write announced with [`LogHeads::begin_write`] was rolled back:
+    /// nothing of it was committed, so the head stays where it was.
+    pub fn abandon_write(&self, channel: &ChannelName) {
+        self.with(|heads| {
+            if let Some(entry) = heads.entries.get_mut(channel) {
+                entry.in_flight = entry.in_flight.saturating_sub(1);
+            }
         });
     }
 
@@ -261,140 +271,4 @@ impl Heads {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn channel(n: u32) -> ChannelName {
-        ChannelName::parse(&format!("user:{n:032x}")).unwrap()
-    }
-
-    fn bounds(head: u64) -> LogBounds {
-        LogBounds { head, first_retained: 1, epoch: "e1".into() }
-    }
-
-    fn read(heads: &LogHeads, c: &ChannelName, head: u64) {
-        let ticket = heads.ticket(c);
-        heads.fill(c, ticket, &bounds(head));
-    }
-
-    #[test]
-    fn a_read_is_kept_and_writes_move_the_head() {
-        let heads = LogHeads::sole_writer();
-        let c = channel(1);
-        assert_eq!(heads.lookup(&c), None);
-        read(&heads, &c, 4);
-        assert_eq!(heads.lookup(&c), Some(bounds(4)));
-        heads.begin_write(&c, 5, "e1");
-        assert_eq!(heads.lookup(&c), None, "a write in flight makes the head unknown");
-        heads.end_write(&c, 5);
-        assert_eq!(heads.lookup(&c), Some(bounds(5)));
-    }
-
-    #[test]
-    fn overlapping_writes_are_trusted_only_when_all_ended() {
-        let heads = LogHeads::sole_writer();
-        let c = channel(1);
-        read(&heads, &c, 4);
-        heads.begin_write(&c, 5, "e1");
-        heads.begin_write(&c, 6, "e1");
-        heads.end_write(&c, 6);
-        assert_eq!(heads.lookup(&c), None);
-        heads.end_write(&c, 5);
-        assert_eq!(heads.lookup(&c), Some(bounds(6)));
-    }
-
-    #[test]
-    fn a_read_that_raced_a_write_merges_its_head() {
-        let heads = LogHeads::sole_writer();
-        let c = channel(1);
-        heads.begin_write(&c, 5, "e1");
-        let ticket = heads.ticket(&c);
-        heads.end_write(&c, 5);
-        // The read ran before the commit and saw 4.
-        heads.fill(&c, ticket, &bounds(4));
-        assert_eq!(heads.lookup(&c), Some(bounds(5)));
-    }
-
-    #[test]
-    fn a_log_started_again_is_read_again() {
-        let heads = LogHeads::sole_writer();
-        let c = channel(1);
-        read(&heads, &c, 4);
-        heads.begin_write(&c, 1, "e2");
-        heads.end_write(&c, 1);
-        assert_eq!(heads.lookup(&c), None, "the epoch read is gone");
-        let ticket = heads.ticket(&c);
-        heads.fill(&c, ticket, &LogBounds { head: 1, first_retained: 1, epoch: "e2".into() });
-        assert_eq!(heads.lookup(&c).map(|b| (b.head, b.epoch)), Some((1, "e2".into())));
-    }
-
-    #[test]
-    fn a_read_from_before_an_invalidation_is_not_kept() {
-        let heads = LogHeads::sole_writer();
-        let c = channel(1);
-        let ticket = heads.ticket(&c);
-        heads.forget(ChannelKind::User);
-        heads.fill(&c, ticket, &bounds(4));
-        assert_eq!(heads.lookup(&c), None);
-        read(&heads, &c, 4);
-        assert_eq!(heads.lookup(&c), Some(bounds(4)));
-    }
-
-    #[test]
-    fn forgetting_one_kind_keeps_reads_of_the_others_in_flight() {
-        let heads = LogHeads::sole_writer();
-        let user = channel(1);
-        // The retention run forgets finished sessions while an inbox is read.
-        let ticket = heads.ticket(&user);
-        heads.forget(ChannelKind::Session);
-        heads.fill(&user, ticket, &bounds(4));
-        assert_eq!(heads.lookup(&user), Some(bounds(4)));
-    }
-
-    #[test]
-    fn a_write_ending_without_its_entry_discards_reads_in_flight() {
-        let heads = LogHeads::sole_writer();
-        let c = channel(1);
-        // The entry went (swept) while the write was in flight.
-        let ticket = heads.ticket(&c);
-        heads.end_write(&c, 5);
-        heads.fill(&c, ticket, &bounds(4));
-        assert_eq!(heads.lookup(&c), None, "the read may predate the write");
-    }
-
-    #[test]
-    fn forgetting_a_kind_keeps_the_others() {
-        let heads = LogHeads::sole_writer();
-        let user = channel(1);
-        let session = ChannelName::parse("session:abc").unwrap();
-        read(&heads, &user, 1);
-        read(&heads, &session, 2);
-        heads.forget(ChannelKind::Session);
-        assert_eq!(heads.lookup(&session), None);
-        assert_eq!(heads.lookup(&user), Some(bounds(1)));
-    }
-
-    #[test]
-    fn full_means_reading_again_never_forgetting_a_write() {
-        let heads = LogHeads::sole_writer();
-        let busy = channel(0);
-        heads.begin_write(&busy, 3, "e1");
-        for n in 1..MAX_CHANNELS as u32 {
-            read(&heads, &channel(n), 1);
-        }
-        assert_eq!(heads.len(), MAX_CHANNELS);
-        read(&heads, &channel(MAX_CHANNELS as u32), 1);
-        assert_eq!(heads.len(), 2, "the busy entry and the new one");
-        assert_eq!(heads.lookup(&channel(1)), None);
-        heads.end_write(&busy, 3);
-        assert_eq!(heads.lookup(&busy), None, "never read: still unknown");
-    }
-
-    #[test]
-    fn disabled_knows_nothing() {
-        let heads = LogHeads::disabled();
-        let c = channel(1);
-        read(&heads, &c, 4);
-        assert_eq!(heads.lookup(&c), None);
-    }
-}
+mod tests;

@@ -122,6 +122,9 @@ async fn an_append_after_another_transaction_moved_its_head_takes_the_next_seq()
         .await
         .unwrap();
     assert_eq!(notified.event.unwrap().seq, 3);
+    // Retention empties the log (heads stay): no stored event is left for a
+    // reused seq to collide with, so only the writer's check can catch it.
+    app.store.apply_retention(0, i64::MAX).await.unwrap();
 
     let before = trips(&app);
     let third = app.store.append_event(&inbox, json!({ "n": 3 })).await.unwrap();
@@ -132,8 +135,7 @@ async fn an_append_after_another_transaction_moved_its_head_takes_the_next_seq()
         assert_eq!(after, (one_trip + 1, stale + 1), "caught once, then known again");
     }
     let stored = app.store.events_between(&inbox, 0, u64::MAX, 10).await.unwrap();
-    assert_eq!(stored.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2, 3, 4, 5]);
-    assert_eq!((stored[3].clone(), stored[4].clone()), (third, fourth), "stored as answered");
+    assert_eq!(stored, vec![third, fourth], "stored as answered");
 }
 
 #[tokio::test]

@@ -27,20 +27,17 @@
 
 use std::collections::HashMap;
 
-use protocol::chat::{ConversationEvent, Message};
 use protocol::{ChannelName, EventEnvelope};
 use sqlx::AnyConnection;
-use sqlx::Row;
-use sqlx::any::AnyRow;
 
+use super::decide::{Decided, Head, decide_all};
 use super::known_heads::KnownHeads;
-use super::trips::{self, EventRow, MessageRow};
+use super::trips::{self, Checked, EventRow};
 use super::{Job, Reply};
+use crate::store::StoreError;
 use crate::store::conversations::conversation_channel;
-use crate::store::events::new_epoch;
 use crate::store::heads::LogHeads;
-use crate::store::messages::{NewMessage, Stored, message_from_row};
-use crate::store::{StoreError, now_ms};
+use crate::store::messages::{NewMessage, Stored};
 
 /// A job's answer, sent once its group has committed (or failed).
 pub(super) enum Answer {
@@ -68,7 +65,7 @@ impl Answer {
 }
 
 /// A job as the group sees it, from its reads to its answer.
-enum Planned {
+pub(super) enum Planned {
     Append {
         reply: Reply<EventEnvelope>,
         channel: ChannelName,
@@ -81,13 +78,6 @@ enum Planned {
     },
     /// Refused before anything was read (a malformed conversation id).
     Refused(Answer),
-}
-
-/// What a group decided, ready for its last trip.
-struct Decided {
-    answers: Vec<Answer>,
-    messages: Vec<MessageRow>,
-    events: Vec<EventRow>,
 }
 
 /// How a group ended: `Err` means it failed and its answers say so.
@@ -117,27 +107,70 @@ pub(super) async fn commit(
 
     let appends_only = planned.iter().all(|job| matches!(job, Planned::Append { .. }));
     let mut trips = Trips::Read;
-    if let Some(mut next) = known.assume(&channels, heads).filter(|_| appends_only) {
-        let Decided { answers, events, .. } = match decide_all(planned, &mut next, &[]) {
-            Ok(decided) => decided,
-            Err(failed) => return (Err(failed), Trips::Assumed),
-        };
-        announce(heads, &next, &events);
-        match trips::write_checked(conn, &next, &events).await {
-            Ok(()) => {
-                known.learn(next);
-                return (Ok(answers), Trips::Assumed);
+    if let Some(assumed) = known.assume(&channels, heads).filter(|_| appends_only) {
+        match commit_assumed(conn, heads, planned, assumed).await {
+            Assumed::Done(outcome, next) => {
+                if let Some(next) = next {
+                    known.learn(next);
+                }
+                return (outcome, Trips::Assumed);
             }
-            Err(err) => {
-                // Nothing was stored: SQLite rolled the statement back.
-                tracing::debug!(error = %err, "a head the log writer knew had moved; reading it");
-                known.forget();
-                planned = answers.into_iter().map(Planned::again).collect();
+            Assumed::HeadMoved(again) => {
+                known.forget(&channels);
+                planned = again;
                 trips = Trips::Stale;
             }
         }
     }
+    let (outcome, next) = commit_read(conn, heads, planned, channels).await;
+    if let Some(next) = next {
+        known.learn(next);
+    }
+    (outcome, trips)
+}
 
+/// How a group with assumed heads ended.
+enum Assumed {
+    /// Committed (with the heads it moved) or failed.
+    Done(Outcome, Option<HashMap<ChannelName, Head>>),
+    /// A head had moved: nothing is stored, and the group is to be written
+    /// again with its reads.
+    HeadMoved(Vec<Planned>),
+}
+
+/// A group of appends only, on heads assumed (see [`KnownHeads`]): one trip.
+async fn commit_assumed(
+    conn: &mut AnyConnection,
+    heads: &LogHeads,
+    planned: Vec<Planned>,
+    mut next: HashMap<ChannelName, Head>,
+) -> Assumed {
+    let Decided { answers, events, .. } = match decide_all(planned, &mut next, &[]) {
+        Ok(decided) => decided,
+        Err(failed) => return Assumed::Done(Err(failed), None),
+    };
+    announce(heads, &next, &events);
+    match trips::write_checked(conn, &next, &events).await {
+        Ok(Checked::Stored) => Assumed::Done(Ok(answers), Some(next)),
+        Ok(Checked::HeadMoved) => {
+            tracing::debug!("a head the log writer assumed had moved; reading it");
+            for event in &events {
+                heads.abandon_write(&event.channel);
+            }
+            Assumed::HeadMoved(answers.into_iter().map(Planned::again).collect())
+        }
+        Err(err) => Assumed::Done(Err(fail_answers(answers, err)), None),
+    }
+}
+
+/// Any group: its heads (and its messages' senders) read, then its writes.
+/// Two trips.
+async fn commit_read(
+    conn: &mut AnyConnection,
+    heads: &LogHeads,
+    planned: Vec<Planned>,
+    channels: Vec<ChannelName>,
+) -> (Outcome, Option<HashMap<ChannelName, Head>>) {
     let senders: Vec<&NewMessage> = planned
         .iter()
         .filter_map(|job| if let Planned::Message { new, .. } = job { Some(new) } else { None })
@@ -146,27 +179,24 @@ pub(super) async fn commit(
     drop(senders);
     let reads = match reads {
         Ok(reads) => reads,
-        Err(err) => return (Err(fail(planned, err)), trips),
+        Err(err) => return (Err(fail(planned, err)), None),
     };
     let (heads_read, senders_read) = reads.split_at(channels.len());
     let mut next: HashMap<ChannelName, Head> = HashMap::with_capacity(channels.len());
     for (channel, row) in channels.into_iter().zip(heads_read) {
         match Head::from_row(row) {
             Ok(head) => next.insert(channel, head),
-            Err(err) => return (Err(fail(planned, err)), trips),
+            Err(err) => return (Err(fail(planned, err)), None),
         };
     }
     let Decided { answers, messages, events } = match decide_all(planned, &mut next, senders_read) {
         Ok(decided) => decided,
-        Err(failed) => return (Err(failed), trips),
+        Err(failed) => return (Err(failed), None),
     };
     announce(heads, &next, &events);
     match trips::write(conn, &next, &messages, &events).await {
-        Ok(()) => {
-            known.learn(next);
-            (Ok(answers), trips)
-        }
-        Err(err) => (Err(fail_answers(answers, err)), trips),
+        Ok(()) => (Ok(answers), Some(next)),
+        Err(err) => (Err(fail_answers(answers, err)), None),
     }
 }
 
@@ -177,78 +207,10 @@ pub(super) enum Trips {
     None,
     /// Its heads were read, then written: two trips.
     Read,
-    /// Its heads were assumed: one trip.
+    /// Its heads were assumed: one trip (or, failed, none after it).
     Assumed,
     /// A head assumed had moved: three trips.
     Stale,
-}
-
-/// Decides every job in the group's order: seqs from `next`, and each
-/// message from its sender's read (`senders_read`, one row per message).
-fn decide_all(
-    planned: Vec<Planned>,
-    next: &mut HashMap<ChannelName, Head>,
-    senders_read: &[AnyRow],
-) -> Result<Decided, (Vec<Answer>, StoreError)> {
-    let mut senders_read = senders_read.iter();
-    let mut sent_here: HashMap<(String, String, String), Message> = HashMap::new();
-    let mut decided = Vec::with_capacity(planned.len());
-    let mut messages = Vec::new();
-    let mut events = Vec::new();
-    let mut planned = planned.into_iter();
-    while let Some(job) = planned.next() {
-        let answer = match job {
-            Planned::Refused(answer) => answer,
-            Planned::Append { reply, channel, payload } => {
-                let seq = next.get_mut(&channel).expect("every channel read").take();
-                let event = new_event(channel, seq, payload);
-                events.push(EventRow::of(&event));
-                Answer::Append(reply, Ok(event))
-            }
-            Planned::Message { reply, channel, new } => {
-                let row = senders_read.next().expect("a read for every message");
-                let key = (new.conversation.clone(), new.principal.clone(), new.client_id.clone());
-                let stored = match decide(row, sent_here.get(&key)) {
-                    Ok(Decision::Refused(stored)) => Ok(stored),
-                    Err(err) => Err(err),
-                    Ok(Decision::Store { member_id, name }) => {
-                        let seq = next.get_mut(&channel).expect("every channel read").take();
-                        let message = Message {
-                            seq,
-                            id: uuid::Uuid::new_v4().simple().to_string(),
-                            sender: member_id,
-                            sender_name: name,
-                            client_id: new.client_id.clone(),
-                            text: new.text.clone(),
-                            created_at: now_ms(),
-                        };
-                        let event = match message_event(channel, &message) {
-                            Ok(event) => event,
-                            // Its seq is taken: the group cannot go on without a hole.
-                            Err(err) => {
-                                let message = err.to_string();
-                                decided
-                                    .push(Answer::Message(reply, Err(StoreError::Failed(message.clone()))));
-                                decided.extend(planned.map(|job| job.unwritten(&message)));
-                                return Err(fail_answers(decided, err));
-                            }
-                        };
-                        sent_here.insert(key, message.clone());
-                        events.push(EventRow::of(&event));
-                        messages.push(MessageRow {
-                            conversation: new.conversation,
-                            principal: new.principal,
-                            message: message.clone(),
-                        });
-                        Ok(Stored::New { message, event })
-                    }
-                };
-                Answer::Message(reply, stored)
-            }
-        };
-        decided.push(answer);
-    }
-    Ok(Decided { answers: decided, messages, events })
 }
 
 /// Known before the commit, as `heads` requires; told of the commit by
@@ -272,7 +234,7 @@ fn plan(job: Job) -> Planned {
 impl Planned {
     /// Its answer should the group fail before deciding it (a job refused
     /// on its own keeps its own answer).
-    fn unwritten(self, message: &str) -> Answer {
+    pub(super) fn unwritten(self, message: &str) -> Answer {
         let err = || StoreError::Failed(message.to_owned());
         match self {
             Planned::Append { reply, .. } => Answer::Append(reply, Err(err())),
@@ -299,7 +261,7 @@ fn fail(planned: Vec<Planned>, err: StoreError) -> (Vec<Answer>, StoreError) {
 
 /// The group failed after deciding its jobs: nothing of it is stored. A job
 /// whose own answer is an error keeps it.
-fn fail_answers(answers: Vec<Answer>, err: StoreError) -> (Vec<Answer>, StoreError) {
+pub(super) fn fail_answers(answers: Vec<Answer>, err: StoreError) -> (Vec<Answer>, StoreError) {
     let message = err.to_string();
     let answers = answers
         .into_iter()
@@ -309,77 +271,4 @@ fn fail_answers(answers: Vec<Answer>, err: StoreError) -> (Vec<Answer>, StoreErr
         })
         .collect();
     (answers, err)
-}
-
-/// A channel's head as the group moves it.
-#[derive(Debug)]
-pub(super) struct Head {
-    pub(super) last_seq: u64,
-    pub(super) epoch: String,
-    /// Seqs handed out in this group.
-    taken: u64,
-}
-
-impl Head {
-    fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
-        let last_seq = row.try_get::<Option<i64>, _>(0)?;
-        let epoch = row.try_get::<Option<String>, _>(1)?;
-        Ok(match (last_seq, epoch) {
-            (Some(last_seq), Some(epoch)) => Self::assumed(last_seq as u64, epoch),
-            // A log that starts now.
-            _ => Self::assumed(0, new_epoch()),
-        })
-    }
-
-    /// The head as read or known, before this group takes a seq.
-    pub(super) fn assumed(last_seq: u64, epoch: String) -> Self {
-        Self { last_seq, epoch, taken: 0 }
-    }
-
-    pub(super) fn take(&mut self) -> u64 {
-        self.last_seq += 1;
-        self.taken += 1;
-        self.last_seq
-    }
-
-    /// Whether this group handed out seqs (its row is written).
-    pub(super) fn moved(&self) -> bool {
-        self.taken > 0
-    }
-
-    /// The head before this group.
-    pub(super) fn assumed_seq(&self) -> u64 {
-        self.last_seq - self.taken
-    }
-}
-
-enum Decision {
-    Refused(Stored),
-    Store { member_id: String, name: String },
-}
-
-/// What to do with a message, from its sender's read and the messages this
-/// group stored before it.
-fn decide(row: &AnyRow, sent_here: Option<&Message>) -> Result<Decision, StoreError> {
-    let Some(member_id) = row.try_get::<Option<String>, _>("member_id")? else {
-        return Ok(Decision::Refused(Stored::NotMember));
-    };
-    if row.try_get::<Option<i64>, _>("seq")?.is_some() {
-        return Ok(Decision::Refused(Stored::Duplicate(message_from_row(row)?)));
-    }
-    if let Some(earlier) = sent_here {
-        return Ok(Decision::Refused(Stored::Duplicate(earlier.clone())));
-    }
-    let name = row.try_get::<String, _>("display_name")?;
-    Ok(Decision::Store { member_id, name })
-}
-
-fn message_event(channel: ChannelName, message: &Message) -> Result<EventEnvelope, StoreError> {
-    let payload = serde_json::to_value(ConversationEvent::Message { message: message.clone() })
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    Ok(new_event(channel, message.seq, payload))
-}
-
-fn new_event(channel: ChannelName, seq: u64, payload: serde_json::Value) -> EventEnvelope {
-    EventEnvelope { channel, seq, id: uuid::Uuid::new_v4().simple().to_string(), ts: now_ms(), payload }
 }

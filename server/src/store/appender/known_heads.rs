@@ -11,7 +11,7 @@
 //! session deletes its head. So the one-trip statement checks every head it
 //! assumed against `channel_heads` in its own transaction, and a head that
 //! moved fails it whole ([`super::batch::checked_appends`]). The writer then
-//! forgets everything it knew and writes the group again with its reads.
+//! forgets the group's channels and writes the group again with its reads.
 //!
 //! Bounded: at most [`MAX_KNOWN`] channels. When full, it starts again empty
 //! (a channel missing costs its next group one read trip, as before).
@@ -20,7 +20,7 @@ use std::collections::HashMap;
 
 use protocol::ChannelName;
 
-use super::group::Head;
+use super::decide::Head;
 use crate::store::heads::LogHeads;
 
 /// About 100 bytes an entry: at most about 400 KiB.
@@ -42,8 +42,10 @@ impl KnownHeads {
         channels
             .iter()
             .map(|channel| {
-                let (last_seq, epoch) =
-                    log.committed_head(channel).or_else(|| self.heads.get(channel).cloned())?;
+                let (last_seq, epoch) = log
+                    .committed_head(channel)
+                    .map(|bounds| (bounds.head, bounds.epoch))
+                    .or_else(|| self.heads.get(channel).cloned())?;
                 Some((channel.clone(), Head::assumed(last_seq, epoch)))
             })
             .collect()
@@ -59,9 +61,11 @@ impl KnownHeads {
         }
     }
 
-    /// A head assumed here had moved: what else is known may have too.
-    pub(super) fn forget(&mut self) {
-        self.heads.clear();
+    /// The heads of `channels` had moved behind the writer's back.
+    pub(super) fn forget(&mut self, channels: &[ChannelName]) {
+        for channel in channels {
+            self.heads.remove(channel);
+        }
     }
 }
 
@@ -87,7 +91,7 @@ mod tests {
             known.assume(&[a.clone(), b], &LogHeads::disabled()).is_none(),
             "b did not move: nothing was written for it"
         );
-        known.forget();
+        known.forget(std::slice::from_ref(&a));
         assert!(known.assume(&[a], &LogHeads::disabled()).is_none());
     }
 

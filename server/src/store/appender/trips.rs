@@ -9,7 +9,7 @@ use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
 use super::batch;
-use super::group::Head;
+use super::decide::Head;
 use crate::store::StoreError;
 use crate::store::messages::NewMessage;
 
@@ -107,14 +107,23 @@ pub(super) async fn write(
     Ok(())
 }
 
+/// What the one statement of a group with assumed heads did.
+pub(super) enum Checked {
+    /// The events are stored, the heads moved with them.
+    Stored,
+    /// A head was not as assumed: nothing is stored (SQLite rolled the
+    /// statement back).
+    HeadMoved,
+}
+
 /// The only trip of a group of appends whose heads were assumed: one
 /// statement that stores the events if every head is as assumed, and moves
-/// the heads with them, or fails and stores nothing.
+/// the heads with them, or stores nothing. Any other failure is an `Err`.
 pub(super) async fn write_checked(
     conn: &mut AnyConnection,
     next: &HashMap<ChannelName, Head>,
     events: &[EventRow],
-) -> Result<(), StoreError> {
+) -> Result<Checked, StoreError> {
     let sql = batch::checked_appends(events.len());
     let mut query = sqlx::query(&sql);
     for event in events {
@@ -128,6 +137,13 @@ pub(super) async fn write_checked(
             .bind(event.ts)
             .bind(&event.payload);
     }
-    query.execute(&mut *conn).await?;
-    Ok(())
+    match query.execute(&mut *conn).await {
+        Ok(_) => Ok(Checked::Stored),
+        // The check's own failure (see `batch::checked_appends`): no other
+        // column of `events` can be NULL here.
+        Err(sqlx::Error::Database(err)) if err.kind() == sqlx::error::ErrorKind::NotNullViolation => {
+            Ok(Checked::HeadMoved)
+        }
+        Err(err) => Err(err.into()),
+    }
 }
