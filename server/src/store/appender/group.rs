@@ -107,7 +107,8 @@ pub(super) async fn commit(
 
     let appends_only = planned.iter().all(|job| matches!(job, Planned::Append { .. }));
     let mut trips = Trips::Read;
-    if let Some(assumed) = known.assume(&channels, heads).filter(|_| appends_only) {
+    // A message's sender has to be read first: only appends may assume.
+    if let Some(assumed) = appends_only.then(|| known.assume(&channels, heads)).flatten() {
         match commit_assumed(conn, heads, planned, assumed).await {
             Assumed::Done(outcome, next) => {
                 if let Some(next) = next {
