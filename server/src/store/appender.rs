@@ -33,7 +33,6 @@ mod group;
 mod known_heads;
 mod trips;
 
-use self::group::Trips;
 use self::known_heads::KnownHeads;
 use super::StoreError;
 use super::heads::LogHeads;
@@ -92,10 +91,11 @@ pub struct WriterCounts {
     pub groups: AtomicU64,
     /// Jobs in them: events appended, messages stored or refused.
     pub jobs: AtomicU64,
-    /// Groups that went in one trip, their heads known from the last commits.
+    /// Groups of appends committed as one statement on heads known in memory
+    /// (see [`group`]).
     pub one_trip_groups: AtomicU64,
-    /// Groups whose known heads had moved (written by another transaction):
-    /// rolled back and written again with their reads.
+    /// Groups whose assumed heads another transaction had moved: nothing
+    /// stored, written again after reading them.
     pub stale_heads: AtomicU64,
 }
 
@@ -177,14 +177,7 @@ async fn write_group(
         },
     };
     let jobs_in_group = jobs.len() as u64;
-    let (outcome, trips) = group::commit(conn, heads, known, jobs).await;
-    if trips == Trips::Assumed && outcome.is_ok() {
-        counts.one_trip_groups.fetch_add(1, Ordering::Relaxed);
-    }
-    if trips == Trips::Stale {
-        counts.stale_heads.fetch_add(1, Ordering::Relaxed);
-    }
-    let answers = match outcome {
+    let answers = match group::commit(conn, heads, known, jobs, counts).await {
         Ok(answers) => {
             counts.groups.fetch_add(1, Ordering::Relaxed);
             counts.jobs.fetch_add(jobs_in_group, Ordering::Relaxed);

@@ -127,19 +127,15 @@ impl LogHeads {
 
     /// The channel's bounds, when known exactly.
     pub fn lookup(&self, channel: &ChannelName) -> Option<LogBounds> {
-        let found = self.exact(channel);
+        let found = self.committed_head(channel);
         let counter = if found.is_some() { &self.reads.from_memory } else { &self.reads.from_database };
         counter.fetch_add(1, Ordering::Relaxed);
         found
     }
 
-    /// As [`LogHeads::lookup`], for the log writer, which checks what it is
-    /// told anyway: not counted as a subscriber's read.
+    /// As [`LogHeads::lookup`], not counted as a subscriber's read: for the
+    /// log writer, which checks what it is told anyway.
     pub fn committed_head(&self, channel: &ChannelName) -> Option<LogBounds> {
-        self.exact(channel)
-    }
-
-    fn exact(&self, channel: &ChannelName) -> Option<LogBounds> {
         self.with(|heads| {
             let entry = heads.entries.get(channel)?;
             let read = entry.read.as_ref().filter(|_| entry.in_flight == 0)?;

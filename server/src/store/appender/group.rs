@@ -26,6 +26,7 @@
 //! reads (step 24).
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 
 use protocol::{ChannelName, EventEnvelope};
 use sqlx::AnyConnection;
@@ -33,7 +34,7 @@ use sqlx::AnyConnection;
 use super::decide::{Decided, Head, decide_all};
 use super::known_heads::KnownHeads;
 use super::trips::{self, Checked, EventRow};
-use super::{Job, Reply};
+use super::{Job, Reply, WriterCounts};
 use crate::store::StoreError;
 use crate::store::conversations::conversation_channel;
 use crate::store::heads::LogHeads;
@@ -83,15 +84,17 @@ pub(super) enum Planned {
 /// How a group ended: `Err` means it failed and its answers say so.
 type Outcome = Result<Vec<Answer>, (Vec<Answer>, StoreError)>;
 
-/// Writes `jobs` in one transaction on `conn`, and says how many trips it
-/// took. An `Err` outcome means the group failed and its answers say so; the
-/// connection may be mid-transaction and must not be used again.
+/// Writes `jobs` in one transaction on `conn`, counting in `counts` a group
+/// that went in one statement and one whose assumed heads had moved. An `Err`
+/// outcome means the group failed and its answers say so; the connection may
+/// be mid-transaction and must not be used again.
 pub(super) async fn commit(
     conn: &mut AnyConnection,
     heads: &LogHeads,
     known: &mut KnownHeads,
     jobs: Vec<Job>,
-) -> (Outcome, Trips) {
+    counts: &WriterCounts,
+) -> Outcome {
     let mut planned: Vec<Planned> = jobs.into_iter().map(plan).collect();
     let mut channels: Vec<ChannelName> = Vec::new();
     for job in &planned {
@@ -102,24 +105,24 @@ pub(super) async fn commit(
     }
     if channels.is_empty() {
         // Every job was refused before reading anything.
-        return (Ok(planned.into_iter().map(|job| job.unwritten("")).collect()), Trips::None);
+        return Ok(planned.into_iter().map(|job| job.unwritten("")).collect());
     }
 
     let appends_only = planned.iter().all(|job| matches!(job, Planned::Append { .. }));
-    let mut trips = Trips::Read;
     // A message's sender has to be read first: only appends may assume.
     if let Some(assumed) = appends_only.then(|| known.assume(&channels, heads)).flatten() {
         match commit_assumed(conn, heads, planned, assumed).await {
             Assumed::Done(outcome, next) => {
                 if let Some(next) = next {
+                    counts.one_trip_groups.fetch_add(1, Ordering::Relaxed);
                     known.learn(next);
                 }
-                return (outcome, Trips::Assumed);
+                return outcome;
             }
             Assumed::HeadMoved(again) => {
+                counts.stale_heads.fetch_add(1, Ordering::Relaxed);
                 known.forget(&channels);
                 planned = again;
-                trips = Trips::Stale;
             }
         }
     }
@@ -127,7 +130,7 @@ pub(super) async fn commit(
     if let Some(next) = next {
         known.learn(next);
     }
-    (outcome, trips)
+    outcome
 }
 
 /// How a group with assumed heads ended.
@@ -199,19 +202,6 @@ async fn commit_read(
         Ok(()) => (Ok(answers), Some(next)),
         Err(err) => (Err(fail_answers(answers, err)), None),
     }
-}
-
-/// How a group reached its commit, for `/metrics`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Trips {
-    /// Every job was refused: no trip.
-    None,
-    /// Its heads were read, then written: two trips.
-    Read,
-    /// Its heads were assumed: one trip (or, failed, none after it).
-    Assumed,
-    /// A head assumed had moved: three trips.
-    Stale,
 }
 
 /// Known before the commit, as `heads` requires; told of the commit by
