@@ -7,6 +7,7 @@
 //! - [`inbox`]: the notification inbox: create, read state, preferences.
 //! - [`chat`]: conversations: members, invites, messages, notifying the absent.
 //! - [`dashboard`]: live dashboards: members, ops with conflicts, live values.
+//! - [`websocket`]: the WebSocket protocol on an upgraded connection.
 //! - [`hub`]: connections, channel subscriptions, fan-out, heartbeats, limits.
 //! - [`bus`]: how events reach every node's hub (in process, or Redis between nodes).
 //! - [`cluster`]: one node or several: Redis, node leases, the background-jobs leader.
@@ -39,3 +40,4 @@ pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod webhook;
+pub mod websocket;

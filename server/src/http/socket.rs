@@ -1,6 +1,6 @@
-//! `GET /ws`: the WebSocket upgrade, after the Origin check.
+//! `GET /ws`: the WebSocket upgrade, after the Origin check and the socket limits.
 
-use axum::extract::{State, WebSocketUpgrade};
+use axum::extract::{Request, State};
 use axum::http::HeaderMap;
 use axum::http::header::{HOST, ORIGIN};
 use axum::response::{IntoResponse, Response};
@@ -9,24 +9,17 @@ use crate::error::AppError;
 use crate::guard::ClientIp;
 use crate::hub::connection;
 use crate::state::AppState;
+use crate::websocket;
 
-/// Per-socket read buffer; grows on demand for the rare large frame.
-const READ_BUFFER_BYTES: usize = 256;
-/// Gather this much of a batch before writing to the kernel.
-const WRITE_BUFFER_BYTES: usize = 16 * 1024;
-/// Hard cap on unsent bytes held for one socket.
-const MAX_WRITE_BUFFER_BYTES: usize = 1024 * 1024;
-
-pub async fn upgrade(
-    State(state): State<AppState>,
-    ip: ClientIp,
-    headers: HeaderMap,
-    ws: WebSocketUpgrade,
-) -> Response {
-    if !origin_allowed(&headers, &state.config.allowed_origins) {
+pub async fn upgrade(State(state): State<AppState>, ip: ClientIp, mut request: Request) -> Response {
+    if !origin_allowed(request.headers(), &state.config.allowed_origins) {
         // A page on another site must not ride the visitor's cookie into a socket.
         return AppError::Forbidden.into_response();
     }
+    let (switching, on_upgrade) = match websocket::accept(&mut request) {
+        Ok(accepted) => accepted,
+        Err(refused) => return refused.into_response(),
+    };
     // Refused before the upgrade: an HTTP 429/503 the client backs off from,
     // and no task or buffers spent on a socket that would be closed at once.
     let held = match state.guards.socket(ip) {
@@ -36,24 +29,17 @@ pub async fn upgrade(
     let ctx = state.sockets.clone();
     let tasks = state.hub.tasks().clone();
     let max = state.config.max_frame_bytes;
-    ws.max_message_size(max)
-        .max_frame_size(max)
-        // Client frames are small; the library's 128 KiB default read buffer,
-        // allocated per socket, would dominate memory with many idle sockets.
-        .read_buffer_size(READ_BUFFER_BYTES)
-        // Writes gather up to this much before going to the kernel (batches of events),
-        .write_buffer_size(WRITE_BUFFER_BYTES)
-        // and a socket whose peer stopped reading errors out instead of growing.
-        .max_write_buffer_size(MAX_WRITE_BUFFER_BYTES)
-        .on_upgrade(move |socket| {
-            // A task of its own, spawned as it is: awaited inside axum's upgrade
-            // task, the connection would keep that task's state (the upgrade,
-            // the handshake) for its whole life, and awaiting it inside another
-            // `async` block would copy its future once more. Axum's upgrade
-            // task ends here.
-            tasks.spawn(connection::serve(ctx, socket, held));
-            std::future::ready(())
-        })
+    state.hub.tasks().spawn(async move {
+        match websocket::socket(on_upgrade, max).await {
+            // A task of its own, spawned as it is: awaited here, the connection
+            // would keep this task's state (the upgrade) for its whole life,
+            // and awaiting it inside another `async` block would copy its
+            // future once more. This task ends here.
+            Ok(socket) => drop(tasks.spawn(connection::serve(ctx, socket, held))),
+            Err(err) => tracing::debug!(error = %err, "the client left before the upgrade"),
+        }
+    });
+    switching
 }
 
 /// Requests without `Origin` come from non-browser clients, which cannot be

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use axum::extract::ws::Utf8Bytes;
 use protocol::chat::Member;
 use protocol::message::{Nack, Welcome};
 use protocol::{CloseCode, ErrorCode, ServerMessage};
@@ -42,6 +42,7 @@ use crate::chat::Chat;
 use crate::config::Config;
 use crate::guard::Held;
 use crate::hub::counts::Admission;
+use crate::websocket::{Received, UpgradedSocket};
 
 /// Live events written to a socket before one flush: bursts cost one write, and
 /// a long backlog still reaches the client in steady pieces.
@@ -78,7 +79,7 @@ enum End {
 
 struct Connection {
     ctx: Arc<ConnectionContext>,
-    socket: WebSocket,
+    socket: UpgradedSocket,
     id: ConnectionId,
     principal: Option<Principal>,
     /// Where the connection was counted against its principal's limit.
@@ -106,7 +107,7 @@ struct Connection {
 /// the connection ends.
 pub fn serve(
     ctx: Arc<ConnectionContext>,
-    socket: WebSocket,
+    socket: UpgradedSocket,
     admitted: Held,
 ) -> impl Future<Output = ()> + Send + 'static {
     let hub = ctx.hub.clone();
@@ -159,7 +160,7 @@ enum Woke {
     End(End),
     Timer,
     Item(Outbound),
-    Inbound(Option<Result<Message, axum::Error>>),
+    Inbound(Received),
 }
 
 impl Connection {
@@ -261,11 +262,11 @@ impl Connection {
     /// past `WRITE_BUFFER_BYTES` (a long replay).
     async fn send(&mut self, frame: Utf8Bytes) -> Result<(), End> {
         self.ctx.hub.metrics().frames_out.fetch_add(1, Ordering::Relaxed);
-        write_bounded(futures_util::SinkExt::feed(&mut self.socket, Message::Text(frame))).await
+        write_bounded(self.socket.feed(frame)).await
     }
 
     async fn flush(&mut self) -> Result<(), End> {
-        write_bounded(futures_util::SinkExt::flush(&mut self.socket)).await
+        write_bounded(self.socket.flush()).await
     }
 
     async fn send_message(&mut self, message: &ServerMessage) -> Result<(), End> {
@@ -287,18 +288,17 @@ impl Connection {
         if code == CloseCode::HeartbeatTimeout {
             self.ctx.hub.metrics().heartbeat_timeouts.fetch_add(1, Ordering::Relaxed);
         }
-        let frame = CloseFrame { code: code.code(), reason: code.reason().into() };
         // The closing handshake: send our close, then read until the peer's
         // close. Dropping the socket with unread client data would make the
         // kernel answer with a reset, and the client would lose the frames we
         // sent before (the close code included). Bounded: a peer that stopped
         // reading or answering must not hold the task open.
         let handshake = async {
-            if self.socket.send(Message::Close(Some(frame))).await.is_err() {
+            if self.socket.close(code.code(), code.reason()).await.is_err() {
                 return;
             }
             while let Some(Ok(message)) = self.socket.recv().await {
-                if matches!(message, Message::Close(_)) {
+                if matches!(message, crate::websocket::Message::Close(_)) {
                     break;
                 }
             }
@@ -331,7 +331,7 @@ mod tests {
     /// The size of the future `serve` returns, without making one.
     fn future_size<F, Fut>(_: F) -> usize
     where
-        F: FnOnce(Arc<ConnectionContext>, WebSocket, Held) -> Fut,
+        F: FnOnce(Arc<ConnectionContext>, UpgradedSocket, Held) -> Fut,
     {
         std::mem::size_of::<Fut>()
     }
@@ -339,9 +339,9 @@ mod tests {
     #[test]
     fn a_socket_task_stays_small() {
         // Every socket's task is this size for the socket's whole life, idle or
-        // not (docs/PERFORMANCE.md, steps 13, 19 and 20). An await added inline
+        // not (docs/PERFORMANCE.md, steps 13, 19, 20 and 25). An await added inline
         // to `run` or to the delivery's fast path grows it: box rare paths.
         let size = future_size(serve);
-        assert!(size <= 1_152, "a socket's future is {size} bytes, more than 1,152");
+        assert!(size <= 880, "a socket's future is {size} bytes, more than 880");
     }
 }

@@ -4,7 +4,7 @@
 
 use std::sync::atomic::Ordering;
 
-use axum::extract::ws::Message;
+use axum::extract::ws::Utf8Bytes;
 use protocol::ServerMessage;
 use protocol::message::Revoked;
 
@@ -14,7 +14,7 @@ use crate::hub::{Outbound, encode};
 
 /// What [`Connection::deliver_batch`] does with a queued item.
 enum Prepared {
-    Write(Message),
+    Write(Utf8Bytes),
     Skip,
     /// A gap to fill from the log first, or a revocation.
     Slow(Outbound),
@@ -35,7 +35,7 @@ impl Connection {
             taken += 1;
             match self.prepare(item) {
                 Prepared::Write(frame) => {
-                    write_bounded(futures_util::SinkExt::feed(&mut self.socket, frame)).await?;
+                    write_bounded(self.socket.feed(frame)).await?;
                     written += 1;
                 }
                 Prepared::Skip => {}
@@ -62,12 +62,12 @@ impl Connection {
                 Some(last) if event.seq <= *last => Prepared::Skip, // already sent by a replay
                 Some(last) if event.seq == *last + 1 => {
                     *last = event.seq;
-                    Prepared::Write(Message::Text(event.frame.clone()))
+                    Prepared::Write(event.frame.clone())
                 }
                 Some(_) => Prepared::Slow(item),
             },
             Outbound::Signal(signal) if self.subscriptions.contains_key(&signal.channel) => {
-                Prepared::Write(Message::Text(signal.frame.clone()))
+                Prepared::Write(signal.frame.clone())
             }
             Outbound::Signal(_) => Prepared::Skip, // unsubscribed while it was queued
             Outbound::Revoke(_) => Prepared::Slow(item),
@@ -83,8 +83,8 @@ impl Connection {
                 if !self.subscriptions.contains_key(&signal.channel) {
                     return Ok(false); // unsubscribed while it was queued
                 }
-                let frame = Message::Text(signal.frame.clone());
-                write_bounded(futures_util::SinkExt::feed(&mut self.socket, frame)).await?;
+                let frame = signal.frame.clone();
+                write_bounded(self.socket.feed(frame)).await?;
                 Ok(true)
             }
             Outbound::Revoke(channel) => {
@@ -96,8 +96,8 @@ impl Connection {
                     // Boxed, like inbound handling: rare, and kept out of the task's size.
                     Box::pin(self.ctx.hub.leave_presence(&channel, self.id)).await;
                 }
-                let frame = Message::Text(encode(&ServerMessage::Revoked(Revoked { channel })));
-                write_bounded(futures_util::SinkExt::feed(&mut self.socket, frame)).await?;
+                let frame = encode(&ServerMessage::Revoked(Revoked { channel }));
+                write_bounded(self.socket.feed(frame)).await?;
                 Ok(true)
             }
         }
@@ -117,8 +117,8 @@ impl Connection {
         if let Some(last) = self.subscriptions.get_mut(&event.channel) {
             *last = event.seq;
         }
-        let frame = Message::Text(event.frame.clone());
-        write_bounded(futures_util::SinkExt::feed(&mut self.socket, frame)).await?;
+        let frame = event.frame.clone();
+        write_bounded(self.socket.feed(frame)).await?;
         Ok(true)
     }
 }

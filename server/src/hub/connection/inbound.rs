@@ -6,7 +6,6 @@
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use axum::extract::ws::Message;
 use futures_util::FutureExt;
 use protocol::message::Ack;
 use protocol::{ClientMessage, CloseCode, ErrorCode, ServerMessage};
@@ -16,6 +15,7 @@ use super::{
     RATE_VIOLATIONS_BEFORE_CLOSE,
 };
 use crate::auth::token::{TokenError, VerifiedToken};
+use crate::websocket::{Message, Received, WsError};
 
 impl Connection {
     /// Handles `first` and the frames the client sent with it that are
@@ -25,10 +25,7 @@ impl Connection {
     /// once [`INBOUND_BURST_TIME`] has gone by (a replay, a stored message):
     /// an answer waits at most that long behind the frames after it, and so
     /// does the socket's outbound queue.
-    pub(super) async fn on_inbound_burst(
-        &mut self,
-        first: Option<Result<Message, axum::Error>>,
-    ) -> Result<(), End> {
+    pub(super) async fn on_inbound_burst(&mut self, first: Received) -> Result<(), End> {
         let started = Instant::now();
         self.on_inbound(first).await?;
         for _ in 1..INBOUND_BURST {
@@ -42,15 +39,15 @@ impl Connection {
         self.flush().await
     }
 
-    async fn on_inbound(&mut self, inbound: Option<Result<Message, axum::Error>>) -> Result<(), End> {
+    async fn on_inbound(&mut self, inbound: Received) -> Result<(), End> {
         let message = match inbound {
             None => return Err(End::ClientGone),
             Some(Err(err)) => {
-                let too_big = err
-                    .into_inner()
-                    .downcast_ref::<tungstenite::Error>()
-                    .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)));
-                return Err(if too_big { End::Closed(CloseCode::MessageTooBig) } else { End::ClientGone });
+                return Err(match err {
+                    WsError::TooBig(_) => End::Closed(CloseCode::MessageTooBig),
+                    WsError::Protocol(_) | WsError::InvalidUtf8 => End::Closed(CloseCode::ProtocolViolation),
+                    WsError::Closed | WsError::Io(_) => End::ClientGone,
+                });
             }
             Some(Ok(message)) => message,
         };
@@ -59,8 +56,8 @@ impl Connection {
         let text = match message {
             Message::Text(text) => text,
             Message::Binary(_) => return Err(End::Closed(CloseCode::ProtocolViolation)),
-            // Protocol-level pings are answered by the library; both count as life.
-            Message::Ping(_) | Message::Pong(_) => return Ok(()),
+            // Protocol-level pings are answered by the socket; both count as life.
+            Message::Ping | Message::Pong => return Ok(()),
             Message::Close(_) => return Err(End::ClientGone),
         };
         if text.len() > self.ctx.config.max_frame_bytes {

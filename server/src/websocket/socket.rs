@@ -1,0 +1,277 @@
+//! A connection's frames in and out, with no buffer kept while it is idle.
+
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use axum::body::Bytes;
+use axum::extract::ws::Utf8Bytes;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use super::frame::{self, ClientHeader, Opcode};
+use super::{Message, WsError};
+
+/// Bytes read from the kernel at a time, into the reading call's stack.
+const READ_CHUNK_BYTES: usize = 4096;
+/// Frames gathered before a write goes to the kernel without waiting for the
+/// caller's flush: a long replay goes out in pieces of about this size. So the
+/// write buffer holds at most this much plus one frame.
+const WRITE_BUFFER_BYTES: usize = 16 * 1024;
+
+/// What a read gives: a message, an error (nothing more is read after it), or
+/// `None` once the client closed or went away.
+pub type Received = Option<Result<Message, WsError>>;
+
+/// One client's WebSocket, after the handshake.
+pub struct WebSocket<S> {
+    io: S,
+    /// The start of a frame that has not fully arrived, and frames read after
+    /// the message being returned. Empty, and unallocated, between frames.
+    partial: Vec<u8>,
+    /// A message arriving in fragments, joined so far.
+    fragments: Option<Box<Fragments>>,
+    /// Frames not yet taken by the kernel; freed once they all are.
+    out: Vec<u8>,
+    /// How much of `out` the kernel has taken.
+    out_sent: usize,
+    /// Largest message (and frame) accepted from the client.
+    max_message: usize,
+    /// The client's close arrived, or the stream ended or failed: no more reads.
+    read_closed: bool,
+    /// Our close is queued: nothing more is written after it.
+    write_closed: bool,
+}
+
+struct Fragments {
+    text: bool,
+    data: Vec<u8>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
+    /// `already_read`: bytes the HTTP layer read past the upgrade request.
+    pub fn new(io: S, already_read: &[u8], max_message: usize) -> Self {
+        Self {
+            io,
+            partial: already_read.to_vec(),
+            fragments: None,
+            out: Vec::new(),
+            out_sent: 0,
+            max_message,
+            read_closed: false,
+            write_closed: false,
+        }
+    }
+
+    /// The next whole message; `None` once the client closed or went away.
+    /// A ping is answered (the pong goes out with the next flush) and still
+    /// returned, as is a pong: both show the client is there.
+    pub fn recv(&mut self) -> impl Future<Output = Received> + Unpin + '_ {
+        poll_fn(|cx| self.poll_recv(cx))
+    }
+
+    /// Queues a text frame; the kernel gets it at the next flush, or now when
+    /// enough is queued. Fails once our close is queued.
+    pub fn feed(&mut self, text: Utf8Bytes) -> impl Future<Output = Result<(), WsError>> + Unpin + '_ {
+        poll_fn(move |cx| {
+            if self.write_closed {
+                return Poll::Ready(Err(WsError::Closed));
+            }
+            if self.out.len() - self.out_sent >= WRITE_BUFFER_BYTES {
+                ready!(self.poll_flush(cx))?;
+            }
+            frame::write_frame(&mut self.out, Opcode::Text, text.as_bytes());
+            Poll::Ready(Ok(()))
+        })
+    }
+
+    /// Writes everything queued; the write buffer is freed once it is out.
+    pub fn flush(&mut self) -> impl Future<Output = Result<(), WsError>> + Unpin + '_ {
+        poll_fn(|cx| self.poll_flush(cx))
+    }
+
+    /// Queues our close (once) and writes it with anything queued before it.
+    pub fn close(
+        &mut self,
+        code: u16,
+        reason: &str,
+    ) -> impl Future<Output = Result<(), WsError>> + Unpin + '_ {
+        if !self.write_closed {
+            frame::write_close(&mut self.out, code, reason);
+            self.write_closed = true;
+        }
+        self.flush()
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+        while self.out_sent < self.out.len() {
+            let written = ready!(Pin::new(&mut self.io).poll_write(cx, &self.out[self.out_sent..]))?;
+            if written == 0 {
+                return Poll::Ready(Err(std::io::Error::from(std::io::ErrorKind::WriteZero).into()));
+            }
+            self.out_sent += written;
+        }
+        // An idle socket holds no write buffer; the next batch allocates anew.
+        self.out = Vec::new();
+        self.out_sent = 0;
+        Poll::Ready(ready!(Pin::new(&mut self.io).poll_flush(cx)).map_err(WsError::from))
+    }
+
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Received> {
+        loop {
+            if self.read_closed {
+                return Poll::Ready(None);
+            }
+            if !self.partial.is_empty() {
+                let mut held = std::mem::take(&mut self.partial);
+                let decoded = self.decode(&mut held);
+                if let Ok((used, _)) = decoded {
+                    // The rest is kept, in the same allocation; none is kept
+                    // (the allocation is freed) when all of it was used.
+                    if used < held.len() {
+                        held.drain(..used);
+                        self.partial = held;
+                    }
+                }
+                if let Some(ready) = self.decoded(decoded) {
+                    return self.answered(cx, ready);
+                }
+            }
+            let mut chunk = [0u8; READ_CHUNK_BYTES];
+            let mut buf = ReadBuf::new(&mut chunk);
+            if let Err(err) = ready!(Pin::new(&mut self.io).poll_read(cx, &mut buf)) {
+                self.read_closed = true;
+                return Poll::Ready(Some(Err(err.into())));
+            }
+            let read = buf.filled().len();
+            if read == 0 {
+                // The stream ended without a close frame: the client is gone.
+                self.read_closed = true;
+                return Poll::Ready(None);
+            }
+            if !self.partial.is_empty() {
+                self.partial.extend_from_slice(&chunk[..read]);
+                continue;
+            }
+            let decoded = self.decode(&mut chunk[..read]);
+            if let Ok((used, _)) = decoded
+                && used < read
+            {
+                self.partial = chunk[used..read].to_vec();
+            }
+            if let Some(ready) = self.decoded(decoded) {
+                return self.answered(cx, ready);
+            }
+        }
+    }
+
+    /// A close read is answered now, if the kernel takes the answer at once
+    /// (the caller is about to drop the socket, not flush it).
+    fn answered(&mut self, cx: &mut Context<'_>, received: Received) -> Poll<Received> {
+        if matches!(received, Some(Ok(Message::Close(_)))) {
+            let _ = self.poll_flush(cx);
+        }
+        Poll::Ready(received)
+    }
+
+    /// What to return after a decode, if anything: a message, or an error,
+    /// after which nothing more is read.
+    fn decoded(&mut self, decoded: Result<(usize, Option<Message>), WsError>) -> Option<Received> {
+        match decoded {
+            Ok((_, None)) => None,
+            Ok((_, Some(message))) => Some(Some(Ok(message))),
+            Err(err) => {
+                self.read_closed = true;
+                self.partial = Vec::new();
+                self.fragments = None;
+                Some(Some(Err(err)))
+            }
+        }
+    }
+
+    /// Reads whole frames from the start of `input` until one completes a
+    /// message or the rest has not fully arrived. Returns how many bytes were
+    /// used, and the message.
+    fn decode(&mut self, input: &mut [u8]) -> Result<(usize, Option<Message>), WsError> {
+        let mut at = 0;
+        while !self.read_closed {
+            let Some(header) = frame::read_client_header(&input[at..], self.max_message)? else { break };
+            let end = at + header.len + header.payload_len;
+            if input.len() < end {
+                break;
+            }
+            let payload = &mut input[at + header.len..end];
+            frame::unmask(payload, header.mask);
+            at = end;
+            if let Some(message) = self.on_frame(header, payload)? {
+                return Ok((at, Some(message)));
+            }
+        }
+        Ok((at, None))
+    }
+
+    fn on_frame(&mut self, header: ClientHeader, payload: &[u8]) -> Result<Option<Message>, WsError> {
+        match header.opcode {
+            Opcode::Text | Opcode::Binary => {
+                if self.fragments.is_some() {
+                    return Err(WsError::Protocol("a message began before the last one ended"));
+                }
+                let text = header.opcode == Opcode::Text;
+                if header.fin {
+                    return whole(text, payload.to_vec()).map(Some);
+                }
+                self.fragments = Some(Box::new(Fragments { text, data: payload.to_vec() }));
+                Ok(None)
+            }
+            Opcode::Continuation => {
+                let Some(fragments) = self.fragments.as_mut() else {
+                    return Err(WsError::Protocol("a continuation with no message begun"));
+                };
+                if fragments.data.len() + payload.len() > self.max_message {
+                    return Err(WsError::TooBig(self.max_message));
+                }
+                fragments.data.extend_from_slice(payload);
+                if !header.fin {
+                    return Ok(None);
+                }
+                let Fragments { text, data } = *self.fragments.take().expect("checked above");
+                whole(text, data).map(Some)
+            }
+            Opcode::Ping => {
+                if !self.write_closed {
+                    frame::write_frame(&mut self.out, Opcode::Pong, payload);
+                }
+                Ok(Some(Message::Ping))
+            }
+            Opcode::Pong => Ok(Some(Message::Pong)),
+            Opcode::Close => {
+                let close = frame::read_close(payload)?;
+                self.read_closed = true;
+                if !self.write_closed {
+                    // The answer echoes the code (section 5.5.1).
+                    frame::write_frame(&mut self.out, Opcode::Close, &payload[..payload.len().min(2)]);
+                    self.write_closed = true;
+                }
+                Ok(Some(Message::Close(close)))
+            }
+        }
+    }
+
+    /// Bytes held for the socket besides the stream itself, for tests.
+    #[cfg(test)]
+    fn held_bytes(&self) -> usize {
+        self.partial.capacity()
+            + self.out.capacity()
+            + self.fragments.as_ref().map_or(0, |f| f.data.capacity())
+    }
+}
+
+fn whole(text: bool, data: Vec<u8>) -> Result<Message, WsError> {
+    if !text {
+        return Ok(Message::Binary(Bytes::from(data)));
+    }
+    let text = String::from_utf8(data).map_err(|_| WsError::InvalidUtf8)?;
+    Ok(Message::Text(Utf8Bytes::from(text)))
+}
+
+#[cfg(test)]
+mod tests;
