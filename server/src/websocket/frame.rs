@@ -62,7 +62,7 @@ pub(super) struct ClientHeader {
 /// it has not fully arrived. What can be refused is refused as soon as its
 /// bytes are here, before waiting for the rest: reserved bits (no extension
 /// was agreed), unknown opcodes, unmasked frames, fragmented or long control
-/// frames, and payloads over `max_payload` (the message's limit).
+/// frames, and data payloads over `max_payload` (what the message has left).
 pub(super) fn read_client_header(input: &[u8], max_payload: usize) -> Result<Option<ClientHeader>, WsError> {
     let [first, second, ..] = *input else { return Ok(None) };
     if first & 0x70 != 0 {
@@ -93,7 +93,8 @@ pub(super) fn read_client_header(input: &[u8], max_payload: usize) -> Result<Opt
         short => (0, short as u64),
     };
     let payload_len = usize::try_from(payload_len).unwrap_or(usize::MAX);
-    if payload_len > max_payload {
+    // Control frames are held to 125 bytes above, whatever the message's limit.
+    if !opcode.is_control() && payload_len > max_payload {
         return Err(WsError::TooBig(max_payload));
     }
     let mask_at = 2 + len_bytes;
@@ -242,7 +243,12 @@ mod tests {
         assert_eq!(read.reason, "é".repeat(61));
         assert_eq!(read_close(&[]).unwrap(), None);
         assert!(read_close(&[0x03]).is_err());
-        assert!(read_close(&1005u16.to_be_bytes()).is_err(), "1005 is never sent");
+        for never_sent in [0u16, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000] {
+            assert!(read_close(&never_sent.to_be_bytes()).is_err(), "{never_sent}");
+        }
+        for sendable in [1000u16, 1001, 1003, 1007, 1011, 1014, 3000, 4999] {
+            assert_eq!(read_close(&sendable.to_be_bytes()).unwrap().unwrap().code, sendable);
+        }
         assert!(matches!(read_close(&[0x03, 0xE8, 0xFF]), Err(WsError::InvalidUtf8)));
     }
 }

@@ -6,7 +6,7 @@ use axum::extract::Request;
 use axum::http::header::{
     CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION, UPGRADE,
 };
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Version};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Version};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -23,6 +23,8 @@ const ACCEPT_GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 /// A request that cannot become a WebSocket, and why.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum HandshakeError {
+    #[error("a WebSocket is opened with GET")]
+    NotGet,
     #[error("this endpoint only speaks WebSocket: send `Connection: upgrade` and `Upgrade: websocket`")]
     NotAnUpgrade,
     #[error("WebSocket version 13 is the one spoken here")]
@@ -38,6 +40,10 @@ impl IntoResponse for HandshakeError {
         let mut response = AppError::BadRequest(self.to_string()).into_response();
         let headers = response.headers_mut();
         match self {
+            Self::NotGet => {
+                *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+                return response;
+            }
             Self::NotAnUpgrade | Self::NotUpgradable => {
                 headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
             }
@@ -58,6 +64,9 @@ pub type UpgradedSocket = WebSocket<TokioIo<Upgraded>>;
 /// connection to take over once it is sent (see [`socket`]). No extension and
 /// no subprotocol is agreed: the hub speaks plain text frames.
 pub fn accept(request: &mut Request) -> Result<(Response, OnUpgrade), HandshakeError> {
+    if request.method() != Method::GET {
+        return Err(HandshakeError::NotGet);
+    }
     let headers = request.headers();
     if !has_token(headers, &CONNECTION, "upgrade") || !has_token(headers, &UPGRADE, "websocket") {
         return Err(HandshakeError::NotAnUpgrade);
@@ -69,10 +78,10 @@ pub fn accept(request: &mut Request) -> Result<(Response, OnUpgrade), HandshakeE
     if STANDARD.decode(key.as_bytes()).map(|k| k.len()) != Ok(16) {
         return Err(HandshakeError::BadKey);
     }
-    let accept = accept_key(key.as_bytes());
     if request.version() != Version::HTTP_11 {
         return Err(HandshakeError::NotUpgradable);
     }
+    let accept = accept_key(key.as_bytes());
     let on_upgrade = request.extensions_mut().remove::<OnUpgrade>().ok_or(HandshakeError::NotUpgradable)?;
     let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
     let headers = response.headers_mut();
@@ -134,6 +143,9 @@ mod tests {
     fn requests_that_are_not_upgrades_are_refused_with_what_is_wrong() {
         let refused = |edit: fn(&mut HeaderMap)| accept(&mut upgrade_request(edit)).err();
         assert_eq!(refused(|h| drop(h.remove(UPGRADE))), Some(HandshakeError::NotAnUpgrade));
+        let mut head = upgrade_request(|_| {});
+        *head.method_mut() = Method::HEAD;
+        assert_eq!(accept(&mut head).err(), Some(HandshakeError::NotGet));
         assert_eq!(
             refused(|h| drop(h.insert(CONNECTION, HeaderValue::from_static("keep-alive")))),
             Some(HandshakeError::NotAnUpgrade)
@@ -158,5 +170,6 @@ mod tests {
         assert_eq!(response.status(), StatusCode::UPGRADE_REQUIRED);
         assert_eq!(response.headers()[SEC_WEBSOCKET_VERSION], "13");
         assert_eq!(HandshakeError::BadKey.into_response().status(), StatusCode::BAD_REQUEST);
+        assert_eq!(HandshakeError::NotGet.into_response().status(), StatusCode::METHOD_NOT_ALLOWED);
     }
 }

@@ -1,6 +1,7 @@
 //! A connection's frames in and out, with no buffer kept while it is idle.
 
 use std::future::poll_fn;
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
@@ -13,6 +14,8 @@ use super::{Message, WsError};
 
 /// Bytes read from the kernel at a time, into the reading call's stack.
 const READ_CHUNK_BYTES: usize = 4096;
+/// Reads of a client's bytes after an error, dropped, before the task yields.
+const DISCARD_READS_PER_POLL: usize = 16;
 /// Frames gathered before a write goes to the kernel without waiting for the
 /// caller's flush: a long replay goes out in pieces of about this size. So the
 /// write buffer holds at most this much plus one frame.
@@ -28,6 +31,8 @@ pub struct WebSocket<S> {
     /// The start of a frame that has not fully arrived, and frames read after
     /// the message being returned. Empty, and unallocated, between frames.
     partial: Vec<u8>,
+    /// Where in `partial` the next frame starts.
+    partial_at: usize,
     /// A message arriving in fragments, joined so far.
     fragments: Option<Box<Fragments>>,
     /// Frames not yet taken by the kernel; freed once they all are.
@@ -36,10 +41,18 @@ pub struct WebSocket<S> {
     out_sent: usize,
     /// Largest message (and frame) accepted from the client.
     max_message: usize,
-    /// The client's close arrived, or the stream ended or failed: no more reads.
-    read_closed: bool,
+    reading: Reading,
     /// Our close is queued: nothing more is written after it.
     write_closed: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    Open,
+    /// The client's close arrived, or the stream ended or failed.
+    Closed,
+    /// A frame broke the protocol: what follows is read and dropped.
+    Discarding,
 }
 
 struct Fragments {
@@ -53,11 +66,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         Self {
             io,
             partial: already_read.to_vec(),
+            partial_at: 0,
             fragments: None,
             out: Vec::new(),
             out_sent: 0,
             max_message,
-            read_closed: false,
+            reading: Reading::Open,
             write_closed: false,
         }
     }
@@ -76,8 +90,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             if self.write_closed {
                 return Poll::Ready(Err(WsError::Closed));
             }
-            if self.out.len() - self.out_sent >= WRITE_BUFFER_BYTES {
-                ready!(self.poll_flush(cx))?;
+            // A write begun goes out whole before more is queued (`out_sent`
+            // is not 0 until it has), so the buffer holds at most
+            // `WRITE_BUFFER_BYTES` and one frame.
+            if self.out_sent > 0 || self.out.len() >= WRITE_BUFFER_BYTES {
+                ready!(self.poll_write_out(cx))?;
             }
             frame::write_frame(&mut self.out, Opcode::Text, text.as_bytes());
             Poll::Ready(Ok(()))
@@ -102,7 +119,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         self.flush()
     }
 
+    /// Writes everything queued, then frees the buffer: an idle socket holds
+    /// no write buffer, and the next batch allocates anew.
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+        ready!(self.poll_write_out(cx))?;
+        self.out = Vec::new();
+        Poll::Ready(ready!(Pin::new(&mut self.io).poll_flush(cx)).map_err(WsError::from))
+    }
+
+    /// Writes everything queued, keeping the buffer for what comes next.
+    fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
         while self.out_sent < self.out.len() {
             let written = ready!(Pin::new(&mut self.io).poll_write(cx, &self.out[self.out_sent..]))?;
             if written == 0 {
@@ -110,53 +136,62 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             }
             self.out_sent += written;
         }
-        // An idle socket holds no write buffer; the next batch allocates anew.
-        self.out = Vec::new();
+        self.out.clear();
         self.out_sent = 0;
-        Poll::Ready(ready!(Pin::new(&mut self.io).poll_flush(cx)).map_err(WsError::from))
+        Poll::Ready(Ok(()))
     }
 
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Received> {
         loop {
-            if self.read_closed {
-                return Poll::Ready(None);
+            match self.reading {
+                Reading::Open => {}
+                Reading::Closed => return Poll::Ready(None),
+                Reading::Discarding => return self.poll_discard(cx),
             }
-            if !self.partial.is_empty() {
+            if self.partial_at < self.partial.len() {
                 let mut held = std::mem::take(&mut self.partial);
-                let decoded = self.decode(&mut held);
-                if let Ok((used, _)) = decoded {
-                    // The rest is kept, in the same allocation; none is kept
-                    // (the allocation is freed) when all of it was used.
-                    if used < held.len() {
-                        held.drain(..used);
+                let decoded = self.decode(&mut held[self.partial_at..]);
+                if let Ok((used, message)) = &decoded {
+                    self.partial_at += used;
+                    if self.partial_at == held.len() {
+                        // All used: the allocation is freed.
+                        self.partial_at = 0;
+                    } else if message.is_some() || self.partial_at == 0 {
+                        // More frames may follow (read at the next call), or
+                        // one frame is still arriving: kept as it is.
                         self.partial = held;
+                    } else {
+                        // An unfinished frame after used ones waits for a
+                        // read: kept alone, in an allocation of its size.
+                        self.partial = held[self.partial_at..].to_vec();
+                        self.partial_at = 0;
                     }
                 }
                 if let Some(ready) = self.decoded(decoded) {
                     return self.answered(cx, ready);
                 }
             }
-            let mut chunk = [0u8; READ_CHUNK_BYTES];
-            let mut buf = ReadBuf::new(&mut chunk);
+            let mut chunk = [MaybeUninit::<u8>::uninit(); READ_CHUNK_BYTES];
+            let mut buf = ReadBuf::uninit(&mut chunk);
             if let Err(err) = ready!(Pin::new(&mut self.io).poll_read(cx, &mut buf)) {
-                self.read_closed = true;
+                self.reading = Reading::Closed;
                 return Poll::Ready(Some(Err(err.into())));
             }
-            let read = buf.filled().len();
-            if read == 0 {
+            if buf.filled().is_empty() {
                 // The stream ended without a close frame: the client is gone.
-                self.read_closed = true;
+                self.reading = Reading::Closed;
                 return Poll::Ready(None);
             }
+            let data = buf.filled_mut();
             if !self.partial.is_empty() {
-                self.partial.extend_from_slice(&chunk[..read]);
+                self.partial.extend_from_slice(data);
                 continue;
             }
-            let decoded = self.decode(&mut chunk[..read]);
+            let decoded = self.decode(data);
             if let Ok((used, _)) = decoded
-                && used < read
+                && used < data.len()
             {
-                self.partial = chunk[used..read].to_vec();
+                self.partial = data[used..].to_vec();
             }
             if let Some(ready) = self.decoded(decoded) {
                 return self.answered(cx, ready);
@@ -164,8 +199,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         }
     }
 
-    /// A close read is answered now, if the kernel takes the answer at once
-    /// (the caller is about to drop the socket, not flush it).
+    /// After an error: reads and drops what the client still sends until it
+    /// ends the stream. Dropping the socket with bytes unread would make the
+    /// kernel answer with a reset, which can take our close frame with it (the
+    /// connection's closing handshake bounds how long this goes on).
+    fn poll_discard(&mut self, cx: &mut Context<'_>) -> Poll<Received> {
+        for _ in 0..DISCARD_READS_PER_POLL {
+            let mut chunk = [MaybeUninit::<u8>::uninit(); READ_CHUNK_BYTES];
+            let mut buf = ReadBuf::uninit(&mut chunk);
+            match ready!(Pin::new(&mut self.io).poll_read(cx, &mut buf)) {
+                Ok(()) if !buf.filled().is_empty() => {}
+                _ => {
+                    self.reading = Reading::Closed;
+                    return Poll::Ready(None);
+                }
+            }
+        }
+        // A client that keeps sending must not hold the thread.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    /// A close read is answered now, if the kernel takes the answer at once.
     fn answered(&mut self, cx: &mut Context<'_>, received: Received) -> Poll<Received> {
         if matches!(received, Some(Ok(Message::Close(_)))) {
             let _ = self.poll_flush(cx);
@@ -174,14 +229,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     }
 
     /// What to return after a decode, if anything: a message, or an error,
-    /// after which nothing more is read.
+    /// after which the client's bytes are only discarded.
     fn decoded(&mut self, decoded: Result<(usize, Option<Message>), WsError>) -> Option<Received> {
         match decoded {
             Ok((_, None)) => None,
             Ok((_, Some(message))) => Some(Some(Ok(message))),
             Err(err) => {
-                self.read_closed = true;
+                self.reading = Reading::Discarding;
                 self.partial = Vec::new();
+                self.partial_at = 0;
                 self.fragments = None;
                 Some(Some(Err(err)))
             }
@@ -193,8 +249,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// used, and the message.
     fn decode(&mut self, input: &mut [u8]) -> Result<(usize, Option<Message>), WsError> {
         let mut at = 0;
-        while !self.read_closed {
-            let Some(header) = frame::read_client_header(&input[at..], self.max_message)? else { break };
+        while self.reading == Reading::Open {
+            // A continuation may carry only what the message has left.
+            let joined = self.fragments.as_ref().map_or(0, |f| f.data.len());
+            let header = frame::read_client_header(&input[at..], self.max_message - joined).map_err(
+                |err| match err {
+                    WsError::TooBig(_) => WsError::TooBig(self.max_message),
+                    other => other,
+                },
+            )?;
+            let Some(header) = header else { break };
             let end = at + header.len + header.payload_len;
             if input.len() < end {
                 break;
@@ -237,7 +301,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 whole(text, data).map(Some)
             }
             Opcode::Ping => {
-                if !self.write_closed {
+                // A pong only while little is queued: a client that pings and
+                // never reads must not grow the buffer (the RFC lets a pong
+                // answer only the latest ping, section 5.5.3).
+                if !self.write_closed && self.out.len() - self.out_sent < WRITE_BUFFER_BYTES {
                     frame::write_frame(&mut self.out, Opcode::Pong, payload);
                 }
                 Ok(Some(Message::Ping))
@@ -245,7 +312,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             Opcode::Pong => Ok(Some(Message::Pong)),
             Opcode::Close => {
                 let close = frame::read_close(payload)?;
-                self.read_closed = true;
+                self.reading = Reading::Closed;
                 if !self.write_closed {
                     // The answer echoes the code (section 5.5.1).
                     frame::write_frame(&mut self.out, Opcode::Close, &payload[..payload.len().min(2)]);

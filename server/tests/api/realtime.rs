@@ -722,3 +722,21 @@ async fn a_resume_into_a_log_that_was_reset_is_reset_not_trusted() {
     let polled = poll_in(second_epoch).await;
     assert_eq!(seqs(&polled.events), vec![4, 5]);
 }
+
+#[tokio::test]
+async fn protocol_pings_are_answered_with_their_payload() {
+    let app = spawn_app().await;
+    let visitor = app.visitor().await;
+    let mut socket = visitor.connect().await;
+    socket.send_raw(Message::Ping(b"are you there".to_vec().into())).await;
+    loop {
+        let next = futures_util::StreamExt::next(&mut socket.stream);
+        match tokio::time::timeout(Duration::from_secs(5), next).await.expect("a pong within 5 s") {
+            Some(Ok(Message::Pong(payload))) => break assert_eq!(&payload[..], b"are you there"),
+            Some(Ok(Message::Text(_))) => continue,
+            other => panic!("expected a pong, got {other:?}"),
+        }
+    }
+    // The socket goes on as before.
+    socket.subscribe(&visitor.inbox(), None).await;
+}

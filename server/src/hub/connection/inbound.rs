@@ -58,7 +58,12 @@ impl Connection {
             Message::Binary(_) => return Err(End::Closed(CloseCode::ProtocolViolation)),
             // Protocol-level pings are answered by the socket; both count as life.
             Message::Ping | Message::Pong => return Ok(()),
-            Message::Close(_) => return Err(End::ClientGone),
+            Message::Close(_) => {
+                // The socket queued our answer; it goes before the socket is
+                // dropped, if the client takes it soon.
+                let _ = tokio::time::timeout(super::CLOSE_HANDSHAKE, self.socket.flush()).await;
+                return Err(End::ClientGone);
+            }
         };
         if text.len() > self.ctx.config.max_frame_bytes {
             return Err(End::Closed(CloseCode::MessageTooBig));

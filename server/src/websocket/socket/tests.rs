@@ -119,7 +119,8 @@ async fn a_message_over_the_limit_is_refused_before_it_arrives() {
     let frame = client_frame(0x81, &vec![b'z'; LIMIT + 1]);
     client.write_all(&frame[..16]).await.unwrap();
     assert!(matches!(within(socket.recv()).await, Some(Err(WsError::TooBig(LIMIT)))));
-    assert!(within(socket.recv()).await.is_none(), "nothing is read after an error");
+    drop(client);
+    assert!(within(socket.recv()).await.is_none(), "nothing is returned after an error");
 
     // Fragments count together.
     let (mut socket, mut client) = pair();
@@ -249,4 +250,50 @@ async fn any_split_of_a_stream_of_frames_reads_the_same_messages() {
         assert_eq!(socket.partial.capacity(), 0, "nothing held after the last whole frame");
         drop(writer.await.unwrap());
     }
+}
+
+#[tokio::test]
+async fn a_continuation_over_what_the_message_has_left_is_refused_from_its_header() {
+    let (mut socket, mut client) = pair();
+    client.write_all(&client_frame(0x01, &vec![b'a'; LIMIT - 10])).await.unwrap();
+    let continuation = client_frame(0x80, &[b'b'; 100]);
+    client.write_all(&continuation[..8]).await.unwrap();
+    assert!(matches!(within(socket.recv()).await, Some(Err(WsError::TooBig(LIMIT)))));
+    assert_eq!(socket.held_bytes(), 0, "what was joined is dropped with the error");
+}
+
+#[tokio::test]
+async fn after_an_error_the_clients_bytes_are_read_until_it_ends_the_stream() {
+    let (mut socket, mut client) = pair();
+    client.write_all(&client_frame(0x81, &[0xff])).await.unwrap();
+    assert!(matches!(within(socket.recv()).await, Some(Err(WsError::InvalidUtf8))));
+    // Unread bytes would make the kernel reset the connection, and our close
+    // could be lost with it: they are read and dropped until the stream ends.
+    client.write_all(&client_frame(0x81, b"still talking")).await.unwrap();
+    let waiting = tokio::time::timeout(std::time::Duration::from_millis(50), socket.recv()).await;
+    assert!(waiting.is_err(), "the socket waits for the client's end, got {waiting:?}");
+    drop(client);
+    assert!(within(socket.recv()).await.is_none());
+}
+
+#[tokio::test]
+async fn writes_the_kernel_takes_a_little_at_a_time_arrive_whole_and_in_order() {
+    // A pipe of 64 bytes: every write is partial, and queueing past 16 KiB waits.
+    let (server, client) = duplex(64);
+    let mut socket = WebSocket::new(server, &[], LIMIT);
+    let mut client = WebSocketStream::from_raw_socket(client, Role::Client, None).await;
+    let frames: Vec<String> = (0..200).map(|i| format!("{i:04}").repeat(250)).collect();
+    let expected = frames.clone();
+    let reader = tokio::spawn(async move {
+        for want in expected {
+            assert_eq!(within(client.next()).await.unwrap().unwrap(), PeerMessage::text(want));
+        }
+    });
+    for frame in frames {
+        within(socket.feed(Utf8Bytes::from(frame))).await.unwrap();
+        assert!(socket.out.len() <= 16 * 1024 + 1_004, "the write buffer holds {} bytes", socket.out.len());
+    }
+    within(socket.flush()).await.unwrap();
+    assert_eq!(socket.held_bytes(), 0);
+    reader.await.unwrap();
 }
