@@ -223,15 +223,20 @@ impl Store {
             "DELETE FROM connect_sessions WHERE status IN ('{}') AND updated_at < $1",
             terminal.join("', '")
         );
-        let mut removed = sqlx::query(&sql).bind(before).execute(self.pool()).await?.rows_affected();
+        // One transaction: a write to one of those channels lands either before
+        // (and goes with its log) or after (a new epoch), never between the
+        // events' delete and the head's, which would leave events with no head.
+        let mut tx = self.pool().begin().await?;
+        let mut removed = sqlx::query(&sql).bind(before).execute(&mut *tx).await?.rows_affected();
         for orphans in [
             "DELETE FROM events WHERE channel LIKE 'session:%' AND NOT EXISTS \
              (SELECT 1 FROM connect_sessions s WHERE 'session:' || s.id = events.channel)",
             "DELETE FROM channel_heads WHERE channel LIKE 'session:%' AND NOT EXISTS \
              (SELECT 1 FROM connect_sessions s WHERE 'session:' || s.id = channel_heads.channel)",
         ] {
-            removed += sqlx::query(orphans).execute(self.pool()).await?.rows_affected();
+            removed += sqlx::query(orphans).execute(&mut *tx).await?.rows_affected();
         }
+        tx.commit().await?;
         // Those channels start again with a new epoch if ever written again.
         self.heads.forget(protocol::ChannelKind::Session);
         for old in [
