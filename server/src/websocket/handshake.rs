@@ -94,10 +94,10 @@ pub fn accept(request: &mut Request) -> Result<(Response, OnUpgrade), HandshakeE
 /// The connection as a socket, once hyper has sent our `101` and let go of it.
 pub async fn socket(on_upgrade: OnUpgrade, max_message: usize) -> Result<UpgradedSocket, hyper::Error> {
     let upgraded = on_upgrade.await?;
-    // The upgraded stream is hyper's (it may hold bytes read past the request),
-    // boxed behind a trait object; it cannot be unwrapped to the TCP stream
-    // because the HTTP server wraps that in a private type.
-    Ok(WebSocket::new(TokioIo::new(upgraded), &[], max_message))
+    // The upgraded stream is hyper's (it yields first any bytes read past the
+    // request), boxed behind a trait object; it cannot be unwrapped to the TCP
+    // stream because the HTTP server wraps that in a private type.
+    Ok(WebSocket::new(TokioIo::new(upgraded), max_message))
 }
 
 /// `Sec-WebSocket-Accept` for a client's key (section 4.2.2).

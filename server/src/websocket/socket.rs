@@ -61,11 +61,12 @@ struct Fragments {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
-    /// `already_read`: bytes the HTTP layer read past the upgrade request.
-    pub fn new(io: S, already_read: &[u8], max_message: usize) -> Self {
+    /// `io` yields first whatever the HTTP layer read past the upgrade
+    /// request (hyper's upgraded stream does).
+    pub fn new(io: S, max_message: usize) -> Self {
         Self {
             io,
-            partial: already_read.to_vec(),
+            partial: Vec::new(),
             partial_at: 0,
             fragments: None,
             out: Vec::new(),

@@ -65,9 +65,6 @@ impl Connection {
                 return Err(End::ClientGone);
             }
         };
-        if text.len() > self.ctx.config.max_frame_bytes {
-            return Err(End::Closed(CloseCode::MessageTooBig));
-        }
         if !self.limiter.allow(Instant::now()) {
             self.rate_violations += 1;
             if self.rate_violations >= RATE_VIOLATIONS_BEFORE_CLOSE {

@@ -14,7 +14,7 @@ const LIMIT: usize = 64 * 1024;
 
 fn pair() -> (WebSocket<DuplexStream>, DuplexStream) {
     let (server, client) = duplex(256 * 1024);
-    (WebSocket::new(server, &[], LIMIT), client)
+    (WebSocket::new(server, LIMIT), client)
 }
 
 async fn with_client() -> (WebSocket<DuplexStream>, WebSocketStream<DuplexStream>) {
@@ -198,15 +198,6 @@ async fn a_stream_ending_without_a_close_is_the_client_gone() {
 }
 
 #[tokio::test]
-async fn bytes_read_with_the_upgrade_come_first() {
-    let (server, mut client) = duplex(1024);
-    let mut socket = WebSocket::new(server, &client_frame(0x81, b"early"), LIMIT);
-    assert_eq!(text(within(socket.recv()).await), "early");
-    client.write_all(&client_frame(0x81, b"later")).await.unwrap();
-    assert_eq!(text(within(socket.recv()).await), "later");
-}
-
-#[tokio::test]
 async fn any_split_of_a_stream_of_frames_reads_the_same_messages() {
     use rand::{Rng, SeedableRng};
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
@@ -280,7 +271,7 @@ async fn after_an_error_the_clients_bytes_are_read_until_it_ends_the_stream() {
 async fn writes_the_kernel_takes_a_little_at_a_time_arrive_whole_and_in_order() {
     // A pipe of 64 bytes: every write is partial, and queueing past 16 KiB waits.
     let (server, client) = duplex(64);
-    let mut socket = WebSocket::new(server, &[], LIMIT);
+    let mut socket = WebSocket::new(server, LIMIT);
     let mut client = WebSocketStream::from_raw_socket(client, Role::Client, None).await;
     let frames: Vec<String> = (0..200).map(|i| format!("{i:04}").repeat(250)).collect();
     let expected = frames.clone();
