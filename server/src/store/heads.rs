@@ -41,7 +41,10 @@ use std::time::{Duration, Instant};
 
 use protocol::{ChannelKind, ChannelName};
 
+use self::epoch::Epoch;
 use super::events::LogBounds;
+
+mod epoch;
 
 /// Channels remembered at most; an entry is a few dozen bytes beside the name.
 pub const MAX_CHANNELS: usize = 100_000;
@@ -49,26 +52,42 @@ pub const MAX_CHANNELS: usize = 100_000;
 /// SQLite transaction waits 5 s at most for the lock): its entry is read again.
 pub const STUCK_WRITE: Duration = Duration::from_secs(60);
 
-/// What is known of one channel's log.
+/// What is known of one channel's log. An entry lives as long as the
+/// channel's subscribers, so it is kept small: 48 bytes, no allocation.
 #[derive(Debug)]
 struct Entry {
     /// As read from the database (`None`: only writes seen so far).
-    read: Option<LogBounds>,
-    /// Newest seq whose write ended here (committed).
+    read: Option<Read>,
+    /// Newest committed seq: the read's head, or a later write's that ended here.
     head: u64,
     /// Writes that took a seq and have not ended.
     in_flight: u32,
-    /// When `in_flight` last went from 0 to 1.
-    busy_since: Instant,
+    /// When `in_flight` last went from 0 to 1, in seconds since [`Heads::started`].
+    busy_since: u32,
 }
 
-#[derive(Debug, Default)]
+/// What a database read gave beside the head (kept in [`Entry::head`]).
+#[derive(Debug)]
+struct Read {
+    first_retained: u64,
+    epoch: Epoch,
+}
+
+#[derive(Debug)]
 struct Heads {
     entries: HashMap<ChannelName, Entry>,
     /// Per kind of channel, bumped by every invalidation that may touch that
     /// kind; a database read started before it is not kept. Per kind, so that
     /// forgetting finished sessions does not throw away reads of inboxes.
     generations: [u64; KINDS],
+    /// What [`Entry::busy_since`] counts from.
+    started: Instant,
+}
+
+impl Default for Heads {
+    fn default() -> Self {
+        Self { entries: HashMap::new(), generations: [0; KINDS], started: Instant::now() }
+    }
 }
 
 /// How many kinds of channel there are (the length of [`Heads::generations`]).
@@ -139,7 +158,11 @@ impl LogHeads {
         self.with(|heads| {
             let entry = heads.entries.get(channel)?;
             let read = entry.read.as_ref().filter(|_| entry.in_flight == 0)?;
-            Some(LogBounds { head: entry.head.max(read.head), ..read.clone() })
+            Some(LogBounds {
+                head: entry.head,
+                first_retained: read.first_retained,
+                epoch: read.epoch.as_str().to_owned(),
+            })
         })
         .flatten()
     }
@@ -162,7 +185,8 @@ impl LogHeads {
             }
             let entry = heads.entries.entry(channel.clone()).or_insert_with(Entry::idle);
             entry.head = entry.head.max(bounds.head);
-            entry.read = Some(bounds.clone());
+            entry.read =
+                Some(Read { first_retained: bounds.first_retained, epoch: Epoch::new(&bounds.epoch) });
         });
     }
 
@@ -173,14 +197,15 @@ impl LogHeads {
             if !heads.entries.contains_key(channel) {
                 heads.make_room();
             }
+            let now = heads.seconds();
             let entry = heads.entries.entry(channel.clone()).or_insert_with(Entry::idle);
-            if entry.read.as_ref().is_some_and(|read| read.epoch != epoch) || seq <= entry.head {
+            if entry.read.as_ref().is_some_and(|read| read.epoch.as_str() != epoch) || seq <= entry.head {
                 // The log was started again behind our back (its head row deleted).
                 entry.read = None;
                 entry.head = 0;
             }
             if entry.in_flight == 0 {
-                entry.busy_since = Instant::now();
+                entry.busy_since = now;
             }
             entry.in_flight = entry.in_flight.saturating_add(1);
         });
@@ -216,9 +241,11 @@ impl LogHeads {
 
     /// Drops entries whose writes never ended (see the module comment).
     pub fn sweep(&self) {
-        let now = Instant::now();
         self.with(|heads| {
-            let stuck = |entry: &Entry| entry.in_flight > 0 && now - entry.busy_since > STUCK_WRITE;
+            let now = heads.seconds();
+            let stuck = |entry: &Entry| {
+                entry.in_flight > 0 && u64::from(now.saturating_sub(entry.busy_since)) > STUCK_WRITE.as_secs()
+            };
             if heads.entries.values().any(stuck) {
                 heads.entries.retain(|_, entry| !stuck(entry));
                 heads.bump_all();
@@ -234,11 +261,15 @@ impl LogHeads {
 
 impl Entry {
     fn idle() -> Self {
-        Self { read: None, head: 0, in_flight: 0, busy_since: Instant::now() }
+        Self { read: None, head: 0, in_flight: 0, busy_since: 0 }
     }
 }
 
 impl Heads {
+    /// Seconds since the cache was made (a `u32` lasts 136 years).
+    fn seconds(&self) -> u32 {
+        u32::try_from(self.started.elapsed().as_secs()).unwrap_or(u32::MAX)
+    }
     /// Drops what was read of the channels that `matches` (all of `kind`).
     fn invalidate(&mut self, kind: ChannelKind, mut matches: impl FnMut(&ChannelName) -> bool) {
         // Writes in flight keep their count; only what was read goes.

@@ -4,7 +4,7 @@
 //! A socket holds a handful of channels (at most
 //! `BEACON_MAX_CHANNELS_PER_CONNECTION`, 64 unless raised): a binary search
 //! over them costs less than hashing the name on every delivery, and one
-//! subscription is a 32-byte allocation where a hash map's smallest table is
+//! subscription is a 24-byte allocation where a hash map's smallest table is
 //! 128 bytes, kept for as long as an idle socket lives (docs/PERFORMANCE.md,
 //! step 19).
 
@@ -51,6 +51,9 @@ impl<V> ChannelMap<V> {
         match self.position(&channel) {
             Ok(at) => Some(std::mem::replace(&mut self.entries[at].1, value)),
             Err(at) => {
+                // One slot at a time: `Vec`'s first growth is four entries,
+                // three of them never used by a socket of one channel.
+                self.entries.reserve_exact(1);
                 self.entries.insert(at, (channel, value));
                 None
             }
@@ -119,5 +122,15 @@ mod tests {
         keys.sort();
         expected.sort();
         assert_eq!(keys, expected);
+    }
+
+    #[test]
+    fn holds_room_for_its_channels_only() {
+        // Every idle socket keeps this vector: spare slots are memory per socket.
+        let mut subscriptions = Subscriptions::default();
+        for n in 1..=3 {
+            subscriptions.insert(channel(n), 0);
+            assert_eq!(subscriptions.entries.capacity(), n as usize);
+        }
     }
 }

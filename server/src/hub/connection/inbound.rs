@@ -66,7 +66,7 @@ impl Connection {
             }
         };
         if !self.limiter.allow(Instant::now()) {
-            self.rate_violations += 1;
+            self.rate_violations = self.rate_violations.saturating_add(1);
             if self.rate_violations >= RATE_VIOLATIONS_BEFORE_CLOSE {
                 return Err(End::Closed(CloseCode::RateLimited));
             }
@@ -77,7 +77,7 @@ impl Connection {
         let message = match parse_client_message(&text) {
             Ok(message) => message,
             Err(refusal) => {
-                self.protocol_errors += 1;
+                self.protocol_errors = self.protocol_errors.saturating_add(1);
                 if self.protocol_errors >= PROTOCOL_ERRORS_BEFORE_CLOSE {
                     return Err(End::Closed(CloseCode::ProtocolViolation));
                 }

@@ -40,7 +40,7 @@ impl Connection {
             Ok(Access::Member(member)) => Some(member),
             Ok(Access::Read) => None,
             Ok(Access::Denied) => {
-                self.denials += 1;
+                self.denials = self.denials.saturating_add(1);
                 if self.denials >= DENIALS_BEFORE_CLOSE {
                     return Err(End::Closed(CloseCode::Forbidden));
                 }

@@ -163,3 +163,10 @@ fn the_writers_lookups_are_not_counted_as_reads() {
         (0, 0)
     );
 }
+
+#[test]
+fn an_entry_stays_small() {
+    // One per channel with a subscriber, for as long as it has one
+    // (docs/PERFORMANCE.md, step 26).
+    assert!(std::mem::size_of::<Entry>() <= 48, "{} bytes", std::mem::size_of::<Entry>());
+}
