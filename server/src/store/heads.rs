@@ -197,7 +197,7 @@ impl LogHeads {
             if !heads.entries.contains_key(channel) {
                 heads.make_room();
             }
-            let now = heads.seconds();
+            let started = heads.started;
             let entry = heads.entries.entry(channel.clone()).or_insert_with(Entry::idle);
             if entry.read.as_ref().is_some_and(|read| read.epoch.as_str() != epoch) || seq <= entry.head {
                 // The log was started again behind our back (its head row deleted).
@@ -205,7 +205,7 @@ impl LogHeads {
                 entry.head = 0;
             }
             if entry.in_flight == 0 {
-                entry.busy_since = now;
+                entry.busy_since = seconds_since(started);
             }
             entry.in_flight = entry.in_flight.saturating_add(1);
         });
@@ -242,7 +242,7 @@ impl LogHeads {
     /// Drops entries whose writes never ended (see the module comment).
     pub fn sweep(&self) {
         self.with(|heads| {
-            let now = heads.seconds();
+            let now = seconds_since(heads.started);
             let stuck = |entry: &Entry| {
                 entry.in_flight > 0 && u64::from(now.saturating_sub(entry.busy_since)) > STUCK_WRITE.as_secs()
             };
@@ -265,11 +265,13 @@ impl Entry {
     }
 }
 
+/// Whole seconds since `started`, as [`Entry::busy_since`] keeps them (a
+/// `u32` lasts 136 years).
+fn seconds_since(started: Instant) -> u32 {
+    u32::try_from(started.elapsed().as_secs()).unwrap_or(u32::MAX)
+}
+
 impl Heads {
-    /// Seconds since the cache was made (a `u32` lasts 136 years).
-    fn seconds(&self) -> u32 {
-        u32::try_from(self.started.elapsed().as_secs()).unwrap_or(u32::MAX)
-    }
     /// Drops what was read of the channels that `matches` (all of `kind`).
     fn invalidate(&mut self, kind: ChannelKind, mut matches: impl FnMut(&ChannelName) -> bool) {
         // Writes in flight keep their count; only what was read goes.

@@ -3,7 +3,7 @@
 //! cache holds an entry per channel that a socket subscribed to, for as long
 //! as it lives; a `String` there was a second allocation per entry.
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub(super) enum Epoch {
     Inline {
         len: u8,
