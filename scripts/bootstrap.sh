@@ -26,6 +26,14 @@ if [[ "$(wasm-bindgen --version 2>/dev/null || true)" != *"$WASM_BINDGEN_VERSION
   cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
 fi
 
+# The server's allocator (jemalloc) is built from its C sources with make.
+if ! command -v make >/dev/null || ! command -v cc >/dev/null; then
+  say "installing make and a C compiler from Debian"
+  SUDO=""; [[ $(id -u) != 0 ]] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq make gcc
+fi
+
 if [[ "${BEACON_SKIP_BROWSER:-0}" != 1 ]]; then
   if [[ ! -x /usr/bin/chromium ]]; then
     say "installing Chromium from Debian"

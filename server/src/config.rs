@@ -3,11 +3,13 @@
 //! that cannot work is an error naming its variable, never a surprise later.
 //!
 //! - [`secret`]: the [`Secret`] type that never prints, and `data/beacon.secret`.
+//! - [`abuse`]: limits by client address and for the whole server.
 //! - [`agent`]: which identity platform, and the dev agent's guard rails.
 //! - [`net`]: address ranges (trusted proxies).
 //! - [`cluster`]: one node or several (bus, Redis, leases).
 //! - `env`: typed readers over the environment.
 
+pub mod abuse;
 pub mod agent;
 pub mod chat;
 pub mod cluster;
@@ -21,6 +23,7 @@ use std::time::Duration;
 
 use protocol::limits;
 
+pub use abuse::AbuseLimits;
 pub use agent::{AgentMode, ConfirmdConfig, DEV_AGENT_BUILT, DevAgentOptions};
 pub use net::IpNet;
 pub use secret::{MIN_SECRET_LEN, Secret};
@@ -89,6 +92,13 @@ pub struct Config {
     pub heartbeat_interval: Duration,
     /// `BEACON_HEARTBEAT_GRACE_SECS` (or `_MS`), default 10, not zero.
     pub heartbeat_grace: Duration,
+    /// `BEACON_SOCKET_PARK_AFTER_MS`, default 250: a socket with nothing to
+    /// do for this long (one to two times it) gives up its task and waits
+    /// parked, until its client, its queue or its timer wakes it (see
+    /// `hub::connection::park`). Shorter keeps fewer idle sockets' tasks at
+    /// once; longer spares a socket that is busy now and then a new task per
+    /// wake (a few microseconds each).
+    pub socket_park_after: Duration,
     /// `BEACON_AUTH_TIMEOUT_SECS`, default 10: a socket that does not authenticate
     /// by then holds a file descriptor for nothing.
     pub auth_timeout: Duration,
@@ -163,31 +173,6 @@ pub struct Config {
     pub chat: chat::ChatSettings,
     /// One node or several: see [`cluster`].
     pub cluster: cluster::ClusterSettings,
-}
-
-/// Limits that hold however many cookies a client mints: by client address
-/// (IPv6 by /64, the unit one subscriber controls) and for the whole server.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AbuseLimits {
-    /// `BEACON_MAX_SOCKETS_PER_IP`, default 256: a household or office behind
-    /// one NAT, with many tabs each.
-    pub sockets_per_ip: usize,
-    /// `BEACON_MAX_LONG_POLLS_PER_IP`, default 64.
-    pub long_polls_per_ip: usize,
-    /// `BEACON_MAX_LONG_POLLS_PER_PRINCIPAL`, default 8: a tab polls a few
-    /// channels; more would let one cookie hold the database pool.
-    pub long_polls_per_principal: usize,
-    /// `BEACON_CONNECT_SESSIONS_PER_IP_PER_MIN`, default 10: each one costs a
-    /// platform call; a person needs one or two.
-    pub connect_sessions_per_ip_per_min: u32,
-    /// `BEACON_TOKEN_REQUESTS_PER_IP_PER_MIN`, default 600: every reconnect of
-    /// every tab behind the address fetches one.
-    pub token_requests_per_ip_per_min: u32,
-    /// `BEACON_MAX_SOCKETS`, default 20000: below the process's file limit, so
-    /// the listener keeps descriptors for HTTP and the database.
-    pub max_sockets: usize,
-    /// `BEACON_MAX_LONG_POLLS`, default 4096.
-    pub max_long_polls: usize,
 }
 
 impl Config {
@@ -284,6 +269,10 @@ impl Config {
                 "BEACON_HEARTBEAT_GRACE_SECS",
                 Duration::from_millis(limits::HEARTBEAT_GRACE_MS),
             )?,
+            socket_park_after: nonzero(
+                "BEACON_SOCKET_PARK_AFTER_MS",
+                env.millis("BEACON_SOCKET_PARK_AFTER_MS", 250)?,
+            )?,
             auth_timeout: nonzero("BEACON_AUTH_TIMEOUT_SECS", env.secs("BEACON_AUTH_TIMEOUT_SECS", 10)?)?,
             outbound_queue: env.ranged("BEACON_OUTBOUND_QUEUE", 256, 1, 1 << 20)? as usize,
             max_frame_bytes: env.ranged(
@@ -301,26 +290,7 @@ impl Config {
                 1 << 20,
             )? as usize,
             inbound_rate_per_sec: env.ranged("BEACON_INBOUND_RATE", 20, 1, 100_000)? as u32,
-            abuse: AbuseLimits {
-                sockets_per_ip: env.ranged("BEACON_MAX_SOCKETS_PER_IP", 256, 1, 1 << 20)? as usize,
-                long_polls_per_ip: env.ranged("BEACON_MAX_LONG_POLLS_PER_IP", 64, 1, 1 << 20)? as usize,
-                long_polls_per_principal: env.ranged("BEACON_MAX_LONG_POLLS_PER_PRINCIPAL", 8, 1, 1024)?
-                    as usize,
-                connect_sessions_per_ip_per_min: env.ranged(
-                    "BEACON_CONNECT_SESSIONS_PER_IP_PER_MIN",
-                    10,
-                    1,
-                    1 << 20,
-                )? as u32,
-                token_requests_per_ip_per_min: env.ranged(
-                    "BEACON_TOKEN_REQUESTS_PER_IP_PER_MIN",
-                    600,
-                    1,
-                    1 << 24,
-                )? as u32,
-                max_sockets: env.ranged("BEACON_MAX_SOCKETS", 20_000, 1, 1 << 24)? as usize,
-                max_long_polls: env.ranged("BEACON_MAX_LONG_POLLS", 4096, 1, 1 << 24)? as usize,
-            },
+            abuse: abuse::from_env(&env)?,
             long_poll_wait,
             retention_events: env.ranged("BEACON_RETENTION_EVENTS", 1000, 1, i64::MAX as u64 / 2)?,
             retention_age: env.secs("BEACON_RETENTION_SECS", 86_400)?,

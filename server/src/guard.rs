@@ -43,7 +43,7 @@ struct Inner {
 
 /// Held for as long as a socket or long-poll lives; frees its places on drop.
 pub struct Held {
-    _permits: Vec<Permit>,
+    _permits: Box<[Permit]>,
 }
 
 impl Guards {
@@ -67,7 +67,7 @@ impl Guards {
     pub fn socket(&self, ip: ClientIp) -> Result<Held, AppError> {
         let server = self.inner.sockets.acquire(()).ok_or_else(busy)?;
         let per_ip = self.inner.sockets_per_ip.acquire(ip.key()).ok_or_else(too_many)?;
-        Ok(Held { _permits: vec![server, per_ip] })
+        Ok(Held { _permits: Box::new([server, per_ip]) })
     }
 
     /// A place for one more waiting long-poll of `principal` from `ip`.
@@ -76,7 +76,7 @@ impl Guards {
         let per_ip = self.inner.long_polls_per_ip.acquire(ip.key()).ok_or_else(too_many)?;
         let per_principal =
             self.inner.long_polls_per_principal.acquire(principal.clone()).ok_or_else(too_many)?;
-        Ok(Held { _permits: vec![server, per_ip, per_principal] })
+        Ok(Held { _permits: Box::new([server, per_ip, per_principal]) })
     }
 
     /// Counts one connect session created from `ip`.

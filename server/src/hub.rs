@@ -1,6 +1,7 @@
 //! The realtime hub: which connection listens to which channel, and fan-out.
 //!
-//! - [`connection`]: one task per WebSocket (auth, subscribe, resume, heartbeat, limits).
+//! - [`connection`]: a WebSocket's connection (auth, subscribe, resume, heartbeat,
+//!   limits), on a task while busy and parked with none while idle.
 //! - [`outbox`]: what the hub queues for a connection, and the kick that closes it.
 //! - [`ephemeral`]: signals (typing, presence): live only, never logged.
 //! - [`presence`]: who is on a channel, behind a trait; [`typing`]: who is typing.
@@ -215,6 +216,14 @@ impl Hub {
     /// waits (up to `timeout`) for their tasks to finish.
     pub async fn shutdown(&self, timeout: std::time::Duration) {
         self.shared.shutdown.cancel();
+        // A parked connection has no task waiting on the token: a kick wakes
+        // it (one registered after this sees the token before it parks).
+        // Kicked outside the registry's lock: a wake starts a task.
+        let outboxes: Vec<Outbox> = {
+            let connections = self.shared.connections.lock().expect("registry lock poisoned");
+            connections.values().map(|entry| entry.outbox.clone()).collect()
+        };
+        outboxes.iter().for_each(|outbox| outbox.kick(protocol::CloseCode::Shutdown));
         self.shared.tasks.close();
         if tokio::time::timeout(timeout, self.shared.tasks.wait()).await.is_err() {
             tracing::warn!("hub tasks still running after {timeout:?}; leaving them");

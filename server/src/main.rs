@@ -7,6 +7,14 @@ use server::cli::{Cli, Command};
 use server::config::Config;
 use server::startup::Application;
 
+/// jemalloc, not the system's allocator: an idle socket parks and gives its
+/// task back (`hub::connection::park`), and jemalloc keeps blocks of one
+/// size together, so the freed tasks' pages go back to the system; glibc's
+/// heap kept them between the sockets' long-lived blocks (docs/PERFORMANCE.md,
+/// step 27).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();

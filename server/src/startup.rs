@@ -96,6 +96,7 @@ impl Application {
             config: config.clone(),
             chat: chat.clone(),
             dashboards: dashboards.clone(),
+            runtime: tokio::runtime::Handle::current(),
         });
         let state = AppState {
             keys,

@@ -1,6 +1,7 @@
-//! One task per WebSocket: greet, authenticate, then serve subscriptions until
-//! the socket closes, the heartbeat lapses, the queue overflows or the server
-//! shuts down.
+//! A WebSocket's connection: greet, authenticate, then serve subscriptions
+//! until the socket closes, the heartbeat lapses, the queue overflows or the
+//! server shuts down. It runs on a task while it has work, and waits parked,
+//! with no task, while it is idle (see [`park`]).
 //!
 //! Resume without gap or duplicate: a subscription is added to the hub *before*
 //! the log is read, so nothing published meanwhile is missed; every delivery is
@@ -8,7 +9,9 @@
 //! an event whose seq skips ahead triggers a read of the missing seqs from the
 //! log (they are committed before any later seq is visible).
 //!
-//! - this file: the connection's state, its event loop, heartbeat and close.
+//! - this file: the connection's state, how it starts, resumes and ends.
+//! - `event_loop`: what wakes it (client, queue, timer), heartbeat, idling.
+//! - [`park`]: a connection waiting with no task, resumed by the first wake.
 //! - `inbound`: frames in, parsed once; authentication and token refresh.
 //! - `subscribe`: subscribe (authorize, listen, replay), unsubscribe.
 //! - `delivery`: live events and signals out, in batches, with gap filling.
@@ -16,13 +19,16 @@
 
 mod channel_map;
 mod delivery;
+mod event_loop;
 mod inbound;
 mod ops;
+pub(crate) mod park;
 mod publish;
 mod subscribe;
 mod write;
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -33,16 +39,18 @@ use protocol::message::{Nack, Welcome};
 use protocol::{CloseCode, ErrorCode, ServerMessage};
 
 use self::channel_map::{ChannelMap, Subscriptions};
+use self::event_loop::Ran;
+use self::park::Resume;
 use self::write::write_bounded;
 use super::rate::RateLimiter;
-use super::{ConnectionId, Hub, Next, Outbound, Outbox, OutboxReader, encode};
+use super::{ConnectionId, Hub, Outbox, OutboxReader, encode};
 use crate::auth::Principal;
 use crate::auth::token::TokenKeys;
 use crate::chat::Chat;
 use crate::config::Config;
 use crate::guard::Held;
 use crate::hub::counts::Admission;
-use crate::websocket::{Received, UpgradedSocket};
+use crate::websocket::UpgradedSocket;
 
 /// Live events written to a socket before one flush: bursts cost one write, and
 /// a long backlog still reaches the client in steady pieces.
@@ -69,6 +77,8 @@ pub struct ConnectionContext {
     pub config: Arc<Config>,
     pub chat: Chat,
     pub dashboards: crate::dashboard::Dashboards,
+    /// Where a parked connection's task is started again when it wakes.
+    pub runtime: tokio::runtime::Handle,
 }
 
 /// How the connection ended, for logs.
@@ -84,7 +94,6 @@ struct Connection {
     principal: Option<Principal>,
     /// Where the connection was counted against its principal's limit.
     admission: Admission,
-    token_expires_at: u64,
     /// Channel -> highest seq delivered.
     subscriptions: Subscriptions,
     /// Subscribed channels where this principal is a member (present, may type).
@@ -96,6 +105,20 @@ struct Connection {
     protocol_errors: u8,
     denials: u8,
     last_inbound: Instant,
+    /// The one timer: the auth timeout or the token's expiry, the next ping,
+    /// and (while running) when to check for idleness. Boxed so that it stays
+    /// where it is registered while the connection moves between its tasks
+    /// and its parked state.
+    timer: Pin<Box<tokio::time::Sleep>>,
+    /// The auth timeout until authenticated, then the token's expiry.
+    deadline: tokio::time::Instant,
+    /// `deadline` moved since the timer was set.
+    deadline_moved: bool,
+    next_ping: tokio::time::Instant,
+    /// The socket's permits, released when the connection ends.
+    _admitted: Held,
+    /// Keeps shutdown waiting while the connection is parked (no task to wait for).
+    _tracked: tokio_util::task::task_tracker::TaskTrackerToken,
 }
 
 /// Serves one upgraded socket until it ends.
@@ -112,14 +135,19 @@ pub fn serve(
 ) -> impl Future<Output = ()> + Send + 'static {
     let hub = ctx.hub.clone();
     let (outbox, queue) = super::outbox(ctx.config.outbound_queue);
-    let mut conn = Connection {
+    // The first ping comes at a random point of the interval: sockets that
+    // connected together (a reconnect storm, a deploy) must not ping together
+    // forever after.
+    let now = tokio::time::Instant::now();
+    let deadline = now + ctx.config.auth_timeout;
+    let next_ping = now + ctx.config.heartbeat_interval.mul_f64(rand::random::<f64>().max(0.01));
+    let conn = Connection {
         id: hub.next_connection_id(),
         limiter: RateLimiter::new(ctx.config.inbound_rate_per_sec),
         ctx,
         socket,
         principal: None,
         admission: Admission::Refused,
-        token_expires_at: 0,
         subscriptions: Subscriptions::default(),
         memberships: ChannelMap::default(),
         outbox,
@@ -128,121 +156,98 @@ pub fn serve(
         protocol_errors: 0,
         denials: 0,
         last_inbound: Instant::now(),
+        timer: Box::pin(tokio::time::sleep_until(deadline.min(next_ping))),
+        deadline,
+        deadline_moved: false,
+        next_ping,
+        _admitted: admitted,
+        _tracked: hub.tasks().token(),
     };
     hub.metrics().connections_opened.fetch_add(1, Ordering::Relaxed);
+    drive(conn, Start::Greet)
+}
+
+/// How [`drive`] begins.
+enum Start {
+    /// A new connection: greet the client first.
+    Greet,
+    /// Woken from its parked state.
+    Resumed,
+}
+
+/// Runs the connection on the current task until it ends, or until it is
+/// idle: then it is parked, and this task ends; the wake that resumes it runs
+/// this again on a new task.
+///
+/// Not an `async fn`: that would move the connection from its argument into
+/// a local of the body, and the future would hold both for its whole life.
+/// The `async` block uses the captured connection in place.
+#[allow(clippy::manual_async_fn, reason = "an `async fn` would hold the connection twice")]
+fn drive(mut conn: Connection, start: Start) -> impl Future<Output = ()> + Send + 'static {
     async move {
-        let end = conn.run().await;
-        if conn.principal.is_some() {
+        if matches!(start, Start::Greet)
+            && let Err(end) = conn.open().await
+        {
+            return conn.finish(end).await;
+        }
+        let mut woke = None;
+        loop {
+            match conn.run(woke.take()).await {
+                Ran::Ended(end) => return conn.finish(end).await,
+                Ran::Idle => match conn.park() {
+                    None => return,
+                    // Something was ready after all, or woke it while parking.
+                    Some((back, ready)) => {
+                        conn = back;
+                        woke = ready;
+                    }
+                },
+            }
+        }
+    }
+}
+
+impl Resume for Connection {
+    fn resume(self) {
+        self.ctx.hub.metrics().resumed.fetch_add(1, Ordering::Relaxed);
+        let runtime = self.ctx.runtime.clone();
+        // Not awaited: the task owns the connection until it parks or ends.
+        drop(runtime.spawn(drive(self, Start::Resumed)));
+    }
+}
+
+impl Connection {
+    /// Greets the client, unless the server is shutting down.
+    async fn open(&mut self) -> Result<(), End> {
+        // Boxed: its futures would otherwise size the task for its whole life.
+        if Box::pin(self.greet()).await.is_err() {
+            return Err(End::ClientGone);
+        }
+        if self.ctx.hub.shutdown_token().is_cancelled() {
+            return Err(Box::pin(self.close(CloseCode::Shutdown)).await);
+        }
+        Ok(())
+    }
+
+    /// Leaves the hub (its channels, its presence) and logs how it ended.
+    async fn finish(&mut self, end: End) {
+        if self.principal.is_some() {
             // Boxed so the clean-up's futures do not add to the size of every
             // socket's task for its whole life (see the inbound arm in `run`).
             Box::pin(async {
-                let hub = &conn.ctx.hub;
-                hub.unregister(conn.id, conn.subscriptions.keys(), conn.admission).await;
-                for channel in conn.memberships.keys() {
-                    hub.leave_presence(channel, conn.id).await;
+                let hub = &self.ctx.hub;
+                hub.unregister(self.id, self.subscriptions.keys(), self.admission).await;
+                for channel in self.memberships.keys() {
+                    hub.leave_presence(channel, self.id).await;
                 }
             })
             .await;
         }
         match end {
             End::Closed(code) => {
-                tracing::debug!(connection = conn.id, code = code.code(), reason = code.reason(), "closed")
+                tracing::debug!(connection = self.id, code = code.code(), reason = code.reason(), "closed")
             }
-            End::ClientGone => tracing::debug!(connection = conn.id, "client went away"),
-        }
-        drop(admitted);
-    }
-}
-
-/// What woke a connection's loop. The loop handles it after the `select!`, whose
-/// futures are gone by then, so they and the handler share one slot of the
-/// task's memory instead of being laid out side by side.
-enum Woke {
-    End(End),
-    Timer,
-    Item(Outbound),
-    Inbound(Received),
-}
-
-impl Connection {
-    async fn run(&mut self) -> End {
-        // Boxed: its futures would otherwise size the task for its whole life.
-        if Box::pin(self.greet()).await.is_err() {
-            return End::ClientGone;
-        }
-        if self.ctx.hub.shutdown_token().is_cancelled() {
-            return Box::pin(self.close(CloseCode::Shutdown)).await;
-        }
-
-        // One deadline: the auth timeout until authenticated, then the token's
-        // expiry (moved on every refresh). The first ping comes at a random point
-        // of the interval: sockets that connected together (a reconnect storm, a
-        // deploy) must not ping together forever after. One timer serves both
-        // (an idle socket holds one timer entry, not two). The timer and the
-        // shutdown wait are created once and polled across iterations:
-        // re-creating them would re-register with the timer wheel and the
-        // shutdown token on every event.
-        let now = tokio::time::Instant::now();
-        let mut deadline = now + self.ctx.config.auth_timeout;
-        let mut deadline_for = 0u64;
-        let mut next_ping = now + self.ctx.config.heartbeat_interval.mul_f64(rand::random::<f64>().max(0.01));
-        let timer = tokio::time::sleep_until(deadline.min(next_ping));
-        tokio::pin!(timer);
-        let shutdown = self.ctx.hub.shutdown_token().clone();
-        let shutting_down = shutdown.cancelled();
-        tokio::pin!(shutting_down);
-
-        loop {
-            if self.principal.is_some() && deadline_for != self.token_expires_at {
-                deadline_for = self.token_expires_at;
-                deadline = token_deadline(self.token_expires_at);
-                timer.as_mut().reset(deadline.min(next_ping));
-            }
-            let woke = tokio::select! {
-                _ = &mut shutting_down => Woke::End(End::Closed(CloseCode::Shutdown)),
-                () = &mut timer => Woke::Timer,
-                next = self.queue.next() => match next {
-                    Next::Item(item) => Woke::Item(item),
-                    Next::Kicked(code) => Woke::End(End::Closed(code)),
-                },
-                inbound = self.socket.recv() => Woke::Inbound(inbound),
-            };
-            let result = match woke {
-                Woke::End(end) => Err(end),
-                Woke::Timer if tokio::time::Instant::now() >= deadline => {
-                    Err(End::Closed(if self.principal.is_none() {
-                        CloseCode::AuthTimeout
-                    } else {
-                        CloseCode::TokenExpired
-                    }))
-                }
-                Woke::Timer => {
-                    // Pings keep their cadence; a late one delays the next rather
-                    // than bunching two.
-                    let now = tokio::time::Instant::now();
-                    let interval = self.ctx.config.heartbeat_interval;
-                    next_ping += interval;
-                    if next_ping <= now {
-                        next_ping = now + interval;
-                    }
-                    timer.as_mut().reset(deadline.min(next_ping));
-                    // Boxed, like the other rare paths below: inline, its write
-                    // would size every socket's task for its whole life.
-                    Box::pin(self.on_heartbeat()).await
-                }
-                // The hot path stays inline: it shares its slot with the select.
-                Woke::Item(item) => self.deliver_batch(item).await,
-                // Handling a client message (subscribe and its replay, publish,
-                // ops) awaits database futures several KiB large; boxed, that
-                // memory exists only while a message is being handled.
-                Woke::Inbound(inbound) => Box::pin(self.on_inbound_burst(inbound)).await,
-            };
-            if let Err(end) = result {
-                return match end {
-                    End::Closed(code) => Box::pin(self.close(code)).await,
-                    End::ClientGone => End::ClientGone,
-                };
-            }
+            End::ClientGone => tracing::debug!(connection = self.id, "client went away"),
         }
     }
 
@@ -307,22 +312,6 @@ impl Connection {
         let _ = tokio::time::timeout(CLOSE_HANDSHAKE, handshake).await;
         End::Closed(code)
     }
-
-    async fn on_heartbeat(&mut self) -> Result<(), End> {
-        let config = &self.ctx.config;
-        if self.last_inbound.elapsed() > config.heartbeat_interval + config.heartbeat_grace {
-            return Err(End::Closed(CloseCode::HeartbeatTimeout));
-        }
-        self.send_message(&ServerMessage::Ping { ts: crate::store::now_ms() }).await?;
-        self.flush().await
-    }
-}
-
-/// When the connection's token runs out, as an instant for `sleep_until`.
-fn token_deadline(expires_at_unix: u64) -> tokio::time::Instant {
-    let now_unix = jsonwebtoken::get_current_timestamp();
-    let left = Duration::from_secs(expires_at_unix.saturating_sub(now_unix));
-    tokio::time::Instant::now() + left
 }
 
 #[cfg(test)]
@@ -339,10 +328,22 @@ mod tests {
 
     #[test]
     fn a_socket_task_stays_small() {
-        // Every socket's task is this size for the socket's whole life, idle or
-        // not (docs/PERFORMANCE.md, steps 13, 19, 20, 25 and 26). An await added inline
-        // to `run` or to the delivery's fast path grows it: box rare paths.
+        // A busy socket's task is this size for as long as it runs
+        // (docs/PERFORMANCE.md, steps 13, 19, 20, 25, 26 and 27). An await
+        // added inline to `run` or to the delivery's fast path grows it: box
+        // rare paths.
         let size = future_size(serve);
-        assert!(size <= 856, "a socket's future is {size} bytes, more than 856");
+        assert!(size <= 904, "a socket's future is {size} bytes, more than 904");
+    }
+
+    #[test]
+    fn a_parked_socket_stays_small() {
+        // What an idle socket keeps of its own while parked, beside its boxed
+        // timer (step 27): the connection in its slot, behind the slot's
+        // reference counts. At 384 bytes with them, it is one of jemalloc's
+        // size classes; a field added to the connection takes it to the next
+        // (448).
+        let size = 2 * std::mem::size_of::<usize>() + park::slot_size::<Connection>();
+        assert!(size <= 384, "a parked connection is {size} bytes, more than 384");
     }
 }

@@ -4,23 +4,22 @@
 //! session's connect flow. A hash map's smallest table is an allocation of
 //! its own (about 116 bytes with its control bytes) for every such channel,
 //! kept for as long as the socket lives; one listener is kept inline instead,
-//! and a map is made only for a second (docs/PERFORMANCE.md, step 20).
+//! and a map is made only for a second (docs/PERFORMANCE.md, step 20). The
+//! map is boxed, so the inline case is as small as one listener (step 27).
 
 use std::collections::HashMap;
 
 use super::ConnectionId;
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(super) enum Listeners<V> {
+    #[default]
+    None,
     One(ConnectionId, V),
-    /// Two or more, or none (an empty map allocates nothing).
-    Many(HashMap<ConnectionId, V>),
-}
-
-impl<V> Default for Listeners<V> {
-    fn default() -> Self {
-        Self::Many(HashMap::new())
-    }
+    /// Two or more. Boxed: inline, the map (48 bytes) would size every
+    /// channel's entry, and most channels have one listener.
+    #[allow(clippy::box_collection, reason = "the box keeps the common case (one listener) small")]
+    Many(Box<HashMap<ConnectionId, V>>),
 }
 
 impl<V> Listeners<V> {
@@ -30,10 +29,10 @@ impl<V> Listeners<V> {
             Self::One(existing, value) if *existing == id => Some(std::mem::replace(value, listener)),
             Self::One(..) => {
                 let Self::One(existing, value) = std::mem::take(self) else { unreachable!() };
-                *self = Self::Many(HashMap::from([(existing, value), (id, listener)]));
+                *self = Self::Many(Box::new(HashMap::from([(existing, value), (id, listener)])));
                 None
             }
-            Self::Many(map) if map.is_empty() => {
+            Self::None => {
                 *self = Self::One(id, listener);
                 None
             }
@@ -45,9 +44,9 @@ impl<V> Listeners<V> {
         match self {
             Self::One(existing, _) if existing == id => match std::mem::take(self) {
                 Self::One(_, value) => Some(value),
-                Self::Many(_) => unreachable!(),
+                Self::None | Self::Many(_) => unreachable!(),
             },
-            Self::One(..) => None,
+            Self::None | Self::One(..) => None,
             Self::Many(map) => {
                 let removed = map.remove(id);
                 if map.len() == 1 {
@@ -62,6 +61,7 @@ impl<V> Listeners<V> {
 
     pub(super) fn len(&self) -> usize {
         match self {
+            Self::None => 0,
             Self::One(..) => 1,
             Self::Many(map) => map.len(),
         }
@@ -73,6 +73,7 @@ impl<V> Listeners<V> {
 
     pub(super) fn contains_key(&self, id: &ConnectionId) -> bool {
         match self {
+            Self::None => false,
             Self::One(existing, _) => existing == id,
             Self::Many(map) => map.contains_key(id),
         }
@@ -80,6 +81,7 @@ impl<V> Listeners<V> {
 
     pub(super) fn values(&self) -> impl Iterator<Item = &V> {
         let (one, many) = match self {
+            Self::None => (None, None),
             Self::One(_, value) => (Some(value), None),
             Self::Many(map) => (None, Some(map.values())),
         };
@@ -114,6 +116,15 @@ mod tests {
             expected.sort_unstable();
             assert_eq!(values, expected, "step {step}");
         }
+    }
+
+    #[test]
+    fn a_channel_s_listeners_stay_small() {
+        // A table entry per channel with a listener here, for as long as its
+        // sockets live (docs/PERFORMANCE.md, step 27): one listener inline,
+        // nothing held for order.
+        let size = std::mem::size_of::<crate::hub::ChannelListeners>();
+        assert!(size <= 40, "a channel's listeners are {size} bytes, more than 40");
     }
 
     #[test]

@@ -31,6 +31,10 @@ pub struct Metrics {
     pub signals_dropped: AtomicU64,
     /// Events the bus lost and the gap fill read from the log instead.
     pub gap_filled: AtomicU64,
+    /// Idle connections parked (their task ended).
+    pub parked: AtomicU64,
+    /// Parked connections woken (a task started again).
+    pub resumed: AtomicU64,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -48,6 +52,8 @@ pub struct Snapshot {
     pub signals: u64,
     pub signals_dropped: u64,
     pub gap_filled: u64,
+    pub parked: u64,
+    pub resumed: u64,
 }
 
 impl Metrics {
@@ -67,13 +73,15 @@ impl Metrics {
             signals: get(&self.signals),
             signals_dropped: get(&self.signals_dropped),
             gap_filled: get(&self.gap_filled),
+            parked: get(&self.parked),
+            resumed: get(&self.resumed),
         }
     }
 }
 
 impl Snapshot {
     /// `(name, help, value)` for each counter, in Prometheus naming.
-    pub fn counters(&self) -> [(&'static str, &'static str, u64); 13] {
+    pub fn counters(&self) -> [(&'static str, &'static str, u64); 15] {
         [
             (
                 "beacon_signals_queued_total",
@@ -112,6 +120,8 @@ impl Snapshot {
                 "Events the bus lost, handed on from the log by the gap fill.",
                 self.gap_filled,
             ),
+            ("beacon_sockets_parked_total", "Idle WebSockets parked with no task.", self.parked),
+            ("beacon_sockets_resumed_total", "Parked WebSockets woken onto a task again.", self.resumed),
         ]
     }
 }

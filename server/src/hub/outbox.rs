@@ -2,19 +2,23 @@
 //! kick that closes the connection (sent when that queue is full of events).
 //!
 //! Every idle socket holds one, so it is small: one allocation holding a
-//! `VecDeque`, whose buffer is freed whenever the reader goes idle, a `Notify`,
-//! and the kick's code. (A Tokio `mpsc` channel allocates its first block of 32
-//! slots and cache-padded counters up front: over a kilobyte per socket, most
-//! of it never used.) Producers take the lock only to push and never across an
-//! `.await`; the connection task is woken once per burst (only a push into an
-//! empty queue wakes it; it drains up to a batch per wake-up).
+//! `VecDeque`, whose buffer is freed whenever the reader goes idle, the
+//! reader's waker, and the kick's code. (A Tokio `mpsc` channel allocates its
+//! first block of 32 slots and cache-padded counters up front: over a kilobyte
+//! per socket, most of it never used.) Producers take the lock only to push and
+//! never across an `.await`; the reader is woken once per burst (only a push
+//! into an empty queue wakes it; it drains up to a batch per wake-up).
+//!
+//! The reader's waker is a plain `Waker` kept under the queue's lock, not a
+//! `Notify`, so that a parked connection (one with no task, see
+//! `connection::park`) can be woken by a push: its waker is the parked state's.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
 
 use protocol::{ChannelName, CloseCode};
-use tokio::sync::Notify;
 
 use crate::bus::{Published, Signalled};
 
@@ -51,6 +55,9 @@ struct Queue {
     items: VecDeque<Outbound>,
     /// The reader is gone: refuse everything from now on.
     closed: bool,
+    /// The reader found the queue empty and waits: woken (and taken) by a
+    /// push into the empty queue, or a kick.
+    waiting: Option<Waker>,
 }
 
 struct Mailbox {
@@ -58,8 +65,6 @@ struct Mailbox {
     capacity: usize,
     /// The close code the hub asked for; 0 while none. The first one wins.
     kick: AtomicU16,
-    /// Wakes the reader: a push into an empty queue, or a kick.
-    wake: Notify,
 }
 
 impl Mailbox {
@@ -85,10 +90,9 @@ pub struct OutboxReader {
 /// A queue of at most `capacity` items (at least one).
 pub fn outbox(capacity: usize) -> (Outbox, OutboxReader) {
     let mailbox = Arc::new(Mailbox {
-        queue: Mutex::new(Queue { items: VecDeque::new(), closed: false }),
+        queue: Mutex::new(Queue { items: VecDeque::new(), closed: false, waiting: None }),
         capacity: capacity.max(1),
         kick: AtomicU16::new(0),
-        wake: Notify::new(),
     });
     (Outbox { mailbox: mailbox.clone() }, OutboxReader { mailbox })
 }
@@ -104,7 +108,7 @@ impl std::fmt::Debug for Outbox {
 impl Outbox {
     /// Queues `item` unless the queue is full or closed; never waits.
     pub fn try_send(&self, item: Outbound) -> Result<(), Refused> {
-        let was_empty = {
+        let waiting = {
             let mut queue = self.mailbox.lock();
             if queue.closed {
                 return Err(Refused::Closed);
@@ -113,12 +117,14 @@ impl Outbox {
                 return Err(Refused::Full);
             }
             queue.items.push_back(item);
-            queue.items.len() == 1
+            // The reader waits only after finding the queue empty, so a push
+            // onto a non-empty queue needs no wake-up: it is read in the same
+            // drain.
+            if queue.items.len() == 1 { queue.waiting.take() } else { None }
         };
-        // The reader waits only after finding the queue empty, so a push onto
-        // a non-empty queue needs no wake-up: it will be read in the same drain.
-        if was_empty {
-            self.mailbox.wake.notify_one();
+        // Woken outside the lock: waking a parked connection starts its task.
+        if let Some(waker) = waiting {
+            waker.wake();
         }
         Ok(())
     }
@@ -126,7 +132,12 @@ impl Outbox {
     /// Asks the connection to close with `code` (the first code asked for wins).
     pub fn kick(&self, code: CloseCode) {
         let _ = self.mailbox.kick.compare_exchange(0, code.code(), Ordering::AcqRel, Ordering::Acquire);
-        self.mailbox.wake.notify_one();
+        // The code is stored before the lock is taken: a reader registering
+        // its waker after this finds the code when it checks again.
+        let waiting = self.mailbox.lock().waiting.take();
+        if let Some(waker) = waiting {
+            waker.wake();
+        }
     }
 
     /// Items waiting to be written.
@@ -138,17 +149,35 @@ impl Outbox {
 impl OutboxReader {
     /// The next item, or the kick: a kicked connection closes without writing
     /// what is still queued (it resumes from its last seq).
-    pub async fn next(&self) -> Next {
-        loop {
-            if let Some(code) = self.kicked() {
-                return Next::Kicked(code);
+    pub fn next(&self) -> impl Future<Output = Next> + Unpin + '_ {
+        std::future::poll_fn(|cx| self.poll_next(cx))
+    }
+
+    /// [`Self::next`] as a poll: when nothing is queued, `cx`'s waker is kept
+    /// and woken by the next push or kick.
+    pub fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Next> {
+        if let Some(code) = self.kicked() {
+            return Poll::Ready(Next::Kicked(code));
+        }
+        {
+            let mut queue = self.mailbox.lock();
+            if let Some(item) = queue.items.pop_front() {
+                return Poll::Ready(Next::Item(item));
             }
-            if let Some(item) = self.pop_or_release() {
-                return Next::Item(item);
+            // The reader is about to go idle: an idle socket keeps no slots.
+            if queue.items.capacity() > 0 {
+                queue.items = VecDeque::new();
             }
-            // A push or kick after the checks above stored a permit in `wake`,
-            // so this returns at once instead of missing it.
-            self.mailbox.wake.notified().await;
+            match &mut queue.waiting {
+                Some(waker) if waker.will_wake(cx.waker()) => {}
+                waiting => *waiting = Some(cx.waker().clone()),
+            }
+        }
+        // A kick between the first check and the waker's registration took no
+        // waker: it is seen here.
+        match self.kicked() {
+            Some(code) => Poll::Ready(Next::Kicked(code)),
+            None => Poll::Pending,
         }
     }
 
@@ -161,17 +190,6 @@ impl OutboxReader {
         self.mailbox.lock().items.pop_front()
     }
 
-    /// Pops the next item; when there is none, the reader is about to go idle,
-    /// and the queue's buffer is freed: an idle socket keeps no slots.
-    fn pop_or_release(&self) -> Option<Outbound> {
-        let mut queue = self.mailbox.lock();
-        let item = queue.items.pop_front();
-        if item.is_none() && queue.items.capacity() > 0 {
-            queue.items = VecDeque::new();
-        }
-        item
-    }
-
     fn kicked(&self) -> Option<CloseCode> {
         match self.mailbox.kick.load(Ordering::Acquire) {
             0 => None,
@@ -182,9 +200,14 @@ impl OutboxReader {
 
 impl Drop for OutboxReader {
     fn drop(&mut self) {
-        let mut queue = self.mailbox.lock();
-        queue.closed = true;
-        queue.items = VecDeque::new();
+        let (items, waiting) = {
+            let mut queue = self.mailbox.lock();
+            queue.closed = true;
+            (std::mem::take(&mut queue.items), queue.waiting.take())
+        };
+        // Dropped outside the lock: the last reference to a parked
+        // connection's state may go with the waker.
+        drop((items, waiting));
     }
 }
 

@@ -27,12 +27,19 @@ pub const MAX_HELD: usize = 64;
 pub struct Reorder<T> {
     /// Newest seq handed on (0: nothing yet, so the first event goes straight on).
     delivered: u64,
-    held: BTreeMap<u64, (Instant, T)>,
+    /// Events waiting for the ones before them; boxed, and only while there
+    /// are some: every channel with a listener keeps a `Reorder`, and almost
+    /// none holds anything (docs/PERFORMANCE.md, step 27).
+    #[allow(
+        clippy::box_collection,
+        reason = "a map's 24 bytes in every channel's entry, for what almost none holds"
+    )]
+    held: Option<Box<BTreeMap<u64, (Instant, T)>>>,
 }
 
 impl<T> Default for Reorder<T> {
     fn default() -> Self {
-        Self { delivered: 0, held: BTreeMap::new() }
+        Self { delivered: 0, held: None }
     }
 }
 
@@ -44,13 +51,13 @@ impl<T> Reorder<T> {
     /// Nothing handed on yet: start counting after `head` (the log's head as
     /// read by a channel's first subscriber, whose replay covers up to it).
     pub fn start_after(&mut self, head: u64) {
-        if self.delivered == 0 && self.held.is_empty() {
+        if self.delivered == 0 && self.held.is_none() {
             self.delivered = head;
         }
     }
 
     pub fn held(&self) -> usize {
-        self.held.len()
+        self.held.as_ref().map_or(0, |held| held.len())
     }
 
     /// Event `seq` arrived; returns what to hand on now, in seq order. An
@@ -61,15 +68,17 @@ impl<T> Reorder<T> {
             return Vec::new();
         }
         if self.delivered != 0 && seq > self.delivered + 1 {
-            self.held.insert(seq, (now, item));
-            if self.held.len() > MAX_HELD {
+            let held = self.held.get_or_insert_with(Box::default);
+            held.insert(seq, (now, item));
+            if held.len() > MAX_HELD {
                 return self.release_all();
             }
             return Vec::new();
         }
         self.delivered = seq;
         let mut out = vec![(seq, item)];
-        while let Some(entry) = self.held.first_entry() {
+        let Some(held) = &mut self.held else { return out };
+        while let Some(entry) = held.first_entry() {
             if *entry.key() != self.delivered + 1 {
                 break;
             }
@@ -77,19 +86,22 @@ impl<T> Reorder<T> {
             self.delivered = seq;
             out.push((seq, item));
         }
+        if held.is_empty() {
+            self.held = None;
+        }
         out
     }
 
     /// Releases everything held once its oldest event has waited [`WAIT`].
     pub fn expire(&mut self, now: Instant) -> Vec<(u64, T)> {
-        let overdue =
-            self.held.values().map(|(since, _)| *since).min().is_some_and(|oldest| now >= oldest + WAIT);
+        let oldest = self.held.as_ref().and_then(|held| held.values().map(|(since, _)| *since).min());
+        let overdue = oldest.is_some_and(|oldest| now >= oldest + WAIT);
         if overdue { self.release_all() } else { Vec::new() }
     }
 
     fn release_all(&mut self) -> Vec<(u64, T)> {
-        let out: Vec<(u64, T)> =
-            std::mem::take(&mut self.held).into_iter().map(|(seq, (_, item))| (seq, item)).collect();
+        let held = self.held.take().map(|held| *held).unwrap_or_default();
+        let out: Vec<(u64, T)> = held.into_iter().map(|(seq, (_, item))| (seq, item)).collect();
         if let Some((last, _)) = out.last() {
             self.delivered = self.delivered.max(*last);
         }
@@ -113,6 +125,7 @@ mod tests {
         assert_eq!(seqs(order.offer(6, "f", now)), Vec::<u64>::new());
         assert_eq!(seqs(order.offer(7, "g", now)), Vec::<u64>::new());
         assert_eq!(seqs(order.offer(5, "e", now)), vec![5, 6, 7]);
+        assert!(order.held.is_none(), "nothing held, nothing allocated");
         assert_eq!(order.delivered(), 7);
         assert_eq!(seqs(order.offer(6, "f", now)), Vec::<u64>::new(), "a duplicate is dropped");
         assert_eq!(seqs(order.offer(8, "h", now)), vec![8]);
@@ -143,6 +156,7 @@ mod tests {
         assert_eq!(out.len(), MAX_HELD + 1, "a full buffer goes out at once, in order");
         assert!(out.windows(2).all(|w| w[0] < w[1]));
         assert_eq!(order.held(), 0);
+        assert!(order.held.is_none(), "nothing held, nothing allocated");
     }
 
     #[test]

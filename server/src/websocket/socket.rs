@@ -142,7 +142,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         Poll::Ready(Ok(()))
     }
 
-    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Received> {
+    /// [`Self::recv`] as a poll: `cx`'s waker is woken when bytes arrive.
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Received> {
         loop {
             match self.reading {
                 Reading::Open => {}

@@ -76,6 +76,9 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     config.abuse.connect_sessions_per_ip_per_min = 1000;
     config.stall_after = Duration::from_millis(400);
     config.stall_poll_every = Duration::from_millis(100);
+    // Sockets park after 20 ms without work (the default is a second), so
+    // every test runs with its sockets parking and resuming between steps.
+    config.socket_park_after = Duration::from_millis(20);
     tweak(&mut config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     // A test asks for the API listener by setting any address; it gets port 0.

@@ -21,6 +21,7 @@ mod lifecycle;
 mod limits;
 mod log_heads;
 mod log_writer;
+mod parking;
 mod realtime;
 mod reconnect;
 mod rendering;

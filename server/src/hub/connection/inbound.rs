@@ -143,7 +143,7 @@ impl Connection {
             Err(_) => return Err(End::Closed(CloseCode::TooManyConnections)),
         }
         self.principal = Some(verified.principal);
-        self.token_expires_at = verified.expires_at;
+        self.expire_at(verified.expires_at);
         self.send_message(&ServerMessage::Ack(Ack::of(id))).await
     }
 
@@ -154,7 +154,7 @@ impl Connection {
                     self.nack(Some(id), ErrorCode::BadToken, "signed out").await?;
                     return Err(End::Closed(CloseCode::BadToken));
                 }
-                self.token_expires_at = verified.expires_at;
+                self.expire_at(verified.expires_at);
                 self.send_message(&ServerMessage::Ack(Ack::of(id))).await
             }
             Ok(_) => self.nack(Some(id), ErrorCode::PrincipalMismatch, "token names another principal").await,

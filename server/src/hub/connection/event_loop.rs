@@ -1,0 +1,201 @@
+//! What wakes a connection (its client, its queue, its timer, shutdown), the
+//! heartbeat and the token's expiry, and when an idle connection parks.
+//!
+//! A connection that has had nothing to do since the last idleness check
+//! (every `BEACON_SOCKET_PARK_AFTER_MS`) parks: its waits are registered with
+//! a waker of its parked state instead of its task's, and the task ends
+//! ([`super::park`]). Only an authenticated connection parks: the hub knows it,
+//! so shutdown can wake it with a kick (a task-less connection cannot wait on
+//! the shutdown token).
+
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use protocol::{CloseCode, ServerMessage};
+
+use super::park::Parking;
+use super::{Connection, End};
+use crate::hub::{Next, Outbound};
+use crate::websocket::Received;
+
+/// What woke a connection's loop. The loop handles it after the `select!`, whose
+/// futures are gone by then, so they and the handler share one slot of the
+/// task's memory instead of being laid out side by side.
+pub(super) enum Woke {
+    End(End),
+    Timer,
+    Item(Outbound),
+    Inbound(Received),
+}
+
+/// Why [`Connection::run`] returned.
+pub(super) enum Ran {
+    Ended(End),
+    /// Nothing to do for a whole idleness period: park.
+    Idle,
+}
+
+impl Connection {
+    /// Runs until the connection ends or idles, starting with `first` when
+    /// something already woke it.
+    pub(super) async fn run(&mut self, mut first: Option<Woke>) -> Ran {
+        // The shutdown wait is made once per run and polled across
+        // iterations: re-made, it would re-register with the token on every
+        // event. The timer lives in the connection, for the same reason.
+        let shutdown = self.ctx.hub.shutdown_token().clone();
+        let shutting_down = shutdown.cancelled();
+        tokio::pin!(shutting_down);
+        let idle_check = self.ctx.config.socket_park_after;
+        let mut check_idle_at = tokio::time::Instant::now() + idle_check;
+        // Whether anything happened since the last idleness check.
+        let mut busy = false;
+        self.reset_timer(Some(check_idle_at));
+
+        loop {
+            if self.deadline_moved {
+                self.deadline_moved = false;
+                self.reset_timer(Some(check_idle_at));
+            }
+            let woke = match first.take() {
+                Some(woke) => woke,
+                None => tokio::select! {
+                    _ = &mut shutting_down => Woke::End(End::Closed(CloseCode::Shutdown)),
+                    () = &mut self.timer => Woke::Timer,
+                    next = self.queue.next() => match next {
+                        Next::Item(item) => Woke::Item(item),
+                        Next::Kicked(code) => Woke::End(End::Closed(code)),
+                    },
+                    inbound = self.socket.recv() => Woke::Inbound(inbound),
+                },
+            };
+            let result = match woke {
+                Woke::End(end) => Err(end),
+                Woke::Timer if tokio::time::Instant::now() >= self.deadline => {
+                    Err(End::Closed(if self.principal.is_none() {
+                        CloseCode::AuthTimeout
+                    } else {
+                        CloseCode::TokenExpired
+                    }))
+                }
+                Woke::Timer => {
+                    let now = tokio::time::Instant::now();
+                    let mut result = Ok(());
+                    if now >= self.next_ping {
+                        // Pings keep their cadence; a late one delays the next
+                        // rather than bunching two.
+                        let interval = self.ctx.config.heartbeat_interval;
+                        self.next_ping += interval;
+                        if self.next_ping <= now {
+                            self.next_ping = now + interval;
+                        }
+                        // Boxed, like the other rare paths below: inline, its
+                        // write would size every socket's task for its whole life.
+                        result = Box::pin(self.on_heartbeat()).await;
+                    }
+                    if result.is_ok() && now >= check_idle_at {
+                        if !busy && self.principal.is_some() {
+                            // Parked, the timer is the deadline's and the ping's only.
+                            self.reset_timer(None);
+                            return Ran::Idle;
+                        }
+                        busy = false;
+                        check_idle_at = now + idle_check;
+                    }
+                    self.reset_timer(Some(check_idle_at));
+                    result
+                }
+                // The hot path stays inline: it shares its slot with the select.
+                Woke::Item(item) => {
+                    busy = true;
+                    self.deliver_batch(item).await
+                }
+                // Handling a client message (subscribe and its replay, publish,
+                // ops) awaits database futures several KiB large; boxed, that
+                // memory exists only while a message is being handled.
+                Woke::Inbound(inbound) => {
+                    busy = true;
+                    Box::pin(self.on_inbound_burst(inbound)).await
+                }
+            };
+            if let Err(end) = result {
+                return Ran::Ended(match end {
+                    End::Closed(code) => Box::pin(self.close(code)).await,
+                    End::ClientGone => End::ClientGone,
+                });
+            }
+        }
+    }
+
+    /// Parks the connection (`None`), or hands it back, with what woke it
+    /// when that is known, when something is ready after all.
+    pub(super) fn park(mut self) -> Option<(Self, Option<Woke>)> {
+        let parking = Parking::begin();
+        let waker = parking.waker();
+        if let Poll::Ready(woke) = self.poll_woke(&mut Context::from_waker(&waker)) {
+            return Some((self, Some(woke)));
+        }
+        // Shutdown kicks the connections the hub knows when it begins; one
+        // that parks after that sees the token cancelled here.
+        if self.ctx.hub.shutdown_token().is_cancelled() {
+            return Some((self, Some(Woke::End(End::Closed(CloseCode::Shutdown)))));
+        }
+        self.ctx.hub.metrics().parked.fetch_add(1, Ordering::Relaxed);
+        match parking.finish(self) {
+            Ok(()) => None,
+            Err(conn) => {
+                // Woken while parking: counted as resumed at once.
+                conn.ctx.hub.metrics().resumed.fetch_add(1, Ordering::Relaxed);
+                Some((conn, None))
+            }
+        }
+    }
+
+    /// Registers `cx`'s waker with everything a parked connection waits on,
+    /// or gives what is ready now. A parked connection's write buffer is
+    /// empty: every path of the loop flushes before it returns to the loop.
+    fn poll_woke(&mut self, cx: &mut Context<'_>) -> Poll<Woke> {
+        if let Poll::Ready(next) = self.queue.poll_next(cx) {
+            return Poll::Ready(match next {
+                Next::Item(item) => Woke::Item(item),
+                Next::Kicked(code) => Woke::End(End::Closed(code)),
+            });
+        }
+        if self.timer.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Woke::Timer);
+        }
+        self.socket.poll_recv(cx).map(Woke::Inbound)
+    }
+
+    /// The token now expires at `expires_at_unix` (seconds since the epoch):
+    /// the connection closes then, unless a refresh moves it again.
+    pub(super) fn expire_at(&mut self, expires_at_unix: u64) {
+        self.deadline = token_deadline(expires_at_unix);
+        self.deadline_moved = true;
+    }
+
+    /// Sets the timer to the deadline, the next ping or `check_idle_at`,
+    /// whichever comes first.
+    fn reset_timer(&mut self, check_idle_at: Option<tokio::time::Instant>) {
+        let at = self.deadline.min(self.next_ping);
+        let at = check_idle_at.map_or(at, |check| at.min(check));
+        self.timer.as_mut().reset(at);
+    }
+
+    async fn on_heartbeat(&mut self) -> Result<(), End> {
+        let config = &self.ctx.config;
+        if self.last_inbound.elapsed() > config.heartbeat_interval + config.heartbeat_grace {
+            return Err(End::Closed(CloseCode::HeartbeatTimeout));
+        }
+        self.send_message(&ServerMessage::Ping { ts: crate::store::now_ms() }).await?;
+        self.flush().await
+    }
+}
+
+/// When the connection's token runs out, as an instant for `sleep_until`.
+fn token_deadline(expires_at_unix: u64) -> tokio::time::Instant {
+    let now_unix = jsonwebtoken::get_current_timestamp();
+    let left = Duration::from_secs(expires_at_unix.saturating_sub(now_unix));
+    tokio::time::Instant::now() + left
+}

@@ -1,0 +1,133 @@
+//! An idle socket parks (its task ends) and is woken by everything it waits
+//! on: an event for it, its client, its heartbeat, shutdown, its client gone.
+//!
+//! Every test app parks sockets after 20 ms without work (`helpers`), so the
+//! whole suite runs with sockets parking and resuming between its steps; the
+//! tests here check that a socket is in fact parked when each wake comes.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use protocol::{CloseCode, ServerMessage};
+use serde_json::json;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::helpers::*;
+
+/// The realtime stats' figures.
+async fn stats(app: &TestApp) -> serde_json::Value {
+    reqwest::Client::new()
+        .get(app.url("/api/admin/realtime-stats"))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Sockets parked now: parks so far less resumes so far.
+async fn parked_now(app: &TestApp) -> u64 {
+    let metrics = &stats(app).await["metrics"];
+    metrics["parked"].as_u64().unwrap() - metrics["resumed"].as_u64().unwrap()
+}
+
+/// Waits until `n` sockets are parked, and returns how many parks there
+/// have been.
+async fn until_parked(app: &TestApp, n: u64) -> u64 {
+    let until = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if parked_now(app).await == n {
+            return stats(app).await["metrics"]["parked"].as_u64().unwrap();
+        }
+        assert!(tokio::time::Instant::now() < until, "never {n} parked");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_parked_socket_wakes_for_its_events_its_client_its_heartbeat_and_shutdown() {
+    let mut app = spawn_app_with(|c| {
+        c.heartbeat_interval = Duration::from_millis(1500);
+        c.heartbeat_grace = Duration::from_secs(5);
+    })
+    .await;
+    let visitor = app.visitor().await;
+    let mut socket = visitor.connect().await;
+    socket.subscribe(&visitor.inbox(), None).await;
+    let parks = until_parked(&app, 1).await;
+
+    // An event for it.
+    app.publish_ok(&visitor.inbox(), json!({ "n": 1 })).await;
+    assert_eq!(socket.events(1).await[0].seq, 1);
+    let parks = {
+        let again = until_parked(&app, 1).await;
+        assert!(again > parks, "it ran, then parked again");
+        again
+    };
+
+    // Its client: a subscribe from the start, answered with its replay.
+    let (replayed, head) = socket.subscribe(&visitor.inbox(), Some(0)).await;
+    assert_eq!((replayed.len(), replayed[0].seq, head), (1, 1, 1));
+    let parks = {
+        let again = until_parked(&app, 1).await;
+        assert!(again > parks, "it ran, then parked again");
+        again
+    };
+
+    // Its heartbeat: a ping comes, with no client frame or event to wake it.
+    let frame = tokio::time::timeout(Duration::from_secs(5), socket.stream.next())
+        .await
+        .expect("a ping within the interval");
+    let Some(Ok(Message::Text(text))) = frame else { panic!("expected a ping, got {frame:?}") };
+    let ServerMessage::Ping { ts } = serde_json::from_str(&text).unwrap() else {
+        panic!("expected a ping, got {text}")
+    };
+    socket.send_json(&json!({ "type": "pong", "ts": ts })).await;
+    let again = until_parked(&app, 1).await;
+    assert!(again > parks, "it ran, then parked again");
+
+    // Shutdown: parked, it still closes with the code that says "reconnect".
+    let closing = tokio::spawn(async move { socket.closed().await });
+    app.stop().await;
+    assert_eq!(closing.await.unwrap(), Closed::Code(CloseCode::Shutdown.code()));
+}
+
+#[tokio::test]
+async fn a_parked_socket_whose_client_leaves_is_unregistered() {
+    let app = spawn_app().await;
+    let visitor = app.visitor().await;
+    let mut socket = visitor.connect().await;
+    socket.subscribe(&visitor.inbox(), None).await;
+    until_parked(&app, 1).await;
+    assert_eq!(stats(&app).await["connections"], 1);
+    socket.send_raw(Message::Close(None)).await;
+    drop(socket);
+    let until = tokio::time::Instant::now() + Duration::from_secs(10);
+    while stats(&app).await["connections"] != 0 {
+        assert!(tokio::time::Instant::now() < until, "the parked connection was never unregistered");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(parked_now(&app).await, 0, "woken to end");
+}
+
+#[tokio::test]
+async fn a_parked_socket_is_woken_by_a_kick() {
+    // A kick (the admin's disconnect here; a full queue's is the same) wakes
+    // a parked socket to close it.
+    let app = spawn_app().await;
+    let visitor = app.visitor().await;
+    let mut socket = visitor.connect().await;
+    socket.subscribe(&visitor.inbox(), None).await;
+    until_parked(&app, 1).await;
+    let response = reqwest::Client::new()
+        .post(app.url("/api/admin/disconnect"))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({ "principal": visitor.principal }))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    assert_eq!(socket.closed().await, Closed::Code(CloseCode::Reconnect.code()));
+}
