@@ -46,9 +46,46 @@ async fn until_parked(app: &TestApp, n: u64) -> u64 {
     }
 }
 
+/// Parks again after running: more parks than `before`.
+async fn parked_again(app: &TestApp, before: u64) -> u64 {
+    let again = until_parked(app, 1).await;
+    assert!(again > before, "it ran, then parked again");
+    again
+}
+
+/// No ping for at least six seconds: nothing but what a step does can wake
+/// the socket, and each step's answer must come well before that.
+fn quiet(config: &mut server::config::Config) {
+    config.heartbeat_interval = Duration::from_secs(600);
+}
+
+const PROMPTLY: Duration = Duration::from_secs(3);
+
 #[tokio::test]
-async fn a_parked_socket_wakes_for_its_events_its_client_its_heartbeat_and_shutdown() {
-    let mut app = spawn_app_with(|c| {
+async fn a_parked_socket_wakes_for_an_event_and_for_its_client() {
+    let app = spawn_app_with(quiet).await;
+    let visitor = app.visitor().await;
+    let mut socket = visitor.connect().await;
+    socket.subscribe(&visitor.inbox(), None).await;
+    let parks = until_parked(&app, 1).await;
+
+    // An event for it.
+    app.publish_ok(&visitor.inbox(), json!({ "n": 1 })).await;
+    let events = tokio::time::timeout(PROMPTLY, socket.events(1)).await.expect("the event, promptly");
+    assert_eq!(events[0].seq, 1);
+    let parks = parked_again(&app, parks).await;
+
+    // Its client: a subscribe from the start, answered with its replay.
+    let (replayed, head) = tokio::time::timeout(PROMPTLY, socket.subscribe(&visitor.inbox(), Some(0)))
+        .await
+        .expect("the answer, promptly");
+    assert_eq!((replayed.len(), replayed[0].seq, head), (1, 1, 1));
+    parked_again(&app, parks).await;
+}
+
+#[tokio::test]
+async fn a_parked_socket_wakes_for_its_heartbeat() {
+    let app = spawn_app_with(|c| {
         c.heartbeat_interval = Duration::from_millis(1500);
         c.heartbeat_grace = Duration::from_secs(5);
     })
@@ -57,26 +94,7 @@ async fn a_parked_socket_wakes_for_its_events_its_client_its_heartbeat_and_shutd
     let mut socket = visitor.connect().await;
     socket.subscribe(&visitor.inbox(), None).await;
     let parks = until_parked(&app, 1).await;
-
-    // An event for it.
-    app.publish_ok(&visitor.inbox(), json!({ "n": 1 })).await;
-    assert_eq!(socket.events(1).await[0].seq, 1);
-    let parks = {
-        let again = until_parked(&app, 1).await;
-        assert!(again > parks, "it ran, then parked again");
-        again
-    };
-
-    // Its client: a subscribe from the start, answered with its replay.
-    let (replayed, head) = socket.subscribe(&visitor.inbox(), Some(0)).await;
-    assert_eq!((replayed.len(), replayed[0].seq, head), (1, 1, 1));
-    let parks = {
-        let again = until_parked(&app, 1).await;
-        assert!(again > parks, "it ran, then parked again");
-        again
-    };
-
-    // Its heartbeat: a ping comes, with no client frame or event to wake it.
+    // A ping comes, with no client frame or event to wake the socket.
     let frame = tokio::time::timeout(Duration::from_secs(5), socket.stream.next())
         .await
         .expect("a ping within the interval");
@@ -85,18 +103,29 @@ async fn a_parked_socket_wakes_for_its_events_its_client_its_heartbeat_and_shutd
         panic!("expected a ping, got {text}")
     };
     socket.send_json(&json!({ "type": "pong", "ts": ts })).await;
-    let again = until_parked(&app, 1).await;
-    assert!(again > parks, "it ran, then parked again");
+    parked_again(&app, parks).await;
+}
 
-    // Shutdown: parked, it still closes with the code that says "reconnect".
+#[tokio::test]
+async fn shutdown_wakes_a_parked_socket_to_close_it() {
+    let mut app = spawn_app_with(quiet).await;
+    let visitor = app.visitor().await;
+    let mut socket = visitor.connect().await;
+    socket.subscribe(&visitor.inbox(), None).await;
+    until_parked(&app, 1).await;
     let closing = tokio::spawn(async move { socket.closed().await });
     app.stop().await;
-    assert_eq!(closing.await.unwrap(), Closed::Code(CloseCode::Shutdown.code()));
+    let closed = tokio::time::timeout(PROMPTLY, closing).await.expect("closed promptly");
+    assert_eq!(
+        closed.unwrap(),
+        Closed::Code(CloseCode::Shutdown.code()),
+        "with the code that says reconnect"
+    );
 }
 
 #[tokio::test]
 async fn a_parked_socket_whose_client_leaves_is_unregistered() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(quiet).await;
     let visitor = app.visitor().await;
     let mut socket = visitor.connect().await;
     socket.subscribe(&visitor.inbox(), None).await;
@@ -104,7 +133,7 @@ async fn a_parked_socket_whose_client_leaves_is_unregistered() {
     assert_eq!(stats(&app).await["connections"], 1);
     socket.send_raw(Message::Close(None)).await;
     drop(socket);
-    let until = tokio::time::Instant::now() + Duration::from_secs(10);
+    let until = tokio::time::Instant::now() + PROMPTLY;
     while stats(&app).await["connections"] != 0 {
         assert!(tokio::time::Instant::now() < until, "the parked connection was never unregistered");
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -116,7 +145,7 @@ async fn a_parked_socket_whose_client_leaves_is_unregistered() {
 async fn a_parked_socket_is_woken_by_a_kick() {
     // A kick (the admin's disconnect here; a full queue's is the same) wakes
     // a parked socket to close it.
-    let app = spawn_app().await;
+    let app = spawn_app_with(quiet).await;
     let visitor = app.visitor().await;
     let mut socket = visitor.connect().await;
     socket.subscribe(&visitor.inbox(), None).await;
@@ -129,5 +158,6 @@ async fn a_parked_socket_is_woken_by_a_kick() {
         .await
         .unwrap();
     assert!(response.status().is_success(), "{}", response.status());
-    assert_eq!(socket.closed().await, Closed::Code(CloseCode::Reconnect.code()));
+    let closed = tokio::time::timeout(PROMPTLY, socket.closed()).await.expect("closed promptly");
+    assert_eq!(closed, Closed::Code(CloseCode::Reconnect.code()));
 }
