@@ -191,15 +191,18 @@ fn drive(mut conn: Connection, start: Start) -> impl Future<Output = ()> + Send 
             return conn.finish(end).await;
         }
         let mut woke = None;
+        let mut eager = matches!(start, Start::Resumed);
         loop {
-            match conn.run(woke.take()).await {
+            match conn.run(woke.take(), eager).await {
                 Ran::Ended(end) => return conn.finish(end).await,
                 Ran::Idle => match conn.park() {
                     None => return,
-                    // Something was ready after all, or woke it while parking.
+                    // Something was ready after all, or woke it while
+                    // parking: busy, so it keeps its task for a while.
                     Some((back, ready)) => {
                         conn = back;
                         woke = ready;
+                        eager = false;
                     }
                 },
             }

@@ -161,3 +161,25 @@ async fn a_parked_socket_is_woken_by_a_kick() {
     let closed = tokio::time::timeout(PROMPTLY, socket.closed()).await.expect("closed promptly");
     assert_eq!(closed, Closed::Code(CloseCode::Reconnect.code()));
 }
+
+#[tokio::test]
+async fn a_socket_woken_for_one_event_parks_again_without_waiting_a_period() {
+    let app = spawn_app_with(|c| {
+        quiet(c);
+        c.socket_park_after = Duration::from_secs(1);
+    })
+    .await;
+    let visitor = app.visitor().await;
+    let mut socket = visitor.connect().await;
+    socket.subscribe(&visitor.inbox(), None).await;
+    let parks = until_parked(&app, 1).await;
+    app.publish_ok(&visitor.inbox(), json!({ "n": 1 })).await;
+    assert_eq!(socket.events(1).await[0].seq, 1);
+    // Well within the one-second period: it handled its wake, found nothing
+    // more, and parked at once.
+    let within = tokio::time::Instant::now() + Duration::from_millis(500);
+    while stats(&app).await["metrics"]["parked"].as_u64().unwrap() == parks {
+        assert!(tokio::time::Instant::now() < within, "still running half a period after its event");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -39,8 +39,13 @@ pub(super) enum Ran {
 
 impl Connection {
     /// Runs until the connection ends or idles, starting with `first` when
-    /// something already woke it.
-    pub(super) async fn run(&mut self, mut first: Option<Woke>) -> Ran {
+    /// something already woke it. `eager` (a parked connection just resumed):
+    /// idle as soon as the wake is handled, and park again unless more is
+    /// ready by then. A socket woken now and then (an event every few
+    /// seconds, its heartbeat) then costs one task per wake, with no timer
+    /// set and fired for an idleness check that finds nothing; one that
+    /// finds more ready keeps its task until a whole period passes idle.
+    pub(super) async fn run(&mut self, mut first: Option<Woke>, eager: bool) -> Ran {
         // The shutdown wait is made once per run and polled across
         // iterations: re-made, it would re-register with the token on every
         // event. The timer lives in the connection, for the same reason.
@@ -51,7 +56,9 @@ impl Connection {
         let mut check_idle_at = tokio::time::Instant::now() + idle_check;
         // Whether anything happened since the last idleness check.
         let mut busy = false;
-        self.reset_timer(Some(check_idle_at));
+        if !eager {
+            self.reset_timer(Some(check_idle_at));
+        }
 
         loop {
             if self.deadline_moved {
@@ -103,7 +110,7 @@ impl Connection {
                         busy = false;
                         check_idle_at = now + idle_check;
                     }
-                    self.reset_timer(Some(check_idle_at));
+                    self.reset_timer((!eager).then_some(check_idle_at));
                     result
                 }
                 // The hot path stays inline: it shares its slot with the select.
@@ -124,6 +131,9 @@ impl Connection {
                     End::Closed(code) => Box::pin(self.close(code)).await,
                     End::ClientGone => End::ClientGone,
                 });
+            }
+            if eager && self.principal.is_some() {
+                return Ran::Idle;
             }
         }
     }
