@@ -22,7 +22,7 @@ mod delivery;
 mod event_loop;
 mod inbound;
 mod ops;
-pub(crate) mod park;
+mod park;
 mod publish;
 mod subscribe;
 mod write;

@@ -152,6 +152,17 @@ impl TestApp {
         body.seq
     }
 
+    /// `GET /api/admin/realtime-stats`: the hub's connections and counters.
+    pub async fn realtime_stats(&self) -> serde_json::Value {
+        let response = reqwest::Client::new()
+            .get(self.url("/api/admin/realtime-stats"))
+            .bearer_auth(ADMIN_KEY)
+            .send()
+            .await
+            .unwrap();
+        response.json().await.unwrap()
+    }
+
     pub async fn grant(&self, channel: &str, principal: &str) {
         let response = reqwest::Client::new()
             .post(self.url("/api/realtime/grants"))

@@ -14,22 +14,9 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::helpers::*;
 
-/// The realtime stats' figures.
-async fn stats(app: &TestApp) -> serde_json::Value {
-    reqwest::Client::new()
-        .get(app.url("/api/admin/realtime-stats"))
-        .bearer_auth(ADMIN_KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 /// Sockets parked now: parks so far less resumes so far.
 async fn parked_now(app: &TestApp) -> u64 {
-    let metrics = &stats(app).await["metrics"];
+    let metrics = &app.realtime_stats().await["metrics"];
     metrics["parked"].as_u64().unwrap() - metrics["resumed"].as_u64().unwrap()
 }
 
@@ -39,7 +26,7 @@ async fn until_parked(app: &TestApp, n: u64) -> u64 {
     let until = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         if parked_now(app).await == n {
-            return stats(app).await["metrics"]["parked"].as_u64().unwrap();
+            return app.realtime_stats().await["metrics"]["parked"].as_u64().unwrap();
         }
         assert!(tokio::time::Instant::now() < until, "never {n} parked");
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -130,11 +117,11 @@ async fn a_parked_socket_whose_client_leaves_is_unregistered() {
     let mut socket = visitor.connect().await;
     socket.subscribe(&visitor.inbox(), None).await;
     until_parked(&app, 1).await;
-    assert_eq!(stats(&app).await["connections"], 1);
+    assert_eq!(app.realtime_stats().await["connections"], 1);
     socket.send_raw(Message::Close(None)).await;
     drop(socket);
     let until = tokio::time::Instant::now() + PROMPTLY;
-    while stats(&app).await["connections"] != 0 {
+    while app.realtime_stats().await["connections"] != 0 {
         assert!(tokio::time::Instant::now() < until, "the parked connection was never unregistered");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -178,7 +165,7 @@ async fn a_socket_woken_for_one_event_parks_again_without_waiting_a_period() {
     // Well within the one-second period: it handled its wake, found nothing
     // more, and parked at once.
     let within = tokio::time::Instant::now() + Duration::from_millis(500);
-    while stats(&app).await["metrics"]["parked"].as_u64().unwrap() == parks {
+    while app.realtime_stats().await["metrics"]["parked"].as_u64().unwrap() == parks {
         assert!(tokio::time::Instant::now() < within, "still running half a period after its event");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

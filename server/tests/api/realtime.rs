@@ -184,16 +184,7 @@ async fn a_slow_consumer_is_closed_and_loses_nothing_after_resume() {
 
 /// Connections closed as slow consumers so far.
 async fn slow_consumers(app: &crate::helpers::TestApp) -> u64 {
-    let stats: serde_json::Value = reqwest::Client::new()
-        .get(app.url("/api/admin/realtime-stats"))
-        .bearer_auth(ADMIN_KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    stats["metrics"]["slow_consumers"].as_u64().unwrap()
+    app.realtime_stats().await["metrics"]["slow_consumers"].as_u64().unwrap()
 }
 
 #[tokio::test]

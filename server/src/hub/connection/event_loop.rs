@@ -2,9 +2,10 @@
 //! heartbeat and the token's expiry, and when an idle connection parks.
 //!
 //! A connection that has had nothing to do since the last idleness check
-//! (every `BEACON_SOCKET_PARK_AFTER_MS`) parks: its waits are registered with
-//! a waker of its parked state instead of its task's, and the task ends
-//! ([`super::park`]). Only an authenticated connection parks: the hub knows it,
+//! (every `BEACON_SOCKET_PARK_AFTER_MS`), or a parked one that handled the
+//! wake that resumed it and finds nothing more, parks: its waits are
+//! registered with a waker of its parked state instead of its task's, and
+//! the task ends ([`super::park`]). Only an authenticated connection parks: the hub knows it,
 //! so shutdown can wake it with a kick (a task-less connection cannot wait on
 //! the shutdown token).
 
@@ -33,7 +34,8 @@ pub(super) enum Woke {
 /// Why [`Connection::run`] returned.
 pub(super) enum Ran {
     Ended(End),
-    /// Nothing to do for a whole idleness period: park.
+    /// Nothing more to do (for a whole idleness period, or, resumed, once
+    /// its wake is handled): park.
     Idle,
 }
 
@@ -63,7 +65,7 @@ impl Connection {
         loop {
             if self.deadline_moved {
                 self.deadline_moved = false;
-                self.reset_timer(Some(check_idle_at));
+                self.reset_timer((!eager).then_some(check_idle_at));
             }
             let woke = match first.take() {
                 Some(woke) => woke,
