@@ -4,7 +4,7 @@
 
 use protocol::{ChannelName, CloseCode};
 
-use super::{Hub, Outbound};
+use super::{Hub, Outbound, Outbox};
 use crate::auth::Principal;
 use crate::bus::{BusMessage, Control};
 
@@ -30,11 +30,10 @@ impl Hub {
     }
 
     fn revoke_here(&self, principal: &Principal, channel: &ChannelName) {
-        let connections = self.shared.connections.lock().expect("registry lock poisoned");
-        for entry in connections.values().filter(|c| &c.principal == principal) {
-            if entry.outbox.try_send(Outbound::Revoke(channel.clone())).is_err() {
+        for outbox in self.outboxes_of(principal) {
+            if outbox.try_send(Outbound::Revoke(channel.clone())).is_err() {
                 // Full or closing: closing the connection revokes everything.
-                entry.outbox.kick(CloseCode::Reconnect);
+                outbox.kick(CloseCode::Reconnect);
             }
         }
     }
@@ -51,8 +50,16 @@ impl Hub {
     }
 
     fn disconnect_here(&self, principal: &Principal) -> usize {
+        let outboxes = self.outboxes_of(principal);
+        outboxes.iter().for_each(|outbox| outbox.kick(CloseCode::Reconnect));
+        outboxes.len()
+    }
+
+    /// The queues of `principal`'s connections on this node, taken out of the
+    /// registry's lock: a queued item or a kick wakes a parked connection,
+    /// which starts a task, and the registry's lock is every socket's.
+    fn outboxes_of(&self, principal: &Principal) -> Vec<Outbox> {
         let connections = self.shared.connections.lock().expect("registry lock poisoned");
-        let mine = connections.values().filter(|c| &c.principal == principal);
-        mine.map(|c| c.outbox.kick(CloseCode::Reconnect)).count()
+        connections.values().filter(|c| &c.principal == principal).map(|c| c.outbox.clone()).collect()
     }
 }
