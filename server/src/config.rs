@@ -92,12 +92,14 @@ pub struct Config {
     pub heartbeat_interval: Duration,
     /// `BEACON_HEARTBEAT_GRACE_SECS` (or `_MS`), default 10, not zero.
     pub heartbeat_grace: Duration,
-    /// `BEACON_SOCKET_PARK_AFTER_MS`, default 250: a socket with nothing to
+    /// `BEACON_SOCKET_PARK_AFTER_MS`, default 1000: a socket with nothing to
     /// do for this long (one to two times it) gives up its task and waits
     /// parked, until its client, its queue or its timer wakes it (see
-    /// `hub::connection::park`). Shorter keeps fewer idle sockets' tasks at
-    /// once; longer spares a socket that is busy now and then a new task per
-    /// wake (a few microseconds each).
+    /// `hub::connection::park`). A delivery less than this long after it
+    /// parked gives it its task back for at least as long: a socket in a
+    /// flow of events (a conversation) does not take a new task per event.
+    /// Shorter keeps fewer idle sockets' tasks at once; longer keeps busier
+    /// ones running.
     pub socket_park_after: Duration,
     /// `BEACON_AUTH_TIMEOUT_SECS`, default 10: a socket that does not authenticate
     /// by then holds a file descriptor for nothing.
@@ -271,7 +273,7 @@ impl Config {
             )?,
             socket_park_after: nonzero(
                 "BEACON_SOCKET_PARK_AFTER_MS",
-                env.millis("BEACON_SOCKET_PARK_AFTER_MS", 250)?,
+                env.millis("BEACON_SOCKET_PARK_AFTER_MS", 1000)?,
             )?,
             auth_timeout: nonzero("BEACON_AUTH_TIMEOUT_SECS", env.secs("BEACON_AUTH_TIMEOUT_SECS", 10)?)?,
             outbound_queue: env.ranged("BEACON_OUTBOUND_QUEUE", 256, 1, 1 << 20)? as usize,

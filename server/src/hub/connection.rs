@@ -101,6 +101,9 @@ struct Connection {
     outbox: Outbox,
     queue: OutboxReader,
     limiter: RateLimiter,
+    /// When it last parked ([`event_loop::monotonic_ms`]): a delivery soon
+    /// after is a busy socket's, which then keeps its task for a while.
+    parked_at_ms: u32,
     rate_violations: u8,
     protocol_errors: u8,
     denials: u8,
@@ -152,6 +155,7 @@ pub fn serve(
         memberships: ChannelMap::default(),
         outbox,
         queue,
+        parked_at_ms: 0,
         rate_violations: 0,
         protocol_errors: 0,
         denials: 0,

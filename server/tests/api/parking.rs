@@ -160,6 +160,9 @@ async fn a_socket_woken_for_one_event_parks_again_without_waiting_a_period() {
     let mut socket = visitor.connect().await;
     socket.subscribe(&visitor.inbox(), None).await;
     let parks = until_parked(&app, 1).await;
+    // Parked for more than a period first: a delivery sooner than that is a
+    // busy socket's (the test below).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     app.publish_ok(&visitor.inbox(), json!({ "n": 1 })).await;
     assert_eq!(socket.events(1).await[0].seq, 1);
     // Well within the one-second period: it handled its wake, found nothing
@@ -169,4 +172,35 @@ async fn a_socket_woken_for_one_event_parks_again_without_waiting_a_period() {
         assert!(tokio::time::Instant::now() < within, "still running half a period after its event");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+#[tokio::test]
+async fn a_socket_woken_by_a_delivery_soon_after_parking_keeps_its_task_for_the_next() {
+    let app = spawn_app_with(|c| {
+        quiet(c);
+        c.socket_park_after = Duration::from_secs(1);
+    })
+    .await;
+    let visitor = app.visitor().await;
+    let mut socket = visitor.connect().await;
+    socket.subscribe(&visitor.inbox(), None).await;
+    let parks = until_parked(&app, 1).await;
+    let resumes = |stats: serde_json::Value| stats["metrics"]["resumed"].as_u64().unwrap();
+    let resumed_before = resumes(app.realtime_stats().await);
+
+    // An event well within a period of its parking: a flow of events, so it
+    // keeps its task, and the next event needs no new one.
+    app.publish_ok(&visitor.inbox(), json!({ "n": 1 })).await;
+    assert_eq!(socket.events(1).await[0].seq, 1);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    app.publish_ok(&visitor.inbox(), json!({ "n": 2 })).await;
+    assert_eq!(socket.events(1).await[0].seq, 2);
+    assert_eq!(
+        resumes(app.realtime_stats().await),
+        resumed_before + 1,
+        "resumed once for both events: it did not park between them"
+    );
+
+    // Once a whole period passes idle, it parks again.
+    parked_again(&app, parks).await;
 }

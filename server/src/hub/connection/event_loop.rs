@@ -46,8 +46,9 @@ impl Connection {
     /// ready by then. A socket woken now and then (an event every few
     /// seconds, its heartbeat) then costs one task per wake, with no timer
     /// set and fired for an idleness check that finds nothing; one that
-    /// finds more ready keeps its task until a whole period passes idle.
-    pub(super) async fn run(&mut self, mut first: Option<Woke>, eager: bool) -> Ran {
+    /// finds more ready, or is woken by a delivery less than a period after
+    /// it parked, keeps its task until a whole period passes idle.
+    pub(super) async fn run(&mut self, mut first: Option<Woke>, mut eager: bool) -> Ran {
         // The shutdown wait is made once per run and polled across
         // iterations: re-made, it would re-register with the token on every
         // event. The timer lives in the connection, for the same reason.
@@ -79,6 +80,14 @@ impl Connection {
                     inbound = self.socket.recv() => Woke::Inbound(inbound),
                 },
             };
+            if eager && matches!(woke, Woke::Item(_)) && self.parked_briefly() {
+                // A delivery soon after it parked: a socket in a flow of
+                // events (a conversation, a live dashboard) keeps its task
+                // until a whole period passes idle, instead of a task per
+                // event. One woken now and then still parks again at once.
+                eager = false;
+                self.reset_timer(Some(check_idle_at));
+            }
             let result = match woke {
                 Woke::End(end) => Err(end),
                 Woke::Timer if tokio::time::Instant::now() >= self.deadline => {
@@ -154,6 +163,7 @@ impl Connection {
             return Some((self, Some(Woke::End(End::Closed(CloseCode::Shutdown)))));
         }
         self.ctx.hub.metrics().parked.fetch_add(1, Ordering::Relaxed);
+        self.parked_at_ms = monotonic_ms();
         match parking.finish(self) {
             Ok(()) => None,
             Err(conn) => {
@@ -180,6 +190,12 @@ impl Connection {
         self.socket.poll_recv(cx).map(Woke::Inbound)
     }
 
+    /// Whether the connection parked less than an idleness period ago.
+    fn parked_briefly(&self) -> bool {
+        let parked_for = monotonic_ms().wrapping_sub(self.parked_at_ms);
+        u128::from(parked_for) < self.ctx.config.socket_park_after.as_millis()
+    }
+
     /// The token now expires at `expires_at_unix` (seconds since the epoch):
     /// the connection closes then, unless a refresh moves it again.
     pub(super) fn expire_at(&mut self, expires_at_unix: u64) {
@@ -203,6 +219,16 @@ impl Connection {
         self.send_message(&ServerMessage::Ping { ts: crate::store::now_ms() }).await?;
         self.flush().await
     }
+}
+
+/// Milliseconds on a monotonic clock, wrapping every 49 days: only compared
+/// over short spans (how long ago a connection parked), and four bytes in
+/// every parked connection where an `Instant` would be sixteen.
+pub(super) fn monotonic_ms() -> u32 {
+    static EPOCH: std::sync::LazyLock<tokio::time::Instant> =
+        std::sync::LazyLock::new(tokio::time::Instant::now);
+    // Truncated on purpose: see above.
+    EPOCH.elapsed().as_millis() as u32
 }
 
 /// When the connection's token runs out, as an instant for `sleep_until`.
