@@ -46,6 +46,21 @@ fn quiet(config: &mut server::config::Config) {
     config.heartbeat_interval = Duration::from_secs(600);
 }
 
+/// A visitor's socket, subscribed to its inbox and parked, on an app whose
+/// idleness period is one second; and how many parks there have been.
+async fn parked_with_a_one_second_period() -> (TestApp, Visitor, TestSocket, u64) {
+    let app = spawn_app_with(|c| {
+        quiet(c);
+        c.socket_park_after = Duration::from_secs(1);
+    })
+    .await;
+    let visitor = app.visitor().await;
+    let mut socket = visitor.connect().await;
+    socket.subscribe(&visitor.inbox(), None).await;
+    let parks = until_parked(&app, 1).await;
+    (app, visitor, socket, parks)
+}
+
 const PROMPTLY: Duration = Duration::from_secs(3);
 
 #[tokio::test]
@@ -151,15 +166,7 @@ async fn a_parked_socket_is_woken_by_a_kick() {
 
 #[tokio::test]
 async fn a_socket_woken_for_one_event_parks_again_without_waiting_a_period() {
-    let app = spawn_app_with(|c| {
-        quiet(c);
-        c.socket_park_after = Duration::from_secs(1);
-    })
-    .await;
-    let visitor = app.visitor().await;
-    let mut socket = visitor.connect().await;
-    socket.subscribe(&visitor.inbox(), None).await;
-    let parks = until_parked(&app, 1).await;
+    let (app, visitor, mut socket, parks) = parked_with_a_one_second_period().await;
     // Parked for more than a period first: a delivery sooner than that is a
     // busy socket's (the test below).
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -176,15 +183,7 @@ async fn a_socket_woken_for_one_event_parks_again_without_waiting_a_period() {
 
 #[tokio::test]
 async fn a_socket_woken_by_a_delivery_soon_after_parking_keeps_its_task_for_the_next() {
-    let app = spawn_app_with(|c| {
-        quiet(c);
-        c.socket_park_after = Duration::from_secs(1);
-    })
-    .await;
-    let visitor = app.visitor().await;
-    let mut socket = visitor.connect().await;
-    socket.subscribe(&visitor.inbox(), None).await;
-    let parks = until_parked(&app, 1).await;
+    let (app, visitor, mut socket, parks) = parked_with_a_one_second_period().await;
     let resumes = |stats: serde_json::Value| stats["metrics"]["resumed"].as_u64().unwrap();
     let resumed_before = resumes(app.realtime_stats().await);
 
