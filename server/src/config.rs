@@ -101,6 +101,13 @@ pub struct Config {
     /// Shorter keeps fewer idle sockets' tasks at once; longer keeps busier
     /// ones running.
     pub socket_park_after: Duration,
+    /// `BEACON_SOCKET_INLINE_MAX_LISTENERS`, default 8, at most 64: a
+    /// parked socket's delivery is written on the thread that queued it,
+    /// with no task started, when the channel has at most this many
+    /// listeners here (see `hub::connection::inline`). Wider fan-outs start
+    /// tasks, so the sockets' threads share the writing. 0 writes every
+    /// delivery from a task.
+    pub socket_inline_max_listeners: usize,
     /// `BEACON_AUTH_TIMEOUT_SECS`, default 10: a socket that does not authenticate
     /// by then holds a file descriptor for nothing.
     pub auth_timeout: Duration,
@@ -275,6 +282,7 @@ impl Config {
                 "BEACON_SOCKET_PARK_AFTER_MS",
                 env.millis("BEACON_SOCKET_PARK_AFTER_MS", 1000)?,
             )?,
+            socket_inline_max_listeners: env.ranged("BEACON_SOCKET_INLINE_MAX_LISTENERS", 8, 0, 64)? as usize,
             auth_timeout: nonzero("BEACON_AUTH_TIMEOUT_SECS", env.secs("BEACON_AUTH_TIMEOUT_SECS", 10)?)?,
             outbound_queue: env.ranged("BEACON_OUTBOUND_QUEUE", 256, 1, 1 << 20)? as usize,
             max_frame_bytes: env.ranged(

@@ -37,6 +37,7 @@ fn bad_values_name_the_variable() {
     error_names(&[("BEACON_HEARTBEAT_MS", "0")], "BEACON_HEARTBEAT_MS");
     error_names(&[("BEACON_HEARTBEAT_GRACE_SECS", "0")], "BEACON_HEARTBEAT_GRACE_SECS");
     error_names(&[("BEACON_SOCKET_PARK_AFTER_MS", "0")], "BEACON_SOCKET_PARK_AFTER_MS");
+    error_names(&[("BEACON_SOCKET_INLINE_MAX_LISTENERS", "65")], "BEACON_SOCKET_INLINE_MAX_LISTENERS");
     error_names(&[("BEACON_LONG_POLL_SECS", "40")], "BEACON_LONG_POLL_SECS");
     error_names(&[("BEACON_LONG_POLL_SECS", "31")], "BEACON_LONG_POLL_SECS");
     // Would overflow `* 1000` or `* 86400`, or the i64 milliseconds later.

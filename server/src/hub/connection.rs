@@ -12,6 +12,7 @@
 //! - this file: the connection's state, how it starts, resumes and ends.
 //! - `event_loop`: what wakes it (client, queue, timer), heartbeat, idling.
 //! - [`park`]: a connection waiting with no task, resumed by the first wake.
+//! - `inline`: a parked connection's delivery written with no task.
 //! - `inbound`: frames in, parsed once; authentication and token refresh.
 //! - `subscribe`: subscribe (authorize, listen, replay), unsubscribe.
 //! - `delivery`: live events and signals out, in batches, with gap filling.
@@ -21,6 +22,7 @@ mod channel_map;
 mod delivery;
 mod event_loop;
 mod inbound;
+mod inline;
 mod ops;
 mod park;
 mod publish;
@@ -39,7 +41,7 @@ use protocol::message::{Nack, Welcome};
 use protocol::{CloseCode, ErrorCode, ServerMessage};
 
 use self::channel_map::{ChannelMap, Subscriptions};
-use self::event_loop::Ran;
+use self::event_loop::{Ran, Woke};
 use self::park::Resume;
 use self::write::write_bounded;
 use super::rate::RateLimiter;
@@ -175,8 +177,8 @@ pub fn serve(
 enum Start {
     /// A new connection: greet the client first.
     Greet,
-    /// Woken from its parked state.
-    Resumed,
+    /// Woken from its parked state, with what woke it when that is known.
+    Resumed(Option<Woke>),
 }
 
 /// Runs the connection on the current task until it ends, or until it is
@@ -188,14 +190,15 @@ enum Start {
 /// The `async` block uses the captured connection in place.
 #[allow(clippy::manual_async_fn, reason = "an `async fn` would hold the connection twice")]
 fn drive(mut conn: Connection, start: Start) -> impl Future<Output = ()> + Send + 'static {
+    // Taken apart before the `async` block, which then holds only the parts.
+    let (greet, mut woke, mut eager) = match start {
+        Start::Greet => (true, None, false),
+        Start::Resumed(woke) => (false, woke, true),
+    };
     async move {
-        if matches!(start, Start::Greet)
-            && let Err(end) = conn.open().await
-        {
+        if greet && let Err(end) = conn.open().await {
             return conn.finish(end).await;
         }
-        let mut woke = None;
-        let mut eager = matches!(start, Start::Resumed);
         loop {
             match conn.run(woke.take(), eager).await {
                 Ran::Ended(end) => return conn.finish(end).await,
@@ -216,10 +219,13 @@ fn drive(mut conn: Connection, start: Start) -> impl Future<Output = ()> + Send 
 
 impl Resume for Connection {
     fn resume(self) {
-        self.ctx.hub.metrics().resumed.fetch_add(1, Ordering::Relaxed);
-        let runtime = self.ctx.runtime.clone();
+        let Some((conn, woke)) = self.deliver_here() else {
+            return; // written, and parked again
+        };
+        conn.ctx.hub.metrics().resumed.fetch_add(1, Ordering::Relaxed);
+        let runtime = conn.ctx.runtime.clone();
         // Not awaited: the task owns the connection until it parks or ends.
-        drop(runtime.spawn(drive(self, Start::Resumed)));
+        drop(runtime.spawn(drive(conn, Start::Resumed(woke))));
     }
 }
 

@@ -8,6 +8,7 @@
 //!
 //! [`Reorder`]: super::reorder::Reorder
 
+use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -89,10 +90,41 @@ impl Hub {
     }
 }
 
+thread_local! {
+    /// How many listeners the hand-on running on this thread reaches; 0
+    /// when none runs. A parked connection woken by it reads this to decide
+    /// whether its delivery is written here (see `connection::inline`).
+    static HANDING_ON_TO: Cell<usize> = const { Cell::new(0) };
+}
+
+/// The number of listeners of the hand-on that is waking a connection on
+/// this thread, if one is.
+pub(super) fn handing_on_to() -> Option<usize> {
+    Some(HANDING_ON_TO.get()).filter(|&listeners| listeners > 0)
+}
+
+/// Marks this thread as handing on to `listeners` until dropped.
+struct HandingOn {
+    before: usize,
+}
+
+impl HandingOn {
+    fn to(listeners: usize) -> Self {
+        Self { before: HANDING_ON_TO.replace(listeners) }
+    }
+}
+
+impl Drop for HandingOn {
+    fn drop(&mut self) {
+        HANDING_ON_TO.set(self.before);
+    }
+}
+
 /// Puts `item` in every listener's queue (or wakes the long-poll waiters).
 fn hand_on(hub: &Hub, listeners: &Listeners<Listener>, item: &Outbound) -> Handed {
     let is_event = matches!(item, Outbound::Event(_));
     let mut handed = Handed::default();
+    let _marked = HandingOn::to(listeners.len());
     for listener in listeners.values() {
         match listener {
             Listener::Socket(outbox) => match outbox.try_send(item.clone()) {
@@ -110,4 +142,26 @@ fn hand_on(hub: &Hub, listeners: &Listeners<Listener>, item: &Outbound) -> Hande
         }
     }
     handed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hand_on_marks_its_thread_until_it_ends() {
+        assert_eq!(handing_on_to(), None);
+        {
+            let _outer = HandingOn::to(3);
+            assert_eq!(handing_on_to(), Some(3));
+            {
+                // A hand-on reaching no one (a channel whose listeners left).
+                let _inner = HandingOn::to(0);
+                assert_eq!(handing_on_to(), None);
+            }
+            assert_eq!(handing_on_to(), Some(3), "the outer one's mark is back");
+        }
+        assert_eq!(handing_on_to(), None);
+        std::thread::spawn(|| assert_eq!(handing_on_to(), None)).join().unwrap();
+    }
 }

@@ -35,6 +35,9 @@ pub struct Metrics {
     pub parked: AtomicU64,
     /// Parked connections woken (a task started again).
     pub resumed: AtomicU64,
+    /// Deliveries to parked connections written where they were queued, the
+    /// connection parked again with no task (`connection::inline`).
+    pub delivered_inline: AtomicU64,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -54,6 +57,7 @@ pub struct Snapshot {
     pub gap_filled: u64,
     pub parked: u64,
     pub resumed: u64,
+    pub delivered_inline: u64,
 }
 
 impl Metrics {
@@ -75,13 +79,14 @@ impl Metrics {
             gap_filled: get(&self.gap_filled),
             parked: get(&self.parked),
             resumed: get(&self.resumed),
+            delivered_inline: get(&self.delivered_inline),
         }
     }
 }
 
 impl Snapshot {
     /// `(name, help, value)` for each counter, in Prometheus naming.
-    pub fn counters(&self) -> [(&'static str, &'static str, u64); 15] {
+    pub fn counters(&self) -> [(&'static str, &'static str, u64); 16] {
         [
             (
                 "beacon_signals_queued_total",
@@ -122,6 +127,11 @@ impl Snapshot {
             ),
             ("beacon_sockets_parked_total", "Idle WebSockets parked with no task.", self.parked),
             ("beacon_sockets_resumed_total", "Parked WebSockets woken onto a task again.", self.resumed),
+            (
+                "beacon_sockets_delivered_inline_total",
+                "Deliveries to parked WebSockets written with no task, which parked again.",
+                self.delivered_inline,
+            ),
         ]
     }
 }

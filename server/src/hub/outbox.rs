@@ -190,6 +190,13 @@ impl OutboxReader {
         self.mailbox.lock().items.pop_front()
     }
 
+    /// Puts back at the front an item just taken by [`Self::try_next`] and
+    /// not handled: it is read first next time. It held a place a moment ago,
+    /// so it may take one past the capacity.
+    pub fn put_back(&self, item: Outbound) {
+        self.mailbox.lock().items.push_front(item);
+    }
+
     fn kicked(&self) -> Option<CloseCode> {
         match self.mailbox.kick.load(Ordering::Acquire) {
             0 => None,
@@ -240,6 +247,20 @@ mod tests {
         assert!(reader.try_next().is_none());
         assert_eq!(outbox.try_send(revoke("d")), Ok(()));
         assert_eq!(channel_of(reader.try_next()), "user:d");
+    }
+
+    #[test]
+    fn an_item_put_back_is_read_first_even_in_a_full_queue() {
+        let (outbox, reader) = outbox(2);
+        outbox.try_send(revoke("a")).unwrap();
+        outbox.try_send(revoke("b")).unwrap();
+        let first = reader.try_next().unwrap();
+        outbox.try_send(revoke("c")).unwrap();
+        reader.put_back(first);
+        assert_eq!(outbox.queued(), 3);
+        assert_eq!(channel_of(reader.try_next()), "user:a");
+        assert_eq!(channel_of(reader.try_next()), "user:b");
+        assert_eq!(channel_of(reader.try_next()), "user:c");
     }
 
     #[test]

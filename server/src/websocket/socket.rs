@@ -120,6 +120,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         self.flush()
     }
 
+    /// Whether a text frame can be queued now with no write first: nothing
+    /// is half-written, the buffer is under its bound, and our close is not
+    /// queued. For a caller that must not wait ([`Self::queue_now`]).
+    pub fn can_queue_now(&self) -> bool {
+        !self.write_closed && self.out_sent == 0 && self.out.len() < WRITE_BUFFER_BYTES
+    }
+
+    /// Queues a text frame that [`Self::can_queue_now`] allowed.
+    pub fn queue_now(&mut self, text: &Utf8Bytes) {
+        debug_assert!(self.can_queue_now(), "queued a frame that must be written first");
+        frame::write_frame(&mut self.out, Opcode::Text, text.as_bytes());
+    }
+
+    /// One attempt at [`Self::flush`] that never waits: `Pending` leaves what
+    /// the kernel did not take queued, for the next flush.
+    pub fn flush_now(&mut self) -> Poll<Result<(), WsError>> {
+        self.poll_flush(&mut Context::from_waker(std::task::Waker::noop()))
+    }
+
     /// Writes everything queued, then frees the buffer: an idle socket holds
     /// no write buffer, and the next batch allocates anew.
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {

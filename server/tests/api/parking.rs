@@ -46,14 +46,24 @@ fn quiet(config: &mut server::config::Config) {
     config.heartbeat_interval = Duration::from_secs(600);
 }
 
-/// A visitor's socket, subscribed to its inbox and parked, on an app whose
-/// idleness period is one second; and how many parks there have been.
-async fn parked_with_a_one_second_period() -> (TestApp, Visitor, TestSocket, u64) {
-    let app = spawn_app_with(|c| {
-        quiet(c);
-        c.socket_park_after = Duration::from_secs(1);
-    })
-    .await;
+/// [`quiet`], and every delivery written from a task: for the tests of how
+/// a delivery wakes a parked socket onto a task.
+fn deliveries_on_tasks(config: &mut server::config::Config) {
+    quiet(config);
+    config.socket_inline_max_listeners = 0;
+}
+
+/// A counter of the hub's metrics.
+async fn metric(app: &TestApp, name: &str) -> u64 {
+    app.realtime_stats().await["metrics"][name].as_u64().unwrap()
+}
+
+/// A visitor's socket, subscribed to its inbox and parked, on an app made
+/// with `tweak`; and how many parks there have been.
+async fn parked_socket(
+    tweak: impl FnOnce(&mut server::config::Config),
+) -> (TestApp, Visitor, TestSocket, u64) {
+    let app = spawn_app_with(tweak).await;
     let visitor = app.visitor().await;
     let mut socket = visitor.connect().await;
     socket.subscribe(&visitor.inbox(), None).await;
@@ -61,15 +71,21 @@ async fn parked_with_a_one_second_period() -> (TestApp, Visitor, TestSocket, u64
     (app, visitor, socket, parks)
 }
 
+/// [`parked_socket`] on an app whose idleness period is one second and
+/// whose deliveries are written from tasks.
+async fn parked_with_a_one_second_period() -> (TestApp, Visitor, TestSocket, u64) {
+    parked_socket(|c| {
+        deliveries_on_tasks(c);
+        c.socket_park_after = Duration::from_secs(1);
+    })
+    .await
+}
+
 const PROMPTLY: Duration = Duration::from_secs(3);
 
 #[tokio::test]
 async fn a_parked_socket_wakes_for_an_event_and_for_its_client() {
-    let app = spawn_app_with(quiet).await;
-    let visitor = app.visitor().await;
-    let mut socket = visitor.connect().await;
-    socket.subscribe(&visitor.inbox(), None).await;
-    let parks = until_parked(&app, 1).await;
+    let (app, visitor, mut socket, parks) = parked_socket(deliveries_on_tasks).await;
 
     // An event for it.
     app.publish_ok(&visitor.inbox(), json!({ "n": 1 })).await;
@@ -110,11 +126,7 @@ async fn a_parked_socket_wakes_for_its_heartbeat() {
 
 #[tokio::test]
 async fn shutdown_wakes_a_parked_socket_to_close_it() {
-    let mut app = spawn_app_with(quiet).await;
-    let visitor = app.visitor().await;
-    let mut socket = visitor.connect().await;
-    socket.subscribe(&visitor.inbox(), None).await;
-    until_parked(&app, 1).await;
+    let (mut app, _visitor, mut socket, _) = parked_socket(quiet).await;
     let closing = tokio::spawn(async move { socket.closed().await });
     app.stop().await;
     let closed = tokio::time::timeout(PROMPTLY, closing).await.expect("closed promptly");
@@ -127,11 +139,7 @@ async fn shutdown_wakes_a_parked_socket_to_close_it() {
 
 #[tokio::test]
 async fn a_parked_socket_whose_client_leaves_is_unregistered() {
-    let app = spawn_app_with(quiet).await;
-    let visitor = app.visitor().await;
-    let mut socket = visitor.connect().await;
-    socket.subscribe(&visitor.inbox(), None).await;
-    until_parked(&app, 1).await;
+    let (app, _visitor, mut socket, _) = parked_socket(quiet).await;
     assert_eq!(app.realtime_stats().await["connections"], 1);
     socket.send_raw(Message::Close(None)).await;
     drop(socket);
@@ -147,11 +155,7 @@ async fn a_parked_socket_whose_client_leaves_is_unregistered() {
 async fn a_parked_socket_is_woken_by_a_kick() {
     // A kick (the admin's disconnect here; a full queue's is the same) wakes
     // a parked socket to close it.
-    let app = spawn_app_with(quiet).await;
-    let visitor = app.visitor().await;
-    let mut socket = visitor.connect().await;
-    socket.subscribe(&visitor.inbox(), None).await;
-    until_parked(&app, 1).await;
+    let (app, visitor, mut socket, _) = parked_socket(quiet).await;
     let response = reqwest::Client::new()
         .post(app.url("/api/admin/disconnect"))
         .bearer_auth(ADMIN_KEY)
@@ -202,4 +206,70 @@ async fn a_socket_woken_by_a_delivery_soon_after_parking_keeps_its_task_for_the_
 
     // Once a whole period passes idle, it parks again.
     parked_again(&app, parks).await;
+}
+
+#[tokio::test]
+async fn a_parked_socket_gets_its_event_written_with_no_task() {
+    let (app, visitor, mut socket, _) = parked_socket(quiet).await;
+    let (resumed, inline) = (metric(&app, "resumed").await, metric(&app, "delivered_inline").await);
+
+    app.publish_ok(&visitor.inbox(), json!({ "n": 1 })).await;
+    let events = tokio::time::timeout(PROMPTLY, socket.events(1)).await.expect("the event, promptly");
+    assert_eq!(events[0].seq, 1);
+    assert_eq!(metric(&app, "resumed").await, resumed, "no task started for it");
+    assert_eq!(metric(&app, "delivered_inline").await, inline + 1, "written where it was queued");
+    assert_eq!(parked_now(&app).await, 1, "still parked");
+
+    // Its client still wakes it onto a task, and it answers.
+    let (replayed, head) = tokio::time::timeout(PROMPTLY, socket.subscribe(&visitor.inbox(), Some(0)))
+        .await
+        .expect("the answer, promptly");
+    assert_eq!((replayed.len(), head), (1, 1));
+}
+
+#[tokio::test]
+async fn a_hand_on_wider_than_the_inline_limit_starts_tasks() {
+    let app = spawn_app_with(|c| {
+        quiet(c);
+        c.socket_inline_max_listeners = 1;
+    })
+    .await;
+    let visitor = app.visitor().await;
+    let (mut first, mut second) = (visitor.connect().await, visitor.connect().await);
+    first.subscribe(&visitor.inbox(), None).await;
+    second.subscribe(&visitor.inbox(), None).await;
+    until_parked(&app, 2).await;
+    let (resumed, inline) = (metric(&app, "resumed").await, metric(&app, "delivered_inline").await);
+
+    // Two listeners of the channel: more than the limit.
+    app.publish_ok(&visitor.inbox(), json!({ "n": 1 })).await;
+    for socket in [&mut first, &mut second] {
+        let events = tokio::time::timeout(PROMPTLY, socket.events(1)).await.expect("the event, promptly");
+        assert_eq!(events[0].seq, 1);
+    }
+    assert_eq!(metric(&app, "resumed").await, resumed + 2, "a task each");
+    assert_eq!(metric(&app, "delivered_inline").await, inline);
+}
+
+#[tokio::test]
+async fn frames_the_kernel_does_not_take_at_once_are_written_by_a_task() {
+    let (app, visitor, mut socket, _) = parked_socket(quiet).await;
+    let resumed = metric(&app, "resumed").await;
+
+    // The client reads nothing: large events fill the kernel's buffers until
+    // a delivery is not taken whole, and a task starts to write the rest.
+    // Nothing is published after that one, so only that task can write it.
+    let filler = "x".repeat(60 * 1024);
+    let mut published = 0;
+    while metric(&app, "resumed").await == resumed {
+        assert!(published < 2000, "the socket's buffers never filled");
+        published = app.publish_ok(&visitor.inbox(), json!({ "fill": filler })).await;
+    }
+    assert!(metric(&app, "delivered_inline").await > 0, "the first ones went out with no task");
+
+    let events = tokio::time::timeout(Duration::from_secs(20), socket.events(published as usize))
+        .await
+        .expect("every event, the last one whole");
+    let seqs: Vec<u64> = events.iter().map(|event| event.seq).collect();
+    assert_eq!(seqs, (1..=published).collect::<Vec<_>>(), "in order, none missing");
 }

@@ -13,7 +13,7 @@ use crate::bus::Published;
 use crate::hub::{Outbound, encode};
 
 /// What [`Connection::deliver_batch`] does with a queued item.
-enum Prepared {
+pub(super) enum Prepared {
     Write(Utf8Bytes),
     Skip,
     /// A gap to fill from the log first, or a revocation.
@@ -55,7 +55,7 @@ impl Connection {
     /// What to do with `item`, decided without waiting: the frame of an event
     /// next in its channel (its seq recorded as delivered) or of a signal,
     /// nothing for what is stale or unsubscribed, or the slow path.
-    fn prepare(&mut self, item: Outbound) -> Prepared {
+    pub(super) fn prepare(&mut self, item: Outbound) -> Prepared {
         match &item {
             Outbound::Event(event) => match self.subscriptions.get_mut(&event.channel) {
                 None => Prepared::Skip,

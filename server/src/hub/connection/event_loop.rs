@@ -29,6 +29,9 @@ pub(super) enum Woke {
     Timer,
     Item(Outbound),
     Inbound(Received),
+    /// Frames a delivery written where it was queued left in the write
+    /// buffer, the kernel not taking them whole (see [`super::inline`]).
+    Flush,
 }
 
 /// Why [`Connection::run`] returned.
@@ -136,6 +139,10 @@ impl Connection {
                     busy = true;
                     Box::pin(self.on_inbound_burst(inbound)).await
                 }
+                Woke::Flush => {
+                    busy = true;
+                    self.flush().await
+                }
             };
             if let Err(end) = result {
                 return Ran::Ended(match end {
@@ -151,7 +158,15 @@ impl Connection {
 
     /// Parks the connection (`None`), or hands it back, with what woke it
     /// when that is known, when something is ready after all.
-    pub(super) fn park(mut self) -> Option<(Self, Option<Woke>)> {
+    pub(super) fn park(self) -> Option<(Self, Option<Woke>)> {
+        self.park_counted(true)
+    }
+
+    /// [`Self::park`], counted in the metrics as a park (and, handed back
+    /// because woken meanwhile, a resume) or not: a connection that stays
+    /// parked through a delivery written for it ([`super::inline`]) is
+    /// counted once, by the caller.
+    pub(super) fn park_counted(mut self, counted: bool) -> Option<(Self, Option<Woke>)> {
         let parking = Parking::begin();
         let waker = parking.waker();
         if let Poll::Ready(woke) = self.poll_woke(&mut Context::from_waker(&waker)) {
@@ -162,13 +177,17 @@ impl Connection {
         if self.ctx.hub.shutdown_token().is_cancelled() {
             return Some((self, Some(Woke::End(End::Closed(CloseCode::Shutdown)))));
         }
-        self.ctx.hub.metrics().parked.fetch_add(1, Ordering::Relaxed);
+        if counted {
+            self.ctx.hub.metrics().parked.fetch_add(1, Ordering::Relaxed);
+        }
         self.parked_at_ms = monotonic_ms();
         match parking.finish(self) {
             Ok(()) => None,
             Err(conn) => {
                 // Woken while parking: counted as resumed at once.
-                conn.ctx.hub.metrics().resumed.fetch_add(1, Ordering::Relaxed);
+                if counted {
+                    conn.ctx.hub.metrics().resumed.fetch_add(1, Ordering::Relaxed);
+                }
                 Some((conn, None))
             }
         }

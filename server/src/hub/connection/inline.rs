@@ -1,0 +1,70 @@
+//! A parked socket's delivery, written on the thread that queued it.
+//!
+//! Resumed on a task, a parked socket's delivery costs a wake-up of one of
+//! the socket runtime's threads and two switches between threads for one
+//! frame, which on this kind of machine cost more than the write itself
+//! (docs/PERFORMANCE.md, step 30). So when the hand-on that queued it reaches
+//! few listeners (`BEACON_SOCKET_INLINE_MAX_LISTENERS`), the frames are
+//! written where they were queued and the connection parks again, with no
+//! task. The hand-on holds its channel's shard lock meanwhile, which is why
+//! a wide one starts tasks instead.
+//!
+//! Anything that would wait goes to a task as before: a gap to fill from the
+//! log or a revocation (put back, first in the queue), frames the kernel does
+//! not take whole ([`Woke::Flush`]), the client's own frames, the timer, a
+//! kick.
+
+use std::sync::atomic::Ordering;
+use std::task::Poll;
+
+use super::delivery::Prepared;
+use super::event_loop::Woke;
+use super::{Connection, End, WRITE_BATCH};
+use crate::hub::fan_out;
+
+impl Connection {
+    /// Writes what a narrow hand-on on this thread queued for this parked
+    /// connection and parks it again (`None`, as [`Self::park`]), or gives it
+    /// back, with what woke it when that is known, to run on a task.
+    pub(super) fn deliver_here(mut self) -> Option<(Self, Option<Woke>)> {
+        let max = self.ctx.config.socket_inline_max_listeners;
+        if fan_out::handing_on_to().is_none_or(|listeners| listeners > max) {
+            return Some((self, None));
+        }
+        let mut written = 0u64;
+        let mut taken = 0;
+        // Queued only while that writes nothing first, so no frame taken from
+        // the queue is left unwritten.
+        while taken < WRITE_BATCH && self.socket.can_queue_now() {
+            let Some(item) = self.queue.try_next() else { break };
+            taken += 1;
+            match self.prepare(item) {
+                Prepared::Write(frame) => {
+                    self.socket.queue_now(&frame);
+                    written += 1;
+                }
+                Prepared::Skip => {}
+                Prepared::Slow(item) => {
+                    // Read first by the task that parking finds it for.
+                    self.queue.put_back(item);
+                    break;
+                }
+            }
+        }
+        let ctx = self.ctx.clone();
+        let metrics = ctx.hub.metrics();
+        if written > 0 {
+            metrics.frames_out.fetch_add(written, Ordering::Relaxed);
+        }
+        match self.socket.flush_now() {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(_)) => return Some((self, Some(Woke::End(End::ClientGone)))),
+            Poll::Pending => return Some((self, Some(Woke::Flush))),
+        }
+        let needs_task = self.park_counted(false);
+        if needs_task.is_none() {
+            metrics.delivered_inline.fetch_add(1, Ordering::Relaxed);
+        }
+        needs_task
+    }
+}
