@@ -83,6 +83,25 @@ async fn parked_with_a_one_second_period() -> (TestApp, Visitor, TestSocket, u64
 
 const PROMPTLY: Duration = Duration::from_secs(3);
 
+/// A ping every 1.5 s (the first at a random point of the interval), and
+/// five seconds' grace for its pong.
+fn with_a_short_heartbeat(config: &mut server::config::Config) {
+    config.heartbeat_interval = Duration::from_millis(1500);
+    config.heartbeat_grace = Duration::from_secs(5);
+}
+
+/// The socket's next frame, which must be a ping within five seconds; its `ts`.
+async fn next_ping(socket: &mut TestSocket) -> i64 {
+    let frame = tokio::time::timeout(Duration::from_secs(5), socket.stream.next())
+        .await
+        .expect("a ping within the interval");
+    let Some(Ok(Message::Text(text))) = frame else { panic!("expected a ping, got {frame:?}") };
+    let ServerMessage::Ping { ts } = serde_json::from_str(&text).unwrap() else {
+        panic!("expected a ping, got {text}")
+    };
+    ts
+}
+
 #[tokio::test]
 async fn a_parked_socket_wakes_for_an_event_and_for_its_client() {
     let (app, visitor, mut socket, parks) = parked_socket(deliveries_on_tasks).await;
@@ -103,23 +122,9 @@ async fn a_parked_socket_wakes_for_an_event_and_for_its_client() {
 
 #[tokio::test]
 async fn a_parked_socket_wakes_for_its_heartbeat() {
-    let app = spawn_app_with(|c| {
-        c.heartbeat_interval = Duration::from_millis(1500);
-        c.heartbeat_grace = Duration::from_secs(5);
-    })
-    .await;
-    let visitor = app.visitor().await;
-    let mut socket = visitor.connect().await;
-    socket.subscribe(&visitor.inbox(), None).await;
-    let parks = until_parked(&app, 1).await;
+    let (app, _visitor, mut socket, parks) = parked_socket(with_a_short_heartbeat).await;
     // A ping comes, with no client frame or event to wake the socket.
-    let frame = tokio::time::timeout(Duration::from_secs(5), socket.stream.next())
-        .await
-        .expect("a ping within the interval");
-    let Some(Ok(Message::Text(text))) = frame else { panic!("expected a ping, got {frame:?}") };
-    let ServerMessage::Ping { ts } = serde_json::from_str(&text).unwrap() else {
-        panic!("expected a ping, got {text}")
-    };
+    let ts = next_ping(&mut socket).await;
     socket.send_json(&json!({ "type": "pong", "ts": ts })).await;
     parked_again(&app, parks).await;
 }
@@ -272,4 +277,23 @@ async fn frames_the_kernel_does_not_take_at_once_are_written_by_a_task() {
         .expect("every event, the last one whole");
     let seqs: Vec<u64> = events.iter().map(|event| event.seq).collect();
     assert_eq!(seqs, (1..=published).collect::<Vec<_>>(), "in order, none missing");
+}
+
+#[tokio::test]
+async fn a_socket_parked_again_after_a_delivery_written_for_it_still_pings() {
+    let (app, visitor, mut socket, _) = parked_socket(with_a_short_heartbeat).await;
+    // Past the first ping (at a random point of the interval), so that the
+    // event below finds the socket parked.
+    let ts = next_ping(&mut socket).await;
+    socket.send_json(&json!({ "type": "pong", "ts": ts })).await;
+    until_parked(&app, 1).await;
+
+    let inline = metric(&app, "delivered_inline").await;
+    app.publish_ok(&visitor.inbox(), json!({ "n": 1 })).await;
+    assert_eq!(socket.events(1).await[0].seq, 1);
+    assert_eq!(metric(&app, "delivered_inline").await, inline + 1, "written with no task");
+
+    // Parked again from the publishing thread: its timer was registered
+    // anew there, and still wakes it for its next ping.
+    next_ping(&mut socket).await;
 }
