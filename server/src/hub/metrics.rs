@@ -35,8 +35,8 @@ pub struct Metrics {
     pub parked: AtomicU64,
     /// Parked connections woken (a task started again).
     pub resumed: AtomicU64,
-    /// Deliveries to parked connections written where they were queued, the
-    /// connection parked again with no task (`connection::inline`).
+    /// Deliveries to parked connections written whole where they were
+    /// queued, with no task (`connection::inline`).
     pub delivered_inline: AtomicU64,
 }
 
@@ -129,7 +129,7 @@ impl Snapshot {
             ("beacon_sockets_resumed_total", "Parked WebSockets woken onto a task again.", self.resumed),
             (
                 "beacon_sockets_delivered_inline_total",
-                "Deliveries to parked WebSockets written with no task, which parked again.",
+                "Deliveries to parked WebSockets written whole with no task.",
                 self.delivered_inline,
             ),
         ]

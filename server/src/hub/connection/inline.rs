@@ -51,20 +51,15 @@ impl Connection {
                 }
             }
         }
-        let ctx = self.ctx.clone();
-        let metrics = ctx.hub.metrics();
         if written > 0 {
-            metrics.frames_out.fetch_add(written, Ordering::Relaxed);
+            self.ctx.hub.metrics().frames_out.fetch_add(written, Ordering::Relaxed);
         }
         match self.socket.flush_now() {
             Poll::Ready(Ok(())) => {}
             Poll::Ready(Err(_)) => return Some((self, Some(Woke::End(End::ClientGone)))),
             Poll::Pending => return Some((self, Some(Woke::Flush))),
         }
-        let needs_task = self.park_counted(false);
-        if needs_task.is_none() {
-            metrics.delivered_inline.fetch_add(1, Ordering::Relaxed);
-        }
-        needs_task
+        self.ctx.hub.metrics().delivered_inline.fetch_add(1, Ordering::Relaxed);
+        self.park_counted(false)
     }
 }
