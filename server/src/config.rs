@@ -108,6 +108,12 @@ pub struct Config {
     /// tasks, so the sockets' threads share the writing. 0 writes every
     /// delivery from a task.
     pub socket_inline_max_listeners: usize,
+    /// `BEACON_SOCKET_HEARTBEAT_ON_TASK`, default false: a parked socket's
+    /// heartbeat (its ping due, its client's pong) is handled on the thread
+    /// that its timer or its bytes woke, with no task started (see
+    /// `hub::connection::inline::heartbeat`). True starts a task for each,
+    /// as every other wake does.
+    pub socket_heartbeat_on_task: bool,
     /// `BEACON_AUTH_TIMEOUT_SECS`, default 10: a socket that does not authenticate
     /// by then holds a file descriptor for nothing.
     pub auth_timeout: Duration,
@@ -283,6 +289,7 @@ impl Config {
                 env.millis("BEACON_SOCKET_PARK_AFTER_MS", 1000)?,
             )?,
             socket_inline_max_listeners: env.ranged("BEACON_SOCKET_INLINE_MAX_LISTENERS", 8, 0, 64)? as usize,
+            socket_heartbeat_on_task: env.flag("BEACON_SOCKET_HEARTBEAT_ON_TASK")?,
             auth_timeout: nonzero("BEACON_AUTH_TIMEOUT_SECS", env.secs("BEACON_AUTH_TIMEOUT_SECS", 10)?)?,
             outbound_queue: env.ranged("BEACON_OUTBOUND_QUEUE", 256, 1, 1 << 20)? as usize,
             max_frame_bytes: env.ranged(

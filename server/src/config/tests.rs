@@ -23,6 +23,7 @@ fn defaults_are_loopback_and_sqlite() {
     assert_eq!(c.heartbeat_interval, Duration::from_secs(25));
     assert!(c.publish_key.is_none());
     assert!(!c.https);
+    assert!(!c.socket_heartbeat_on_task, "heartbeats of parked sockets take no task by default");
 }
 
 #[test]
@@ -38,6 +39,7 @@ fn bad_values_name_the_variable() {
     error_names(&[("BEACON_HEARTBEAT_GRACE_SECS", "0")], "BEACON_HEARTBEAT_GRACE_SECS");
     error_names(&[("BEACON_SOCKET_PARK_AFTER_MS", "0")], "BEACON_SOCKET_PARK_AFTER_MS");
     error_names(&[("BEACON_SOCKET_INLINE_MAX_LISTENERS", "65")], "BEACON_SOCKET_INLINE_MAX_LISTENERS");
+    error_names(&[("BEACON_SOCKET_HEARTBEAT_ON_TASK", "sometimes")], "BEACON_SOCKET_HEARTBEAT_ON_TASK");
     error_names(&[("BEACON_LONG_POLL_SECS", "40")], "BEACON_LONG_POLL_SECS");
     error_names(&[("BEACON_LONG_POLL_SECS", "31")], "BEACON_LONG_POLL_SECS");
     // Would overflow `* 1000` or `* 86400`, or the i64 milliseconds later.

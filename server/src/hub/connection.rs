@@ -12,7 +12,7 @@
 //! - this file: the connection's state, how it starts, resumes and ends.
 //! - `event_loop`: what wakes it (client, queue, timer), heartbeat, idling.
 //! - [`park`]: a connection waiting with no task, resumed by the first wake.
-//! - `inline`: a parked connection's delivery written with no task.
+//! - `inline`: a parked connection's delivery or heartbeat handled with no task.
 //! - `inbound`: frames in, parsed once; authentication and token refresh.
 //! - `subscribe`: subscribe (authorize, listen, replay), unsubscribe.
 //! - `delivery`: live events and signals out, in batches, with gap filling.
@@ -219,8 +219,8 @@ fn drive(mut conn: Connection, start: Start) -> impl Future<Output = ()> + Send 
 
 impl Resume for Connection {
     fn resume(self) {
-        let Some((conn, woke)) = self.deliver_here() else {
-            return; // written, and parked again
+        let Some((conn, woke)) = self.handle_here() else {
+            return; // handled, and parked again
         };
         conn.ctx.hub.metrics().resumed.fetch_add(1, Ordering::Relaxed);
         let runtime = conn.ctx.runtime.clone();

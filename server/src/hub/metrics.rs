@@ -38,6 +38,10 @@ pub struct Metrics {
     /// Deliveries to parked connections written whole where they were
     /// queued, with no task (`connection::inline`).
     pub delivered_inline: AtomicU64,
+    /// Heartbeat frames of parked connections (pings sent, pongs read)
+    /// handled where their timer or their bytes woke them, with no task
+    /// (`connection::inline::heartbeat`).
+    pub heartbeats_inline: AtomicU64,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -58,6 +62,7 @@ pub struct Snapshot {
     pub parked: u64,
     pub resumed: u64,
     pub delivered_inline: u64,
+    pub heartbeats_inline: u64,
 }
 
 impl Metrics {
@@ -80,13 +85,14 @@ impl Metrics {
             parked: get(&self.parked),
             resumed: get(&self.resumed),
             delivered_inline: get(&self.delivered_inline),
+            heartbeats_inline: get(&self.heartbeats_inline),
         }
     }
 }
 
 impl Snapshot {
     /// `(name, help, value)` for each counter, in Prometheus naming.
-    pub fn counters(&self) -> [(&'static str, &'static str, u64); 16] {
+    pub fn counters(&self) -> [(&'static str, &'static str, u64); 17] {
         [
             (
                 "beacon_signals_queued_total",
@@ -131,6 +137,11 @@ impl Snapshot {
                 "beacon_sockets_delivered_inline_total",
                 "Deliveries to parked WebSockets written whole with no task.",
                 self.delivered_inline,
+            ),
+            (
+                "beacon_sockets_heartbeats_inline_total",
+                "Heartbeat frames of parked WebSockets (pings sent, pongs read) handled with no task.",
+                self.heartbeats_inline,
             ),
         ]
     }

@@ -102,6 +102,19 @@ async fn next_ping(socket: &mut TestSocket) -> i64 {
     ts
 }
 
+/// Answers the socket's next ping with a pong.
+async fn answer_next_ping(socket: &mut TestSocket) {
+    let ts = next_ping(socket).await;
+    socket.send_json(&json!({ "type": "pong", "ts": ts })).await;
+}
+
+/// Past the socket's first ping (at a random point of the interval, maybe
+/// before it parked), and parked again: what comes next finds it parked.
+async fn past_the_first_ping(app: &TestApp, socket: &mut TestSocket) {
+    answer_next_ping(socket).await;
+    until_parked(app, 1).await;
+}
+
 #[tokio::test]
 async fn a_parked_socket_wakes_for_an_event_and_for_its_client() {
     let (app, visitor, mut socket, parks) = parked_socket(deliveries_on_tasks).await;
@@ -122,11 +135,58 @@ async fn a_parked_socket_wakes_for_an_event_and_for_its_client() {
 
 #[tokio::test]
 async fn a_parked_socket_wakes_for_its_heartbeat() {
-    let (app, _visitor, mut socket, parks) = parked_socket(with_a_short_heartbeat).await;
+    let (app, _visitor, mut socket, parks) = parked_socket(|c| {
+        with_a_short_heartbeat(c);
+        c.socket_heartbeat_on_task = true;
+    })
+    .await;
     // A ping comes, with no client frame or event to wake the socket.
-    let ts = next_ping(&mut socket).await;
-    socket.send_json(&json!({ "type": "pong", "ts": ts })).await;
+    answer_next_ping(&mut socket).await;
     parked_again(&app, parks).await;
+}
+
+/// Waits until the metric `name` reaches `value`.
+async fn until_metric(app: &TestApp, name: &str, value: u64) {
+    let until = tokio::time::Instant::now() + Duration::from_secs(5);
+    while metric(app, name).await < value {
+        assert!(tokio::time::Instant::now() < until, "{name} never reached {value}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_parked_socket_pings_and_reads_its_pong_with_no_task() {
+    let (app, visitor, mut socket, _) = parked_socket(with_a_short_heartbeat).await;
+    past_the_first_ping(&app, &mut socket).await;
+
+    let (resumed, inline) = (metric(&app, "resumed").await, metric(&app, "heartbeats_inline").await);
+    answer_next_ping(&mut socket).await;
+    until_metric(&app, "heartbeats_inline", inline + 2).await;
+    assert_eq!(metric(&app, "resumed").await, resumed, "neither the ping nor the pong took a task");
+    assert_eq!(parked_now(&app).await, 1, "still parked");
+
+    // Its timer was set again where the ping was written: the next comes,
+    // and the socket still serves everything else.
+    answer_next_ping(&mut socket).await;
+    app.publish_ok(&visitor.inbox(), json!({ "n": 1 })).await;
+    assert_eq!(socket.events(1).await[0].seq, 1);
+}
+
+#[tokio::test]
+async fn a_parked_socket_s_pongs_count_against_its_rate_limit() {
+    let (app, _visitor, mut socket, _) = parked_socket(|c| {
+        quiet(c);
+        c.inbound_rate_per_sec = 1;
+    })
+    .await;
+    let resumed = metric(&app, "resumed").await;
+    // Four pongs at once, against a bucket of at most two (the auth and the
+    // subscribe took two of them): some are refused, and told so.
+    for ts in 0..4 {
+        socket.send_json(&json!({ "type": "pong", "ts": ts })).await;
+    }
+    assert_eq!(socket.expect_nack(None).await, protocol::ErrorCode::RateLimited);
+    assert!(metric(&app, "resumed").await > resumed, "the refusal is written by a task");
 }
 
 #[tokio::test]
@@ -282,11 +342,7 @@ async fn frames_the_kernel_does_not_take_at_once_are_written_by_a_task() {
 #[tokio::test]
 async fn a_socket_parked_again_after_a_delivery_written_for_it_still_pings() {
     let (app, visitor, mut socket, _) = parked_socket(with_a_short_heartbeat).await;
-    // Past the first ping (at a random point of the interval), so that the
-    // event below finds the socket parked.
-    let ts = next_ping(&mut socket).await;
-    socket.send_json(&json!({ "type": "pong", "ts": ts })).await;
-    until_parked(&app, 1).await;
+    past_the_first_ping(&app, &mut socket).await;
 
     let inline = metric(&app, "delivered_inline").await;
     app.publish_ok(&visitor.inbox(), json!({ "n": 1 })).await;

@@ -103,14 +103,7 @@ impl Connection {
                 Woke::Timer => {
                     let now = tokio::time::Instant::now();
                     let mut result = Ok(());
-                    if now >= self.next_ping {
-                        // Pings keep their cadence; a late one delays the next
-                        // rather than bunching two.
-                        let interval = self.ctx.config.heartbeat_interval;
-                        self.next_ping += interval;
-                        if self.next_ping <= now {
-                            self.next_ping = now + interval;
-                        }
+                    if self.ping_due(now) {
                         // Boxed, like the other rare paths below: inline, its
                         // write would size every socket's task for its whole life.
                         result = Box::pin(self.on_heartbeat()).await;
@@ -224,15 +217,35 @@ impl Connection {
 
     /// Sets the timer to the deadline, the next ping or `check_idle_at`,
     /// whichever comes first.
-    fn reset_timer(&mut self, check_idle_at: Option<tokio::time::Instant>) {
+    pub(super) fn reset_timer(&mut self, check_idle_at: Option<tokio::time::Instant>) {
         let at = self.deadline.min(self.next_ping);
         let at = check_idle_at.map_or(at, |check| at.min(check));
         self.timer.as_mut().reset(at);
     }
 
-    async fn on_heartbeat(&mut self) -> Result<(), End> {
+    /// Whether a ping is due at `now`; if so, the next one is scheduled.
+    /// Pings keep their cadence: a late one delays the next rather than
+    /// bunching two.
+    pub(super) fn ping_due(&mut self, now: tokio::time::Instant) -> bool {
+        if now < self.next_ping {
+            return false;
+        }
+        let interval = self.ctx.config.heartbeat_interval;
+        self.next_ping += interval;
+        if self.next_ping <= now {
+            self.next_ping = now + interval;
+        }
+        true
+    }
+
+    /// Whether the client has been silent past the interval and its grace.
+    pub(super) fn heartbeat_lapsed(&self) -> bool {
         let config = &self.ctx.config;
-        if self.last_inbound.elapsed() > config.heartbeat_interval + config.heartbeat_grace {
+        self.last_inbound.elapsed() > config.heartbeat_interval + config.heartbeat_grace
+    }
+
+    async fn on_heartbeat(&mut self) -> Result<(), End> {
+        if self.heartbeat_lapsed() {
             return Err(End::Closed(CloseCode::HeartbeatTimeout));
         }
         self.send_message(&ServerMessage::Ping { ts: crate::store::now_ms() }).await?;

@@ -51,8 +51,7 @@ impl Connection {
             }
             Some(Ok(message)) => message,
         };
-        self.last_inbound = Instant::now();
-        self.ctx.hub.metrics().frames_in.fetch_add(1, Ordering::Relaxed);
+        self.count_inbound();
         let text = match message {
             Message::Text(text) => text,
             Message::Binary(_) => return Err(End::Closed(CloseCode::ProtocolViolation)),
@@ -88,6 +87,12 @@ impl Connection {
         // time, and their large futures would otherwise sit inline in every
         // connection's task for its whole life.
         Box::pin(self.handle(message)).await
+    }
+
+    /// A frame arrived: the client is alive.
+    pub(super) fn count_inbound(&mut self) {
+        self.last_inbound = Instant::now();
+        self.ctx.hub.metrics().frames_in.fetch_add(1, Ordering::Relaxed);
     }
 
     async fn handle(&mut self, message: ClientMessage) -> Result<(), End> {
@@ -181,7 +186,7 @@ async fn sign_in_active(store: crate::store::Store, verified: &VerifiedToken) ->
 
 /// Why a frame was not a client message, and the request it answers.
 #[derive(Debug, PartialEq)]
-struct Refusal {
+pub(super) struct Refusal {
     code: ErrorCode,
     detail: String,
     /// The frame's `id` when it has a readable one: the client waits on it.
@@ -203,7 +208,7 @@ fn request_id(text: &str) -> Option<String> {
 /// know is reported by serde as an unknown variant named after that `type` (a
 /// misspelt field is an unknown *field*), so adding a variant there is all it
 /// takes.
-fn parse_client_message(text: &str) -> Result<ClientMessage, Refusal> {
+pub(super) fn parse_client_message(text: &str) -> Result<ClientMessage, Refusal> {
     let value: serde_json::Value = serde_json::from_str(text).map_err(|e| Refusal {
         code: ErrorCode::MalformedMessage,
         detail: format!("not JSON: {e}"),

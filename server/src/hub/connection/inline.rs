@@ -1,18 +1,24 @@
-//! A parked socket's delivery, written on the thread that queued it.
+//! A parked socket's wake handled on the thread that woke it, with no task.
 //!
-//! Resumed on a task, a parked socket's delivery costs a wake-up of one of
-//! the socket runtime's threads and two switches between threads for one
-//! frame, which on this kind of machine cost more than the write itself
-//! (docs/PERFORMANCE.md, step 30). So when the hand-on that queued it reaches
-//! few listeners (`BEACON_SOCKET_INLINE_MAX_LISTENERS`), the frames are
-//! written where they were queued and the connection parks again, with no
-//! task. The hand-on holds its channel's shard lock meanwhile, which is why
-//! a wide one starts tasks instead.
+//! Resumed on a task, a parked socket costs a wake-up of one of the socket
+//! runtime's threads and two switches between threads for a frame or two,
+//! which on this kind of machine cost more than the write itself
+//! (docs/PERFORMANCE.md, steps 30 and 31). So what needs no waiting is done
+//! where the wake came from, and the connection parks again:
+//!
+//! - this file: a delivery, written where it was queued when the hand-on
+//!   that queued it reaches few listeners (`BEACON_SOCKET_INLINE_MAX_LISTENERS`).
+//!   The hand-on holds its channel's shard lock meanwhile, which is why a
+//!   wide one starts tasks instead.
+//! - [`heartbeat`]: a ping that is due, and the client's pong, on the thread
+//!   whose timer or reactor woke the connection.
 //!
 //! Anything that would wait goes to a task as before: a gap to fill from the
 //! log or a revocation (put back, first in the queue), frames the kernel does
-//! not take whole ([`Woke::Flush`]), the client's own frames, the timer, a
-//! kick.
+//! not take whole ([`Woke::Flush`]), the client's other frames, a lapsed
+//! heartbeat or token, a kick.
+
+mod heartbeat;
 
 use std::sync::atomic::Ordering;
 use std::task::Poll;
@@ -23,12 +29,19 @@ use super::{Connection, End, WRITE_BATCH};
 use crate::hub::fan_out;
 
 impl Connection {
-    /// Writes what a narrow hand-on on this thread queued for this parked
-    /// connection and parks it again (`None`, as [`Self::park`]), or gives it
-    /// back, with what woke it when that is known, to run on a task.
-    pub(super) fn deliver_here(mut self) -> Option<(Self, Option<Woke>)> {
-        let max = self.ctx.config.socket_inline_max_listeners;
-        if fan_out::handing_on_to().is_none_or(|listeners| listeners > max) {
+    /// Handles what woke this parked connection here and parks it again
+    /// (`None`, as [`Self::park`]), or gives it back, with what woke it when
+    /// that is known, to run on a task.
+    pub(super) fn handle_here(self) -> Option<(Self, Option<Woke>)> {
+        match fan_out::handing_on_to() {
+            Some(listeners) => self.deliver_here(listeners),
+            None => self.heartbeat_here(),
+        }
+    }
+
+    /// Writes what a hand-on to `listeners` on this thread queued.
+    fn deliver_here(mut self, listeners: usize) -> Option<(Self, Option<Woke>)> {
+        if listeners > self.ctx.config.socket_inline_max_listeners {
             return Some((self, None));
         }
         let mut written = 0u64;

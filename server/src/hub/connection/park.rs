@@ -5,7 +5,8 @@
 //! moment of the socket's life, for the whole of it (docs/PERFORMANCE.md, step
 //! 27). Parked instead, the connection's state sits in a [`Slot`] of its own
 //! size, and the slot itself is the waker handed to those three: the first
-//! wake takes the state out and [`Resume::resume`]s it (a new task). Later
+//! wake takes the state out and [`Resume::resume`]s it (on a new task, or,
+//! for what needs no waiting, right there: `connection::inline`). Later
 //! wakes through stale copies of the waker find the slot spent and do nothing.
 //!
 //! Parking is two steps, so that a wake cannot be lost between them:
