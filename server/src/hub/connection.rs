@@ -12,6 +12,7 @@
 //! - this file: the connection's state, how it starts, resumes and ends.
 //! - `event_loop`: what wakes it (client, queue, timer), heartbeat, idling.
 //! - [`park`]: a connection waiting with no task, resumed by the first wake.
+//! - `ping_schedule`: when its pings fall.
 //! - `inline`: a parked connection's delivery or heartbeat handled with no task.
 //! - `inbound`: frames in, parsed once; authentication and token refresh.
 //! - `subscribe`: subscribe (authorize, listen, replay), unsubscribe.
@@ -25,6 +26,7 @@ mod inbound;
 mod inline;
 mod ops;
 mod park;
+mod ping_schedule;
 mod publish;
 mod subscribe;
 mod write;
@@ -140,12 +142,9 @@ pub fn serve(
 ) -> impl Future<Output = ()> + Send + 'static {
     let hub = ctx.hub.clone();
     let (outbox, queue) = super::outbox(ctx.config.outbound_queue);
-    // The first ping comes at a random point of the interval: sockets that
-    // connected together (a reconnect storm, a deploy) must not ping together
-    // forever after.
     let now = tokio::time::Instant::now();
     let deadline = now + ctx.config.auth_timeout;
-    let next_ping = now + ctx.config.heartbeat_interval.mul_f64(rand::random::<f64>().max(0.01));
+    let next_ping = ping_schedule::first_ping(now, ctx.config.heartbeat_interval, ctx.config.heartbeat_grace);
     let conn = Connection {
         id: hub.next_connection_id(),
         limiter: RateLimiter::new(ctx.config.inbound_rate_per_sec),

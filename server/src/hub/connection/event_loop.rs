@@ -17,6 +17,7 @@ use std::time::Duration;
 use protocol::{CloseCode, ServerMessage};
 
 use super::park::Parking;
+use super::ping_schedule;
 use super::{Connection, End};
 use crate::hub::{Next, Outbound};
 use crate::websocket::Received;
@@ -230,10 +231,11 @@ impl Connection {
         if now < self.next_ping {
             return false;
         }
-        let interval = self.ctx.config.heartbeat_interval;
-        self.next_ping += interval;
+        let config = &self.ctx.config;
+        self.next_ping += config.heartbeat_interval;
         if self.next_ping <= now {
-            self.next_ping = now + interval;
+            let slot = ping_schedule::slot(config.heartbeat_interval, config.heartbeat_grace);
+            self.next_ping = ping_schedule::on_slot(now + config.heartbeat_interval, slot);
         }
         true
     }
