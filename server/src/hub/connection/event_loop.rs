@@ -35,6 +35,15 @@ pub(super) enum Woke {
     Flush,
 }
 
+impl From<Next> for Woke {
+    fn from(next: Next) -> Self {
+        match next {
+            Next::Item(item) => Self::Item(item),
+            Next::Kicked(code) => Self::End(End::Closed(code)),
+        }
+    }
+}
+
 /// Why [`Connection::run`] returned.
 pub(super) enum Ran {
     Ended(End),
@@ -77,10 +86,7 @@ impl Connection {
                 None => tokio::select! {
                     _ = &mut shutting_down => Woke::End(End::Closed(CloseCode::Shutdown)),
                     () = &mut self.timer => Woke::Timer,
-                    next = self.queue.next() => match next {
-                        Next::Item(item) => Woke::Item(item),
-                        Next::Kicked(code) => Woke::End(End::Closed(code)),
-                    },
+                    next = self.queue.next() => Woke::from(next),
                     inbound = self.socket.recv() => Woke::Inbound(inbound),
                 },
             };
@@ -192,10 +198,7 @@ impl Connection {
     /// empty: every path of the loop flushes before it returns to the loop.
     fn poll_woke(&mut self, cx: &mut Context<'_>) -> Poll<Woke> {
         if let Poll::Ready(next) = self.queue.poll_next(cx) {
-            return Poll::Ready(match next {
-                Next::Item(item) => Woke::Item(item),
-                Next::Kicked(code) => Woke::End(End::Closed(code)),
-            });
+            return Poll::Ready(Woke::from(next));
         }
         if self.timer.as_mut().poll(cx).is_ready() {
             return Poll::Ready(Woke::Timer);

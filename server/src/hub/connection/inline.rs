@@ -67,12 +67,20 @@ impl Connection {
         if written > 0 {
             self.ctx.hub.metrics().frames_out.fetch_add(written, Ordering::Relaxed);
         }
-        match self.socket.flush_now() {
-            Poll::Ready(Ok(())) => {}
-            Poll::Ready(Err(_)) => return Some((self, Some(Woke::End(End::ClientGone)))),
-            Poll::Pending => return Some((self, Some(Woke::Flush))),
+        if let Err(woke) = self.flush_here() {
+            return Some((self, Some(woke)));
         }
         self.ctx.hub.metrics().delivered_inline.fetch_add(1, Ordering::Relaxed);
         self.park_counted(false)
+    }
+
+    /// One attempt at writing what is queued. What the kernel does not take
+    /// is a task's to write ([`Woke::Flush`]); a failed write, to end.
+    fn flush_here(&mut self) -> Result<(), Woke> {
+        match self.socket.flush_now() {
+            Poll::Ready(Ok(())) => Ok(()),
+            Poll::Ready(Err(_)) => Err(Woke::End(End::ClientGone)),
+            Poll::Pending => Err(Woke::Flush),
+        }
     }
 }

@@ -17,8 +17,8 @@ use protocol::{ClientMessage, ServerMessage};
 
 use super::super::event_loop::Woke;
 use super::super::inbound::parse_client_message;
-use super::super::{Connection, End, INBOUND_BURST};
-use crate::hub::{Next, encode};
+use super::super::{Connection, INBOUND_BURST};
+use crate::hub::encode;
 use crate::websocket::{Message, Received};
 
 /// Longer than any pong (`{"type":"pong","ts":` and an `i64`): a longer
@@ -41,10 +41,7 @@ impl Connection {
         let mut given_back = None;
         for _ in 0..INBOUND_BURST {
             let here = if let Poll::Ready(next) = self.queue.poll_next(&mut cx) {
-                Err(match next {
-                    Next::Item(item) => Woke::Item(item),
-                    Next::Kicked(code) => Woke::End(End::Closed(code)),
-                })
+                Err(Woke::from(next))
             } else if self.timer.is_elapsed() {
                 // Not polled: polling a timer whose runtime is shutting down
                 // panics, and that shutdown fires every timer.
@@ -69,10 +66,8 @@ impl Connection {
             // Every handler of the loop flushes what is queued here too.
             return Some((self, Some(woke)));
         }
-        match self.socket.flush_now() {
-            Poll::Ready(Ok(())) => {}
-            Poll::Ready(Err(_)) => return Some((self, Some(Woke::End(End::ClientGone)))),
-            Poll::Pending => return Some((self, Some(Woke::Flush))),
+        if let Err(woke) = self.flush_here() {
+            return Some((self, Some(woke)));
         }
         if handled == INBOUND_BURST as u64 {
             // More may be ready: a task looks.
