@@ -25,5 +25,6 @@ mod parking;
 mod realtime;
 mod reconnect;
 mod rendering;
+mod retention;
 mod scrape;
 mod site_files;
