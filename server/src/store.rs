@@ -2,7 +2,8 @@
 //! Both speak the same SQL here (the `Any` driver with `$n` parameters); each has
 //! its own migrations under `server/migrations/`.
 //!
-//! - [`events`]: the per-channel event log (append, read since, retention).
+//! - [`events`]: the per-channel event log (append, read since).
+//! - [`retention`]: what the log keeps, removed in batches.
 //! - [`conversations`]: conversations, members, invites.
 //! - [`messages`]: conversation messages, idempotent per client id.
 //! - [`grants`]: access to dashboard channels published to through the API.
@@ -24,6 +25,7 @@ pub mod lock;
 pub mod messages;
 mod migrations;
 pub mod notifications;
+pub mod retention;
 pub mod sessions;
 pub mod sign_ins;
 pub mod users;

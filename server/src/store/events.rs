@@ -7,7 +7,7 @@ use protocol::{ChannelName, EventEnvelope};
 use sqlx::Row;
 
 use super::heads::LogHeads;
-use super::{Backend, Store, StoreError, now_ms};
+use super::{Store, StoreError, now_ms};
 
 /// Appends one event inside `tx`: takes the channel's next seq and inserts the row.
 pub(super) async fn append_in(
@@ -205,78 +205,5 @@ impl Store {
             })
             .filter_map(Result::transpose)
             .collect()
-    }
-
-    /// Deletes events beyond the newest `keep_per_channel` of each channel and
-    /// events older than `max_age_ms`. Heads stay, so seqs are never reused.
-    /// Returns how many events were removed.
-    pub async fn apply_retention(&self, keep_per_channel: u64, max_age_ms: i64) -> Result<u64, StoreError> {
-        let by_count = sqlx::query(beyond_the_newest(self.backend()))
-            .bind(keep_per_channel as i64)
-            .execute(self.pool())
-            .await?
-            .rows_affected();
-        let by_age = sqlx::query("DELETE FROM events WHERE ts < $1")
-            .bind(now_ms() - max_age_ms)
-            .execute(self.pool())
-            .await?
-            .rows_affected();
-        // Here rather than on a timer of its own: it runs every minute or so.
-        self.heads.sweep();
-        Ok(by_count + by_age)
-    }
-}
-
-/// Deletes each channel's events beyond its newest `$1`, reaching them
-/// channel by channel through the log's key: the work is the channels and the
-/// events removed, not the whole log. Asked per event ("is this one beyond its
-/// channel's newest?"), SQLite scanned every event of the log once a minute
-/// while it held the write lock, and appends waited behind it (650 ms for a
-/// million events; docs/PERFORMANCE.md, step 32). `CROSS JOIN` keeps SQLite's
-/// planner from turning the loop around.
-fn beyond_the_newest(backend: Backend) -> &'static str {
-    match backend {
-        Backend::Sqlite => {
-            "DELETE FROM events WHERE rowid IN \
-             (SELECT e.rowid FROM channel_heads h CROSS JOIN events e \
-              ON e.channel = h.channel AND e.seq <= h.last_seq - $1)"
-        }
-        Backend::Postgres => {
-            "DELETE FROM events e USING channel_heads h \
-             WHERE e.channel = h.channel AND e.seq <= h.last_seq - $1"
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// How SQLite plans the retention by count, one line per step.
-    async fn sqlite_plan(sql: &str) -> Vec<String> {
-        let pool = sqlx::sqlite::SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect("sqlite::memory:")
-            .await
-            .unwrap();
-        crate::store::SQLITE_MIGRATIONS.run(&pool).await.unwrap();
-        let rows: Vec<(i64, i64, i64, String)> = sqlx::query_as(&format!("EXPLAIN QUERY PLAN {sql}"))
-            .bind(1000_i64)
-            .fetch_all(&pool)
-            .await
-            .unwrap();
-        rows.into_iter().map(|(.., detail)| detail).collect()
-    }
-
-    #[tokio::test]
-    async fn retention_by_count_reaches_events_through_each_channel_s_key() {
-        let plan = sqlite_plan(beyond_the_newest(Backend::Sqlite)).await;
-        assert!(plan.iter().any(|step| step == "SCAN h"), "one pass over the heads: {plan:?}");
-        assert!(
-            plan.iter()
-                .any(|step| step.starts_with("SEARCH e USING") && step.contains("(channel=? AND seq<?)")),
-            "each channel's old events found by the key: {plan:?}"
-        );
-        assert!(!plan.iter().any(|step| step.starts_with("SCAN e")), "never a scan of the log: {plan:?}");
     }
 }

@@ -1,6 +1,7 @@
-//! Retention (`Store::apply_retention`): each channel keeps its newest events
-//! up to the count, nothing older than the age is kept, and the heads stay, so
-//! a seq is never handed out twice. On SQLite and on Postgres alike.
+//! Retention (`store/retention.rs`): each channel keeps its newest events up
+//! to the count, nothing older than the age is kept, and the heads stay, so a
+//! seq is never handed out twice. On SQLite and on Postgres alike, in batches
+//! of two here, so that a pass takes several.
 
 use serde_json::json;
 
@@ -26,7 +27,7 @@ async fn each_channel_keeps_its_own_newest_events() {
         app.store.append_event(&other, json!({ "n": n })).await.unwrap();
     }
 
-    let removed = app.store.apply_retention(3, i64::MAX / 2).await.unwrap();
+    let removed = app.store.apply_retention_in_batches(3, i64::MAX / 2, 2).await.unwrap();
 
     assert_eq!(removed, 6 + 1, "six of the long channel's, one of the other's");
     let kept = |channel| app.store.events_between(channel, 0, u64::MAX, 100);
@@ -35,7 +36,11 @@ async fn each_channel_keeps_its_own_newest_events() {
     assert_eq!(seqs(&kept(&other).await.unwrap()), [2, 3, 4]);
     // The heads stay: the next event follows the last one, not the kept count.
     assert_eq!(app.store.append_event(&long, json!({ "n": 10 })).await.unwrap().seq, 10);
-    assert_eq!(app.store.apply_retention(3, i64::MAX / 2).await.unwrap(), 1, "only the one pushed out");
+    assert_eq!(
+        app.store.apply_retention_in_batches(3, i64::MAX / 2, 2).await.unwrap(),
+        1,
+        "only the one pushed out"
+    );
 }
 
 #[tokio::test]
@@ -58,7 +63,7 @@ async fn events_older_than_the_age_go_whatever_their_channel() {
     .await
     .unwrap();
 
-    let removed = app.store.apply_retention(1000, 3_600_000).await.unwrap();
+    let removed = app.store.apply_retention_in_batches(1000, 3_600_000, 2).await.unwrap();
 
     assert_eq!(removed, 4);
     assert_eq!(seqs(&app.store.events_between(&feed, 0, u64::MAX, 100).await.unwrap()), [4, 5]);
