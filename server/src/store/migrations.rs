@@ -140,6 +140,10 @@ mod tests {
                 .unwrap();
         }
 
+        let rowids =
+            || sqlx::query_as::<_, (i64,)>("SELECT rowid FROM events ORDER BY channel, seq").fetch_all(&pool);
+        let rowids_before = rowids().await.unwrap();
+
         crate::store::SQLITE_MIGRATIONS.run(&pool).await.unwrap();
 
         let rows: Vec<(String, i64, String, i64, String)> =
@@ -152,6 +156,7 @@ mod tests {
             .map(|(c, s, i, t, p)| ((*c).to_owned(), *s, (*i).to_owned(), *t, (*p).to_owned()))
             .collect();
         assert_eq!(rows, expected, "every stored event comes through");
+        assert_eq!(rowids().await.unwrap(), rowids_before, "in its place");
 
         let indexes: Vec<(String,)> =
             sqlx::query_as("SELECT name FROM pragma_index_list('events') ORDER BY name")

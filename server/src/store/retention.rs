@@ -4,19 +4,36 @@
 //!
 //! On SQLite every delete holds the database's one write lock, and the log
 //! writer's appends wait behind it. So retention deletes in batches of at most
-//! [`RETENTION_BATCH`] events, each a statement of its own, and reaches the
-//! events to delete through indexes: a pass costs the channels and the events
-//! removed, never a scan of the whole log (docs/PERFORMANCE.md, step 32).
+//! [`RETENTION_BATCH`] events, each a statement of its own with a pause after
+//! it, and reaches the events to delete through indexes: a batch costs the
+//! events it removes and the channels it passes, never a scan of the whole
+//! log (docs/PERFORMANCE.md, step 32).
+
+use std::time::Duration;
+
+use sqlx::Row;
 
 use super::{Backend, Store, StoreError, now_ms};
 
 /// The most events one delete removes. On a log of a million events (SQLite
-/// 3.40, this machine) a batch of 1,000 held the write lock 8 to 38 ms, one
-/// of 2,000 up to 83 ms, and 188,000 in one statement 1.4 s. A first pass
-/// after a long stop, or after the limits were lowered, may have a million
-/// to remove: at that rate one statement would hold the lock about 7 s, past
-/// the 5 s that an append waits for it before failing.
+/// 3.40 through Python's `sqlite3` on this machine; the server bundles a
+/// newer one) a batch of 1,000 held the write lock 8 to 38 ms, one of 2,000
+/// up to 83 ms, and 188,000 in one statement 1.4 s. A first pass after a long
+/// stop, or after the limits were lowered, may have a million to remove: at
+/// that rate one statement would hold the lock about 7 s, past the 5 s that
+/// an append waits for it before failing.
 pub const RETENTION_BATCH: u32 = 1_000;
+
+/// Between two batches. SQLite hands the lock to no one in particular: a
+/// writer waiting for it sleeps and tries again, at most 100 ms apart. Without
+/// a pause longer than that, the next batch would take the lock first, again
+/// and again.
+const PAUSE_BETWEEN_BATCHES: Duration = Duration::from_millis(110);
+
+/// The most batches of each kind in one pass (a million events). What is left
+/// waits for the next pass, so a pass ends, and the jobs after it run, even
+/// while publishing pushes events out faster than it removes them.
+const MAX_BATCHES_PER_PASS: u32 = 1_000;
 
 impl Store {
     /// Deletes events beyond the newest `keep_per_channel` of each channel and
@@ -34,47 +51,88 @@ impl Store {
         batch: u32,
     ) -> Result<u64, StoreError> {
         let batch = batch.max(1);
-        let passes = [
-            (beyond_the_newest(self.backend()), keep_per_channel.min(i64::MAX as u64) as i64),
-            (older_than(self.backend()), now_ms().saturating_sub(max_age_ms)),
-        ];
-        let mut removed = 0;
-        for (statement, bound) in passes {
-            loop {
-                let deleted = sqlx::query(statement)
-                    .bind(bound)
-                    .bind(i64::from(batch))
-                    .execute(self.pool())
-                    .await?
-                    .rows_affected();
-                removed += deleted;
-                if deleted < u64::from(batch) {
-                    break;
-                }
-            }
-        }
+        let keep = keep_per_channel.min(i64::MAX as u64) as i64;
+        let removed = self.remove_beyond_the_newest(keep, batch).await?
+            + self.remove_older_than(max_age_ms, batch).await?;
         // Here rather than on a timer of its own: it runs every minute or so.
         self.heads.sweep();
         Ok(removed)
     }
+
+    /// Each batch goes on from the channel where the one before stopped (the
+    /// channels in order), so no batch passes again the channels done.
+    async fn remove_beyond_the_newest(&self, keep: i64, batch: u32) -> Result<u64, StoreError> {
+        let mut removed = 0;
+        let mut from = String::new();
+        for n in 0..MAX_BATCHES_PER_PASS {
+            if n > 0 {
+                tokio::time::sleep(PAUSE_BETWEEN_BATCHES).await;
+            }
+            let rows = sqlx::query(beyond_the_newest(self.backend()))
+                .bind(keep)
+                .bind(i64::from(batch))
+                .bind(from.as_str())
+                .fetch_all(self.pool())
+                .await?;
+            removed += rows.len() as u64;
+            if rows.len() < batch as usize {
+                break;
+            }
+            for row in &rows {
+                let channel: String = row.try_get("channel")?;
+                if channel > from {
+                    from = channel;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    /// The oldest events go first, so each batch starts where the index on
+    /// `ts` starts.
+    async fn remove_older_than(&self, max_age_ms: i64, batch: u32) -> Result<u64, StoreError> {
+        let before = now_ms().saturating_sub(max_age_ms);
+        let mut removed = 0;
+        for n in 0..MAX_BATCHES_PER_PASS {
+            if n > 0 {
+                tokio::time::sleep(PAUSE_BETWEEN_BATCHES).await;
+            }
+            let deleted = sqlx::query(older_than(self.backend()))
+                .bind(before)
+                .bind(i64::from(batch))
+                .execute(self.pool())
+                .await?
+                .rows_affected();
+            removed += deleted;
+            if deleted < u64::from(batch) {
+                break;
+            }
+        }
+        Ok(removed)
+    }
 }
 
-/// Deletes at most `$2` of the events beyond their channel's newest `$1`,
-/// reaching them channel by channel through the log's key. Asked per event
-/// ("is this one beyond its channel's newest?"), SQLite scanned the whole log
-/// under the write lock: 650 ms for a million events with nothing to delete.
-/// `CROSS JOIN` keeps SQLite's planner from turning the loop around.
+/// Deletes at most `$2` of the events beyond their channel's newest `$1`, from
+/// the channel `$3` on, and names each one's channel. It reaches them channel
+/// by channel through the log's key. Asked per event ("is this one beyond its
+/// channel's newest?"), SQLite scanned the whole log under the write lock:
+/// 650 ms for a million events with nothing to delete. `CROSS JOIN` keeps
+/// SQLite's planner from turning the loop around.
 fn beyond_the_newest(backend: Backend) -> &'static str {
     match backend {
         Backend::Sqlite => {
             "DELETE FROM events WHERE rowid IN \
              (SELECT e.rowid FROM channel_heads h CROSS JOIN events e \
-              ON e.channel = h.channel AND e.seq <= h.last_seq - $1 LIMIT $2)"
+              ON e.channel = h.channel AND e.seq <= h.last_seq - $1 \
+              WHERE h.channel >= $3 ORDER BY h.channel LIMIT $2) \
+             RETURNING channel"
         }
         Backend::Postgres => {
             "DELETE FROM events WHERE (channel, seq) IN \
              (SELECT e.channel, e.seq FROM channel_heads h JOIN events e \
-              ON e.channel = h.channel AND e.seq <= h.last_seq - $1 LIMIT $2)"
+              ON e.channel = h.channel AND e.seq <= h.last_seq - $1 \
+              WHERE h.channel >= $3 ORDER BY h.channel LIMIT $2) \
+             RETURNING channel"
         }
     }
 }
@@ -97,38 +155,45 @@ fn older_than(backend: Backend) -> &'static str {
 mod tests {
     use super::*;
 
-    /// How SQLite plans `sql`, one line per step.
-    async fn sqlite_plan(sql: &str) -> Vec<String> {
+    /// How SQLite plans `sql` with `binds`, one line per step.
+    async fn sqlite_plan(sql: &str, binds: &[i64]) -> Vec<String> {
         let pool = sqlx::sqlite::SqlitePoolOptions::new()
             .max_connections(1)
             .connect("sqlite::memory:")
             .await
             .unwrap();
         crate::store::SQLITE_MIGRATIONS.run(&pool).await.unwrap();
-        let rows: Vec<(i64, i64, i64, String)> = sqlx::query_as(&format!("EXPLAIN QUERY PLAN {sql}"))
-            .bind(1000_i64)
-            .bind(i64::from(RETENTION_BATCH))
-            .fetch_all(&pool)
-            .await
-            .unwrap();
+        let explain = format!("EXPLAIN QUERY PLAN {sql}");
+        let mut query = sqlx::query_as::<_, (i64, i64, i64, String)>(&explain);
+        for bind in binds {
+            query = query.bind(*bind);
+        }
+        let rows = query.fetch_all(&pool).await.unwrap();
         rows.into_iter().map(|(.., detail)| detail).collect()
     }
 
     #[tokio::test]
     async fn retention_by_count_reaches_events_through_each_channel_s_key() {
-        let plan = sqlite_plan(beyond_the_newest(Backend::Sqlite)).await;
-        assert!(plan.iter().any(|step| step == "SCAN h"), "one pass over the heads: {plan:?}");
+        let sql = beyond_the_newest(Backend::Sqlite).replace("$3", "'feed:a'");
+        let plan = sqlite_plan(&sql, &[1000, i64::from(RETENTION_BATCH)]).await;
+        assert!(
+            plan.iter().any(|step| step.starts_with("SEARCH h USING INDEX") && step.contains("(channel>?)")),
+            "the heads in order, from where the last batch stopped: {plan:?}"
+        );
         assert!(
             plan.iter()
                 .any(|step| step.starts_with("SEARCH e USING") && step.contains("(channel=? AND seq<?)")),
             "each channel's old events found by the key: {plan:?}"
         );
-        assert!(!plan.iter().any(|step| step.starts_with("SCAN e")), "never a scan of the log: {plan:?}");
+        assert!(
+            !plan.iter().any(|step| step.starts_with("SCAN e") || step.starts_with("SCAN events")),
+            "never a scan of the log: {plan:?}"
+        );
     }
 
     #[tokio::test]
     async fn retention_by_age_reads_the_index_on_ts() {
-        let plan = sqlite_plan(older_than(Backend::Sqlite)).await;
+        let plan = sqlite_plan(older_than(Backend::Sqlite), &[1000, i64::from(RETENTION_BATCH)]).await;
         assert!(plan.iter().any(|step| step.contains("events_by_ts (ts<?)")), "through the index: {plan:?}");
         assert!(
             !plan.iter().any(|step| step.starts_with("SCAN events")),
