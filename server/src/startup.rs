@@ -252,7 +252,14 @@ fn spawn_retention(state: &AppState) {
                 continue; // another node runs retention
             }
             let max_age = config.retention_age.as_millis() as i64;
-            match store.apply_retention(config.retention_events, max_age).await {
+            // A pass with much to remove pauses between its batches for many
+            // seconds; shutdown need not wait for it (each batch is a statement
+            // of its own, so stopping between or inside one loses nothing).
+            let trimmed = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                trimmed = store.apply_retention(config.retention_events, max_age) => trimmed,
+            };
+            match trimmed {
                 Ok(0) => {}
                 Ok(removed) => tracing::debug!(removed, "retention trimmed the event log"),
                 Err(err) => tracing::warn!(error = %err, "retention failed"),
