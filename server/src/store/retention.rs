@@ -35,6 +35,27 @@ const PAUSE_BETWEEN_BATCHES: Duration = Duration::from_millis(110);
 /// while publishing pushes events out faster than it removes them.
 const MAX_BATCHES_PER_PASS: u32 = 1_000;
 
+/// The batches of one kind in a pass: at most [`MAX_BATCHES_PER_PASS`], each
+/// after the first behind [`PAUSE_BETWEEN_BATCHES`].
+#[derive(Default)]
+struct Batches {
+    started: u32,
+}
+
+impl Batches {
+    /// Whether another batch may run; it may once this returns.
+    async fn another(&mut self) -> bool {
+        if self.started == MAX_BATCHES_PER_PASS {
+            return false;
+        }
+        if self.started > 0 {
+            tokio::time::sleep(PAUSE_BETWEEN_BATCHES).await;
+        }
+        self.started += 1;
+        true
+    }
+}
+
 impl Store {
     /// Deletes events beyond the newest `keep_per_channel` of each channel and
     /// events older than `max_age_ms`, in batches of [`RETENTION_BATCH`].
@@ -64,10 +85,8 @@ impl Store {
     async fn remove_beyond_the_newest(&self, keep: i64, batch: u32) -> Result<u64, StoreError> {
         let mut removed = 0;
         let mut from = String::new();
-        for n in 0..MAX_BATCHES_PER_PASS {
-            if n > 0 {
-                tokio::time::sleep(PAUSE_BETWEEN_BATCHES).await;
-            }
+        let mut batches = Batches::default();
+        while batches.another().await {
             let rows = sqlx::query(beyond_the_newest(self.backend()))
                 .bind(keep)
                 .bind(i64::from(batch))
@@ -93,10 +112,8 @@ impl Store {
     async fn remove_older_than(&self, max_age_ms: i64, batch: u32) -> Result<u64, StoreError> {
         let before = now_ms().saturating_sub(max_age_ms);
         let mut removed = 0;
-        for n in 0..MAX_BATCHES_PER_PASS {
-            if n > 0 {
-                tokio::time::sleep(PAUSE_BETWEEN_BATCHES).await;
-            }
+        let mut batches = Batches::default();
+        while batches.another().await {
             let deleted = sqlx::query(older_than(self.backend()))
                 .bind(before)
                 .bind(i64::from(batch))
