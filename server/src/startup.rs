@@ -253,8 +253,9 @@ fn spawn_retention(state: &AppState) {
             }
             let max_age = config.retention_age.as_millis() as i64;
             // A pass with much to remove pauses between its batches for many
-            // seconds; shutdown need not wait for it (each batch is a statement
-            // of its own, so stopping between or inside one loses nothing).
+            // seconds, in each of the three jobs below; shutdown need not wait
+            // for it (each batch is a statement or a transaction of its own, so
+            // stopping between or inside one loses nothing).
             let trimmed = tokio::select! {
                 _ = shutdown.cancelled() => break,
                 trimmed = store.apply_retention(config.retention_events, max_age) => trimmed,
@@ -265,14 +266,22 @@ fn spawn_retention(state: &AppState) {
                 Err(err) => tracing::warn!(error = %err, "retention failed"),
             }
             let history = config.history_retention.as_millis() as i64;
-            match store.forget_history(crate::store::now_ms() - history).await {
+            let forgotten = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                forgotten = store.forget_history(crate::store::now_ms() - history) => forgotten,
+            };
+            match forgotten {
                 Ok(0) => {}
                 Ok(removed) => tracing::debug!(removed, "old sessions and webhooks deleted"),
                 Err(err) => tracing::warn!(error = %err, "history retention failed"),
             }
             // Op answers live as long as the events: a resend older than its
             // event is answered afresh (normally as a conflict), never twice applied.
-            match store.trim_dashboard_ops(max_age).await {
+            let trimmed = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                trimmed = store.trim_dashboard_ops(max_age) => trimmed,
+            };
+            match trimmed {
                 Ok(0) => {}
                 Ok(removed) => tracing::debug!(removed, "old dashboard op answers deleted"),
                 Err(err) => tracing::warn!(error = %err, "dashboard op retention failed"),

@@ -21,6 +21,7 @@ pub mod dashboards;
 pub mod events;
 pub mod grants;
 pub mod heads;
+pub mod history;
 pub mod lock;
 pub mod messages;
 mod migrations;

@@ -246,16 +246,6 @@ impl Store {
             .await?;
         decode(&row)
     }
-
-    /// Forgets the answers of ops older than `max_age_ms` (a client resending
-    /// after that long gets a fresh answer, normally a conflict).
-    pub async fn trim_dashboard_ops(&self, max_age_ms: i64) -> Result<u64, StoreError> {
-        Ok(sqlx::query("DELETE FROM dashboard_ops WHERE created_at < $1")
-            .bind(now_ms() - max_age_ms)
-            .execute(self.pool())
-            .await?
-            .rows_affected())
-    }
 }
 
 async fn record(

@@ -38,13 +38,13 @@ const MAX_BATCHES_PER_PASS: u32 = 1_000;
 /// The batches of one kind in a pass: at most [`MAX_BATCHES_PER_PASS`], each
 /// after the first behind [`PAUSE_BETWEEN_BATCHES`].
 #[derive(Default)]
-struct Batches {
+pub(super) struct Batches {
     started: u32,
 }
 
 impl Batches {
     /// Whether another batch may run; it may once this returns.
-    async fn another(&mut self) -> bool {
+    pub(super) async fn another(&mut self) -> bool {
         if self.started == MAX_BATCHES_PER_PASS {
             return false;
         }
@@ -169,11 +169,11 @@ fn older_than(backend: Backend) -> &'static str {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     /// How SQLite plans `sql` with `binds`, one line per step.
-    async fn sqlite_plan(sql: &str, binds: &[i64]) -> Vec<String> {
+    pub(in crate::store) async fn sqlite_plan(sql: &str, binds: &[i64]) -> Vec<String> {
         let pool = sqlx::sqlite::SqlitePoolOptions::new()
             .max_connections(1)
             .connect("sqlite::memory:")

@@ -211,43 +211,6 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes what no one can use any more, last touched before `before` (ms
-    /// since the epoch): finished sessions with their channels' heads and
-    /// events (nobody may subscribe to a deleted session's channel, so its seqs
-    /// cannot be handed out again to a reader), stored webhooks, and revoked
-    /// sign-ins. Returns how many rows went.
-    pub async fn forget_history(&self, before: i64) -> Result<u64, StoreError> {
-        let terminal: Vec<&str> =
-            SessionStatus::ALL.iter().filter(|s| s.is_terminal()).map(|s| s.as_str()).collect();
-        let sql = format!(
-            "DELETE FROM connect_sessions WHERE status IN ('{}') AND updated_at < $1",
-            terminal.join("', '")
-        );
-        // One transaction: a write to one of those channels lands either before
-        // (and goes with its log) or after (a new epoch), never between the
-        // events' delete and the head's, which would leave events with no head.
-        let mut tx = self.pool().begin().await?;
-        let mut removed = sqlx::query(&sql).bind(before).execute(&mut *tx).await?.rows_affected();
-        for orphans in [
-            "DELETE FROM events WHERE channel LIKE 'session:%' AND NOT EXISTS \
-             (SELECT 1 FROM connect_sessions s WHERE 'session:' || s.id = events.channel)",
-            "DELETE FROM channel_heads WHERE channel LIKE 'session:%' AND NOT EXISTS \
-             (SELECT 1 FROM connect_sessions s WHERE 'session:' || s.id = channel_heads.channel)",
-        ] {
-            removed += sqlx::query(orphans).execute(&mut *tx).await?.rows_affected();
-        }
-        tx.commit().await?;
-        // Those channels start again with a new epoch if ever written again.
-        self.heads.forget(protocol::ChannelKind::Session);
-        for old in [
-            "DELETE FROM webhooks WHERE received_at < $1",
-            "DELETE FROM sign_ins WHERE revoked_at IS NOT NULL AND revoked_at < $1",
-        ] {
-            removed += sqlx::query(old).bind(before).execute(self.pool()).await?.rows_affected();
-        }
-        Ok(removed)
-    }
-
     /// Puts off the next poll of a session the platform had no news about:
     /// `base_ms` doubled per fruitless poll, at most `cap_ms`.
     pub async fn poll_later(&self, id: &str, base_ms: i64, cap_ms: i64) -> Result<(), StoreError> {

@@ -16,6 +16,7 @@ mod connect;
 mod dashboards;
 mod foundation;
 mod hardening;
+mod history;
 mod inbox;
 mod lifecycle;
 mod limits;
