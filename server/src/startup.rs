@@ -272,7 +272,7 @@ fn spawn_retention(state: &AppState) {
             };
             match forgotten {
                 Ok(0) => {}
-                Ok(removed) => tracing::debug!(removed, "old sessions and webhooks deleted"),
+                Ok(removed) => tracing::debug!(removed, "old sessions, webhooks and sign-ins deleted"),
                 Err(err) => tracing::warn!(error = %err, "history retention failed"),
             }
             // Op answers live as long as the events: a resend older than its

@@ -71,7 +71,6 @@ impl Store {
     /// with no head.
     async fn forget_finished_sessions(&self, before: i64, per_batch: u32) -> Result<u64, StoreError> {
         let finished_before = finished_before();
-        let (events_of, heads_of) = of_session_channels(self.backend());
         let mut removed = 0;
         let mut batches = Batches::default();
         while batches.another().await {
@@ -84,34 +83,54 @@ impl Store {
                 .bind(i64::from(per_batch))
                 .fetch_all(&mut *tx)
                 .await?;
-            let ids = rows.iter().map(|row| row.try_get::<String, _>("id")).collect::<Result<Vec<_>, _>>()?;
-            let ids_json = serde_json::to_string(&ids).map_err(|err| StoreError::Corrupt(err.to_string()))?;
-            removed += ids.len() as u64;
-            for of_channels in [events_of, heads_of] {
-                removed +=
-                    sqlx::query(of_channels).bind(ids_json.as_str()).execute(&mut *tx).await?.rows_affected();
+            let channels = rows
+                .iter()
+                .map(|row| row.try_get::<String, _>("id").map(|id| format!("session:{id}")))
+                .collect::<Result<Vec<_>, _>>()?;
+            removed += channels.len() as u64;
+            if !channels.is_empty() {
+                for table in ["events", "channel_heads"] {
+                    let sql = of_channels(table, channels.len());
+                    let mut delete = sqlx::query(&sql);
+                    for channel in &channels {
+                        delete = delete.bind(channel.as_str());
+                    }
+                    removed += delete.execute(&mut *tx).await?.rows_affected();
+                }
             }
             tx.commit().await?;
-            if ids.len() < per_batch as usize {
+            if !channels.is_empty() {
+                // Those channels start again with a new epoch if ever written again.
+                self.heads.forget(ChannelKind::Session);
+            }
+            if channels.len() < per_batch as usize {
                 break;
             }
         }
-        // Those channels start again with a new epoch if ever written again.
-        self.heads.forget(ChannelKind::Session);
-        Ok(removed)
+        let orphans = orphan_session_heads(self.backend());
+        Ok(removed + self.delete_in_batches(orphans, None, per_batch).await?)
     }
 
     async fn delete_aged(&self, aged: AgedRows, before: i64, per_batch: u32) -> Result<u64, StoreError> {
-        let sql = aged.delete_older(self.backend());
+        self.delete_in_batches(aged.delete_older(self.backend()), Some(before), per_batch).await
+    }
+
+    /// Runs `sql`, a delete of at most its last parameter's rows, after `before`
+    /// if given, until a batch comes back short.
+    async fn delete_in_batches(
+        &self,
+        sql: &str,
+        before: Option<i64>,
+        per_batch: u32,
+    ) -> Result<u64, StoreError> {
         let mut removed = 0;
         let mut batches = Batches::default();
         while batches.another().await {
-            let deleted = sqlx::query(sql)
-                .bind(before)
-                .bind(i64::from(per_batch))
-                .execute(self.pool())
-                .await?
-                .rows_affected();
+            let mut delete = sqlx::query(sql);
+            if let Some(before) = before {
+                delete = delete.bind(before);
+            }
+            let deleted = delete.bind(i64::from(per_batch)).execute(self.pool()).await?.rows_affected();
             removed += deleted;
             if deleted < u64::from(per_batch) {
                 break;
@@ -135,22 +154,36 @@ fn finished_before() -> String {
     )
 }
 
-/// The deletes of the events and of the heads of the channels of the sessions
-/// named in `$1`, a JSON array of ids: each channel reached through its key.
-/// The array's column is named and qualified: an unqualified `id` would be
-/// the event's own.
-fn of_session_channels(backend: Backend) -> (&'static str, &'static str) {
+/// Deletes the rows of `table` (the events or the heads) of `count` channels
+/// named in `$1` to `$count`, each reached through its key. (Placeholders, not
+/// an array: Postgres estimates an array's length, and may then plan to read
+/// the whole log.)
+fn of_channels(table: &str, count: usize) -> String {
+    let placeholders: Vec<String> = (1..=count).map(|i| format!("${i}")).collect();
+    format!("DELETE FROM {table} WHERE channel IN ({})", placeholders.join(", "))
+}
+
+/// Deletes at most `$1` heads of `session:` channels whose session is gone and
+/// that hold no events. A read of a channel's bounds makes its head, and a
+/// read that passed the access check just before its session was forgotten
+/// makes one after. They are found through the key's range of `session:`
+/// channels (SQLite compares bytes; under Postgres' collation a prefix is
+/// safer), and each one's session and events through their keys.
+fn orphan_session_heads(backend: Backend) -> &'static str {
     match backend {
-        Backend::Sqlite => (
-            "DELETE FROM events WHERE channel IN (SELECT 'session:' || value FROM json_each($1))",
-            "DELETE FROM channel_heads WHERE channel IN (SELECT 'session:' || value FROM json_each($1))",
-        ),
-        Backend::Postgres => (
-            "DELETE FROM events WHERE channel IN \
-             (SELECT 'session:' || s.session_id FROM json_array_elements_text($1::json) AS s (session_id))",
+        Backend::Sqlite => {
+            "DELETE FROM channel_heads WHERE rowid IN \
+             (SELECT h.rowid FROM channel_heads h \
+              WHERE h.channel >= 'session:' AND h.channel < 'session;' \
+              AND NOT EXISTS (SELECT 1 FROM connect_sessions s WHERE s.id = substr(h.channel, 9)) \
+              AND NOT EXISTS (SELECT 1 FROM events e WHERE e.channel = h.channel) LIMIT $1)"
+        }
+        Backend::Postgres => {
             "DELETE FROM channel_heads WHERE channel IN \
-             (SELECT 'session:' || s.session_id FROM json_array_elements_text($1::json) AS s (session_id))",
-        ),
+             (SELECT h.channel FROM channel_heads h WHERE h.channel LIKE 'session:%' \
+              AND NOT EXISTS (SELECT 1 FROM connect_sessions s WHERE s.id = substr(h.channel, 9)) \
+              AND NOT EXISTS (SELECT 1 FROM events e WHERE e.channel = h.channel) LIMIT $1)"
+        }
     }
 }
 
@@ -211,24 +244,35 @@ mod tests {
 
     #[tokio::test]
     async fn a_session_s_events_and_head_are_reached_by_their_channel() {
-        let (events_of, heads_of) = of_session_channels(Backend::Sqlite);
-        let ids = "'[\"a\",\"b\"]'";
-        let events = sqlite_plan(&events_of.replace("$1", ids), &[]).await;
+        for table in ["events", "channel_heads"] {
+            let plan = sqlite_plan(&of_channels(table, 2), &[]).await;
+            assert!(
+                plan.iter()
+                    .any(|step| step.starts_with(&format!("SEARCH {table} USING"))
+                        && step.contains("(channel=?)")),
+                "{table}' key: {plan:?}"
+            );
+            assert_no_scan(&plan);
+        }
+    }
+
+    #[tokio::test]
+    async fn orphan_heads_are_found_in_the_range_of_session_channels() {
+        let plan = sqlite_plan(orphan_session_heads(Backend::Sqlite), &[100]).await;
         assert!(
-            events.iter().any(|step| step.starts_with("SEARCH events USING") && step.contains("(channel=?)")),
-            "the log's key: {events:?}"
+            plan.iter()
+                .any(|step| step.starts_with("SEARCH h USING") && step.contains("(channel>? AND channel<?)")),
+            "the session channels' range of the heads' key: {plan:?}"
         );
-        let heads = sqlite_plan(&heads_of.replace("$1", ids), &[]).await;
         assert!(
-            heads
-                .iter()
-                .any(|step| step.starts_with("SEARCH channel_heads USING") && step.contains("(channel=?)")),
-            "the heads' key: {heads:?}"
+            plan.iter().any(|step| step.starts_with("SEARCH s USING") && step.contains("(id=?)")),
+            "{plan:?}"
         );
-        // json_each is a table-valued function: SQLite "scans" the array.
         assert!(
-            !events.iter().chain(&heads).any(|step| step == "SCAN events" || step == "SCAN channel_heads")
+            plan.iter().any(|step| step.starts_with("SEARCH e USING") && step.contains("(channel=?)")),
+            "{plan:?}"
         );
+        assert_no_scan(&plan);
     }
 
     #[tokio::test]

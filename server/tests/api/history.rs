@@ -9,46 +9,93 @@ use server::store::now_ms;
 
 use crate::helpers::{channel, spawn_app};
 
+/// How many rows of `table` (the events or the heads) `channel` has.
+async fn rows_of(store: &server::store::Store, table: &str, channel: &str) -> i64 {
+    sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table} WHERE channel = $1"))
+        .bind(channel)
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn finished_sessions_go_with_their_channels_a_batch_at_a_time() {
-    let app = spawn_app().await;
-    let store = &app.store;
-    let mut finished = Vec::new();
-    for _ in 0..3 {
-        let session = store.create_connect_session("owner-history", 600_000).await.unwrap();
-        for n in 1..=2 {
+    for sessions_per_batch in [1, 2] {
+        let app = spawn_app().await;
+        let store = &app.store;
+        let mut finished = Vec::new();
+        for _ in 0..3 {
+            let session = store.create_connect_session("owner-history", 600_000).await.unwrap();
+            let session_channel = format!("session:{}", session.id);
+            for n in 1..=2 {
+                store.append_event(&channel(&session_channel), json!({ "n": n })).await.unwrap();
+            }
             store
-                .append_event(&channel(&format!("session:{}", session.id)), json!({ "n": n }))
+                .update_session(&session.id, |s| {
+                    s.status = SessionStatus::Expired;
+                    true
+                })
                 .await
                 .unwrap();
+            finished.push((session.id, session_channel));
         }
-        store
-            .update_session(&session.id, |s| {
-                s.status = SessionStatus::Expired;
-                true
-            })
-            .await
-            .unwrap();
-        finished.push(session.id);
+        let open = store.create_connect_session("owner-history", 600_000).await.unwrap();
+        let open_channel = format!("session:{}", open.id);
+        store.append_event(&channel(&open_channel), json!({ "n": 1 })).await.unwrap();
+        let other = "dashboard:history-other";
+        store.append_event(&channel(other), json!({ "n": 1 })).await.unwrap();
+
+        let removed = store.forget_history_in_batches(now_ms() + 1_000, sessions_per_batch, 2).await.unwrap();
+
+        assert_eq!(removed, 3 * (1 + 1 + 2), "each finished session, its head and its two events");
+        for (id, session_channel) in &finished {
+            assert!(store.connect_session(id).await.unwrap().is_none(), "{id} forgotten");
+            assert_eq!(rows_of(store, "events", session_channel).await, 0, "{id}'s events");
+            assert_eq!(rows_of(store, "channel_heads", session_channel).await, 0, "{id}'s head");
+        }
+        assert!(store.connect_session(&open.id).await.unwrap().is_some(), "an open session stays");
+        for kept in [open_channel.as_str(), other] {
+            assert_eq!(rows_of(store, "events", kept).await, 1, "{kept} untouched");
+            assert_eq!(rows_of(store, "channel_heads", kept).await, 1, "{kept} untouched");
+        }
+        assert_eq!(
+            store.forget_history_in_batches(now_ms() + 1_000, sessions_per_batch, 2).await.unwrap(),
+            0
+        );
     }
+}
+
+#[tokio::test]
+async fn a_head_read_back_after_its_session_was_forgotten_goes_next_time() {
+    let app = spawn_app().await;
+    let store = &app.store;
+    let session = store.create_connect_session("owner-history", 600_000).await.unwrap();
+    store
+        .update_session(&session.id, |s| {
+            s.status = SessionStatus::Expired;
+            true
+        })
+        .await
+        .unwrap();
     let open = store.create_connect_session("owner-history", 600_000).await.unwrap();
-    let open_channel = channel(&format!("session:{}", open.id));
-    store.append_event(&open_channel, json!({ "n": 1 })).await.unwrap();
-    let other = channel("dashboard:history-other");
-    store.append_event(&other, json!({ "n": 1 })).await.unwrap();
-
-    let removed = store.forget_history_in_batches(now_ms() + 1_000, 1, 2).await.unwrap();
-
-    assert_eq!(removed, 3 * (1 + 1 + 2), "each finished session, its head and its two events");
-    for id in &finished {
-        assert!(store.connect_session(id).await.unwrap().is_none(), "{id} forgotten");
-        let bounds = store.log_bounds(&channel(&format!("session:{id}"))).await.unwrap();
-        assert_eq!((bounds.head, bounds.first_retained), (0, 1), "no head, no events left for {id}");
+    assert_eq!(store.forget_history(now_ms() + 1_000).await.unwrap(), 1);
+    // A read that passed the access check before the session went.
+    for id in [&session.id, &open.id] {
+        store.log_bounds(&channel(&format!("session:{id}"))).await.unwrap();
     }
-    assert!(store.connect_session(&open.id).await.unwrap().is_some(), "an open session stays");
-    assert_eq!(store.log_bounds(&open_channel).await.unwrap().head, 1);
-    assert_eq!(store.log_bounds(&other).await.unwrap().head, 1, "other channels untouched");
-    assert_eq!(store.forget_history_in_batches(now_ms() + 1_000, 1, 2).await.unwrap(), 0);
+
+    assert_eq!(store.forget_history_in_batches(now_ms() + 1_000, 1, 2).await.unwrap(), 1);
+
+    assert_eq!(
+        rows_of(store, "channel_heads", &format!("session:{}", session.id)).await,
+        0,
+        "the orphan head"
+    );
+    assert_eq!(
+        rows_of(store, "channel_heads", &format!("session:{}", open.id)).await,
+        1,
+        "an open session's"
+    );
 }
 
 #[tokio::test]
