@@ -6,7 +6,10 @@ use std::fmt::Write as _;
 mod browser;
 mod chat;
 mod cluster;
+mod fanout;
+mod idle;
 mod pages;
+mod push;
 mod storm;
 
 use crate::scenarios::Plan;
@@ -126,7 +129,7 @@ fn goals(inputs: &Inputs<'_>) -> Vec<(String, String, Verdict)> {
         inputs.limits.hard
     );
     match &inputs.idle {
-        Some((b, _)) => out.extend(idle_goals(b, inputs.plan.socket_cap, &fd_note)),
+        Some((b, _)) => out.extend(idle::idle_goals(b, inputs.plan.socket_cap, &fd_note)),
         None => out.push((
             "idle-socket goals".into(),
             "-".into(),
@@ -196,213 +199,6 @@ fn goals(inputs: &Inputs<'_>) -> Vec<(String, String, Verdict)> {
         )),
     }
     out
-}
-
-/// The idle-socket goals. A verdict comes only from a measurement that
-/// succeeded: a shortfall is "out of reach" only when the server was alive
-/// and held every socket the file limit let the run ask for; a failed memory
-/// reading is no measurement, never 0 KiB.
-fn idle_goals(b: &IdleRun, socket_cap: usize, fd_note: &str) -> Vec<(String, String, Verdict)> {
-    let held = format!("{} held (of {} asked)", b.held, b.requested);
-    let count = if b.held >= 100_000 {
-        Verdict::Met
-    } else if !b.server_alive {
-        Verdict::NotMet(format!("the server exited during the run after holding {}", b.held))
-    } else if b.held < b.requested {
-        Verdict::NotMet(format!(
-            "{} of the {} sockets asked failed or were dropped, below the file limit",
-            b.requested - b.held,
-            b.requested
-        ))
-    } else {
-        Verdict::OutOfReach(format!("{fd_note}, so one run holds at most {socket_cap} sockets"))
-    };
-    let per = b.kib_per_socket();
-    let memory = match per {
-        _ if !b.server_alive => Verdict::NotMeasured("the server exited during the run".into()),
-        Some(kib) if kib <= 8.0 => Verdict::Met,
-        Some(_) => Verdict::NotMet(String::new()),
-        None if b.held == 0 => Verdict::NotMeasured("no socket held".into()),
-        None => Verdict::NotMeasured("the server's memory could not be read".into()),
-    };
-    vec![
-        ("≥ 100,000 idle sockets".into(), held, count),
-        (
-            "≤ 8 KiB server memory per idle socket".into(),
-            format!("{} KiB per socket at {} sockets", num(per, 2), b.held),
-            memory,
-        ),
-    ]
-}
-
-fn idle_section(out: &mut String, (b, n): &(IdleRun, IdleRun)) {
-    out.push_str("## 1. Idle sockets\n\n");
-    let _ = writeln!(
-        out,
-        "Each socket connects, authenticates and subscribes (Beacon: its own principal and `user:` channel; \
-         Node: its own `sessionId`), then stays idle for {:.0} s (Beacon's 25 s heartbeat pings are answered). \
-         Memory is the server's `VmRSS` from `/proc/<pid>/status` before the first socket and at the end of the hold.\n",
-        b.hold_secs
-    );
-    let f = |v: u64| Some(v as f64);
-    table(
-        out,
-        &[
-            row("sockets asked", f(b.requested as u64), f(n.requested as u64), 0, Better::Neither),
-            row("sockets connected", f(b.connected as u64), f(n.connected as u64), 0, Better::Higher),
-            row("sockets that failed to connect", f(b.failed as u64), f(n.failed as u64), 0, Better::Lower),
-            row(
-                "sockets still connected after the hold",
-                f(b.held as u64),
-                f(n.held as u64),
-                0,
-                Better::Higher,
-            ),
-            row(
-                "connect rate (sockets/s, incl. token fetch on Beacon)",
-                Some(b.connects_per_sec()),
-                Some(n.connects_per_sec()),
-                0,
-                Better::Higher,
-            ),
-            row(
-                "server RSS before (MiB)",
-                b.rss_before_kib.map(|k| k as f64 / 1024.0),
-                n.rss_before_kib.map(|k| k as f64 / 1024.0),
-                1,
-                Better::Lower,
-            ),
-            row(
-                "server RSS connected (MiB)",
-                b.rss_connected_kib.map(|k| k as f64 / 1024.0),
-                n.rss_connected_kib.map(|k| k as f64 / 1024.0),
-                1,
-                Better::Lower,
-            ),
-            row(
-                "server RSS after the hold (MiB)",
-                b.rss_after_hold_kib.map(|k| k as f64 / 1024.0),
-                n.rss_after_hold_kib.map(|k| k as f64 / 1024.0),
-                1,
-                Better::Lower,
-            ),
-            row("**RSS per idle socket (KiB)**", b.kib_per_socket(), n.kib_per_socket(), 2, Better::Lower),
-        ],
-    );
-}
-
-fn push_section(out: &mut String, (b, n): &(PushRun, PushRun)) {
-    out.push_str("## 2. Push latency\n\n");
-    let _ = writeln!(
-        out,
-        "{} watchers (Beacon: one principal and `user:` channel each; Node: one session each). \
-         Events at {}/s for {:.0} s, event k to watcher k mod N: Beacon through `POST /api/realtime/publish` \
-         (stored in SQLite, then fanned out), Node through `POST /api/webhooks/confirmd`. Latency is from the start \
-         of the POST to the frame's arrival on the watching socket, same clock.\n",
-        b.watchers, b.rate, b.publish_secs
-    );
-    let f = |v: u64| Some(v as f64);
-    table(
-        out,
-        &[
-            row("watchers", f(b.watchers as u64), f(n.watchers as u64), 0, Better::Neither),
-            row("POSTs started", f(b.attempted), f(n.attempted), 0, Better::Neither),
-            row("events accepted", f(b.accepted), f(n.accepted), 0, Better::Neither),
-            row("events received", f(b.received), f(n.received), 0, Better::Neither),
-            row(
-                "achieved rate (events/s)",
-                Some(b.achieved_rate()),
-                Some(n.achieved_rate()),
-                0,
-                Better::Higher,
-            ),
-            row("failed POSTs", f(b.failed_posts), f(n.failed_posts), 0, Better::Lower),
-            row("ticks skipped (publisher behind)", f(b.skipped_ticks), f(n.skipped_ticks), 0, Better::Lower),
-            row("events lost", f(b.lost), f(n.lost), 0, Better::Lower),
-            row("duplicates", f(b.duplicates), f(n.duplicates), 0, Better::Lower),
-            row("**p50 (ms)**", b.latency_ms(50.0), n.latency_ms(50.0), 3, Better::Lower),
-            row("**p99 (ms)**", b.latency_ms(99.0), n.latency_ms(99.0), 3, Better::Lower),
-            row("**p99.9 (ms)**", b.latency_ms(99.9), n.latency_ms(99.9), 3, Better::Lower),
-            row("max (ms)", b.latency_ms(100.0), n.latency_ms(100.0), 3, Better::Lower),
-            row("POST answered p50 (ms)", b.answer_ms.0, n.answer_ms.0, 3, Better::Lower),
-            row("POST answered p99 (ms)", b.answer_ms.1, n.answer_ms.1, 3, Better::Lower),
-            row("frame size (bytes)", Some(b.frame_bytes), Some(n.frame_bytes), 0, Better::Neither),
-            row("server CPU while publishing (s)", b.server_cpu_secs, n.server_cpu_secs, 2, Better::Lower),
-        ],
-    );
-}
-
-fn fanout_section(out: &mut String, (b, n): &(FanoutRun, FanoutRun), plan: &Plan) {
-    out.push_str("## 3. Fan-out\n\n");
-    let _ = writeln!(
-        out,
-        "All sockets on one channel (Beacon: `dashboard:bench`, granted to the one principal all sockets share; \
-         Node: one `sessionId`). {}-byte payloads posted back to back with {} events in flight: event k is posted \
-         once event k-{} has reached every socket, for {:.0} s. Deliveries per second = frames received by all \
-         sockets / time from the first POST to the last frame.\n",
-        plan.payload_bytes,
-        plan.fanout_window,
-        plan.fanout_window,
-        plan.fanout_duration.as_secs_f64()
-    );
-    let f = |v: u64| Some(v as f64);
-    table(
-        out,
-        &[
-            row("subscribers", f(b.subscribers as u64), f(n.subscribers as u64), 0, Better::Neither),
-            row("events", f(b.events), f(n.events), 0, Better::Higher),
-            row("events/s", Some(b.events_per_sec()), Some(n.events_per_sec()), 1, Better::Higher),
-            row(
-                "**deliveries/s**",
-                Some(b.deliveries_per_sec()),
-                Some(n.deliveries_per_sec()),
-                0,
-                Better::Higher,
-            ),
-            row("deliveries missing", f(b.missing), f(n.missing), 0, Better::Lower),
-            row("failed POSTs", f(b.failed_posts), f(n.failed_posts), 0, Better::Lower),
-            row(
-                "sockets closed by the server",
-                f(b.closed_by_server as u64),
-                f(n.closed_by_server as u64),
-                0,
-                Better::Lower,
-            ),
-            row("frame size (bytes)", Some(b.frame_bytes), Some(n.frame_bytes), 0, Better::Neither),
-            row("server CPU (s)", b.server_cpu_secs, n.server_cpu_secs, 2, Better::Neither),
-            row("load generator CPU meanwhile (s)", b.client_cpu_secs, n.client_cpu_secs, 2, Better::Neither),
-            row(
-                "server CPU per 1,000 deliveries (ms)",
-                b.server_cpu_secs.map(|cpu| cpu * 1e6 / b.deliveries.max(1) as f64),
-                n.server_cpu_secs.map(|cpu| cpu * 1e6 / n.deliveries.max(1) as f64),
-                3,
-                Better::Lower,
-            ),
-        ],
-    );
-    let share = |r: &FanoutRun| {
-        let percent = |cpu: Option<f64>| {
-            cpu.map_or("no measurement".to_owned(), |cpu| format!("{:.0}%", 100.0 * cpu / r.secs.max(1e-9)))
-        };
-        format!(
-            "server {} + load generator {} of one core",
-            percent(r.server_cpu_secs),
-            percent(r.client_cpu_secs)
-        )
-    };
-    let _ = writeln!(
-        out,
-        "CPU during the runs: Beacon {}; Node {}. When these add up to the machine's cores, the \
-         figure is bounded by the shared machine, not by the server alone; the CPU per delivery is the \
-         steadier comparison.\n",
-        share(b),
-        share(n)
-    );
-    for r in [b, n] {
-        if let Some(stall) = &r.stall {
-            let _ = writeln!(out, "The {} run stopped early: {stall}.\n", r.kind.name());
-        }
-    }
 }
 
 pub fn render(inputs: &Inputs<'_>) -> String {
@@ -498,13 +294,13 @@ pub fn render(inputs: &Inputs<'_>) -> String {
     );
 
     if let Some(idle) = &inputs.idle {
-        idle_section(&mut out, idle);
+        idle::idle_section(&mut out, idle);
     }
     if let Some(push) = &inputs.push {
-        push_section(&mut out, push);
+        push::push_section(&mut out, push);
     }
     if let Some(fanout) = &inputs.fanout {
-        fanout_section(&mut out, fanout, plan);
+        fanout::fanout_section(&mut out, fanout, plan);
     }
     if let Some(storm) = &inputs.storm {
         storm::storm_section(&mut out, storm, plan);
@@ -535,51 +331,4 @@ pub fn render(inputs: &Inputs<'_>) -> String {
         out.push('\n');
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::server::Kind;
-
-    fn idle(held: usize, rss: (Option<u64>, Option<u64>), alive: bool) -> IdleRun {
-        IdleRun {
-            kind: Kind::Beacon,
-            requested: 9_000,
-            connected: held,
-            held,
-            failed: 9_000 - held,
-            connect_secs: 1.0,
-            rss_before_kib: rss.0,
-            rss_connected_kib: rss.1,
-            rss_after_hold_kib: rss.1,
-            hold_secs: 1.0,
-            server_alive: alive,
-        }
-    }
-
-    #[test]
-    fn an_unreadable_memory_figure_is_no_measurement_never_met() {
-        let goals = idle_goals(&idle(9_000, (Some(10_000), None), true), 9_000, "fd");
-        assert!(matches!(goals[1].2, Verdict::NotMeasured(_)), "{:?}", goals[1].2);
-        let goals = idle_goals(&idle(9_000, (None, Some(50_000)), true), 9_000, "fd");
-        assert!(matches!(goals[1].2, Verdict::NotMeasured(_)));
-        let goals = idle_goals(&idle(9_000, (Some(10_000), Some(46_000)), true), 9_000, "fd");
-        assert_eq!(goals[1].2, Verdict::Met, "4 KiB per socket, measured");
-    }
-
-    #[test]
-    fn a_dead_server_or_lost_sockets_are_not_blamed_on_the_file_limit() {
-        let died = idle_goals(&idle(3_000, (Some(10_000), Some(20_000)), false), 9_000, "fd");
-        assert!(matches!(&died[0].2, Verdict::NotMet(why) if why.contains("exited")), "{:?}", died[0].2);
-        assert!(matches!(died[1].2, Verdict::NotMeasured(_)));
-        let dropped = idle_goals(&idle(8_000, (Some(10_000), Some(20_000)), true), 9_000, "fd");
-        assert!(
-            matches!(&dropped[0].2, Verdict::NotMet(why) if why.contains("1000 of the 9000")),
-            "{:?}",
-            dropped[0].2
-        );
-        let capped = idle_goals(&idle(9_000, (Some(10_000), Some(20_000)), true), 9_000, "fd");
-        assert!(matches!(capped[0].2, Verdict::OutOfReach(_)));
-    }
 }
