@@ -18,6 +18,15 @@ async fn rows_of(store: &server::store::Store, table: &str, channel: &str) -> i6
         .unwrap()
 }
 
+/// Ends a session: it is finished, and may be forgotten once old enough.
+async fn expire(store: &server::store::Store, id: &str) {
+    let expired = store.update_session(id, |s| {
+        s.status = SessionStatus::Expired;
+        true
+    });
+    assert!(expired.await.unwrap().is_some(), "{id} expired");
+}
+
 #[tokio::test]
 async fn finished_sessions_go_with_their_channels_a_batch_at_a_time() {
     for sessions_per_batch in [1, 2] {
@@ -30,13 +39,7 @@ async fn finished_sessions_go_with_their_channels_a_batch_at_a_time() {
             for n in 1..=2 {
                 store.append_event(&channel(&session_channel), json!({ "n": n })).await.unwrap();
             }
-            store
-                .update_session(&session.id, |s| {
-                    s.status = SessionStatus::Expired;
-                    true
-                })
-                .await
-                .unwrap();
+            expire(store, &session.id).await;
             finished.push((session.id, session_channel));
         }
         let open = store.create_connect_session("owner-history", 600_000).await.unwrap();
@@ -70,13 +73,7 @@ async fn a_head_read_back_after_its_session_was_forgotten_goes_next_time() {
     let app = spawn_app().await;
     let store = &app.store;
     let session = store.create_connect_session("owner-history", 600_000).await.unwrap();
-    store
-        .update_session(&session.id, |s| {
-            s.status = SessionStatus::Expired;
-            true
-        })
-        .await
-        .unwrap();
+    expire(store, &session.id).await;
     let open = store.create_connect_session("owner-history", 600_000).await.unwrap();
     assert_eq!(store.forget_history(now_ms() + 1_000).await.unwrap(), 1);
     // A read that passed the access check before the session went.
