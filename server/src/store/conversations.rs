@@ -194,19 +194,14 @@ impl Store {
         .bind(principal)
         .fetch_all(self.pool())
         .await?;
+        let ids = rows.iter().map(|row| row.try_get::<String, _>("id")).collect::<Result<Vec<_>, _>>()?;
+        let mut last_messages = self.last_messages(&ids).await?;
         let mut summaries = Vec::with_capacity(rows.len());
-        for row in rows {
-            let id: String = row.try_get("id")?;
-            let last = sqlx::query(&format!(
-                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 ORDER BY seq DESC LIMIT 1"
-            ))
-            .bind(&id)
-            .fetch_optional(self.pool())
-            .await?;
+        for (row, id) in rows.iter().zip(ids) {
             summaries.push(ConversationSummary {
                 title: row.try_get("title")?,
                 members: row.try_get::<i64, _>("members")? as u64,
-                last_message: last.as_ref().map(message_from_row).transpose()?,
+                last_message: last_messages.remove(&id),
                 unread: row.try_get::<i64, _>("unread")? as u64,
                 head_seq: row.try_get::<i64, _>("head_seq")? as u64,
                 id,

@@ -3,6 +3,8 @@
 //! (Postgres) before its membership and duplicate checks, so they cannot race
 //! a concurrent leave or resend.
 
+use std::collections::HashMap;
+
 use protocol::EventEnvelope;
 use protocol::chat::{ConversationEvent, Message};
 use sqlx::Row;
@@ -25,6 +27,32 @@ pub(super) fn message_from_row(row: &AnyRow) -> Result<Message, StoreError> {
         text: row.try_get("body")?,
         created_at: row.try_get("created_at")?,
     })
+}
+
+impl Store {
+    /// The newest message of each of `conversations` that has one, in one
+    /// query (a conversation list of 200 was 201 queries).
+    pub(super) async fn last_messages(
+        &self,
+        conversations: &[String],
+    ) -> Result<HashMap<String, Message>, StoreError> {
+        if conversations.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let placeholders: Vec<String> = (1..=conversations.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT conversation_id, {MESSAGE_COLUMNS} FROM messages m \
+             WHERE conversation_id IN ({}) \
+             AND seq = (SELECT MAX(seq) FROM messages x WHERE x.conversation_id = m.conversation_id)",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for conversation in conversations {
+            query = query.bind(conversation.as_str());
+        }
+        let rows = query.fetch_all(self.pool()).await?;
+        rows.iter().map(|row| Ok((row.try_get("conversation_id")?, message_from_row(row)?))).collect()
+    }
 }
 
 /// What sending did.

@@ -10,6 +10,7 @@ mod helpers;
 mod api_listener;
 mod bad_input;
 mod chat;
+mod chat_list;
 mod chat_signals;
 mod chat_writer;
 mod connect;
