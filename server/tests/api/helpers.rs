@@ -1,14 +1,20 @@
+//! The API tests' harness: a Beacon on port 0 with a database of its own
+//! ([`spawn_app`]), its visitors with their cookies, and their sockets.
+
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
 use protocol::{ChannelName, ClientMessage, ConnectToken, ServerMessage};
-use server::agent::dev::CONTROL_TOKEN_HEADER;
 use server::config::{Config, Secret};
 use server::startup::Application;
-use tokio::net::TcpStream;
 use tokio::sync::oneshot;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+// By path: the cluster tests include this file from their own folder.
+#[path = "helpers/socket.rs"]
+mod socket;
+#[path = "helpers/wallet.rs"]
+mod wallet;
+
+pub use socket::{Closed, TestSocket};
 
 pub const PUBLISH_KEY: &str = "test-publish-key-0123456789abcdefghij";
 pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdefghijkl";
@@ -293,224 +299,6 @@ impl Visitor {
     }
 }
 
-pub struct TestSocket {
-    pub stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
-    next_id: u64,
-}
-
-/// How a socket ended, as seen by the client.
-#[derive(Debug, PartialEq)]
-pub enum Closed {
-    Code(u16),
-    WithoutFrame,
-}
-
-impl TestSocket {
-    pub async fn send_json(&mut self, value: &serde_json::Value) {
-        self.stream.send(Message::text(value.to_string())).await.unwrap();
-    }
-
-    pub async fn send_raw(&mut self, message: Message) {
-        self.stream.send(message).await.unwrap();
-    }
-
-    /// Sends a request with a fresh correlation id and returns the id.
-    pub async fn send_request(&mut self, build: impl FnOnce(String) -> ClientMessage) -> String {
-        self.next_id += 1;
-        let id = format!("r{}", self.next_id);
-        let message = build(id.clone());
-        self.stream.send(Message::text(serde_json::to_string(&message).unwrap())).await.unwrap();
-        id
-    }
-
-    /// The next protocol message, skipping heartbeat pings.
-    pub async fn recv(&mut self) -> ServerMessage {
-        loop {
-            let frame = tokio::time::timeout(FRAME_WAIT, self.stream.next())
-                .await
-                .expect("a frame within the wait")
-                .expect("socket open")
-                .expect("frame readable");
-            match frame {
-                Message::Text(text) => match serde_json::from_str(&text).expect("server JSON parses") {
-                    ServerMessage::Ping { .. } => continue,
-                    message => return message,
-                },
-                Message::Close(frame) => panic!("socket closed: {frame:?}"),
-                _ => continue,
-            }
-        }
-    }
-
-    /// The next protocol message, or how the socket closed instead.
-    #[allow(dead_code)] // the cluster tests share this file
-    pub async fn recv_or_close(&mut self) -> Result<ServerMessage, Closed> {
-        loop {
-            match self.stream.next().await {
-                Some(Ok(Message::Text(text))) => {
-                    match serde_json::from_str(&text).expect("server JSON parses") {
-                        ServerMessage::Ping { .. } => continue,
-                        message => return Ok(message),
-                    }
-                }
-                Some(Ok(Message::Close(Some(frame)))) => return Err(Closed::Code(frame.code.into())),
-                Some(Ok(Message::Close(None))) | None | Some(Err(_)) => return Err(Closed::WithoutFrame),
-                Some(Ok(_)) => continue,
-            }
-        }
-    }
-
-    /// Reads until the server closes; returns the close code.
-    pub async fn closed(&mut self) -> Closed {
-        loop {
-            match tokio::time::timeout(FRAME_WAIT, self.stream.next()).await.expect("close within the wait") {
-                Some(Ok(Message::Close(Some(frame)))) => return Closed::Code(frame.code.into()),
-                Some(Ok(Message::Close(None))) | None | Some(Err(_)) => {
-                    return Closed::WithoutFrame;
-                }
-                Some(Ok(_)) => continue,
-            }
-        }
-    }
-
-    pub async fn expect_ack(&mut self, id: &str) -> Option<u64> {
-        match self.recv().await {
-            ServerMessage::Ack(ack) if ack.id == id => ack.head_seq,
-            other => panic!("expected ack {id}, got {other:?}"),
-        }
-    }
-
-    pub async fn expect_nack(&mut self, id: Option<&str>) -> protocol::ErrorCode {
-        match self.recv().await {
-            ServerMessage::Nack(nack) if nack.id.as_deref() == id => nack.code,
-            other => panic!("expected nack {id:?}, got {other:?}"),
-        }
-    }
-
-    /// Subscribes and returns the events replayed before the ack, and the ack's head.
-    pub async fn subscribe(
-        &mut self,
-        channel: &str,
-        since: Option<u64>,
-    ) -> (Vec<protocol::EventEnvelope>, u64) {
-        let id = self
-            .send_request(|id| ClientMessage::Subscribe {
-                id,
-                channel: channel.to_owned(),
-                since,
-                epoch: None,
-            })
-            .await;
-        let mut replayed = Vec::new();
-        loop {
-            match self.recv().await {
-                ServerMessage::Event(event) => replayed.push(event),
-                ServerMessage::Ack(ack) if ack.id == id => {
-                    return (replayed, ack.head_seq.unwrap_or(0));
-                }
-                other => panic!("unexpected while subscribing: {other:?}"),
-            }
-        }
-    }
-
-    /// The next `n` events.
-    pub async fn events(&mut self, n: usize) -> Vec<protocol::EventEnvelope> {
-        let mut events = Vec::with_capacity(n);
-        while events.len() < n {
-            match self.recv().await {
-                ServerMessage::Event(event) => events.push(event),
-                other => panic!("expected an event, got {other:?}"),
-            }
-        }
-        events
-    }
-}
-
 pub fn channel(s: &str) -> ChannelName {
     ChannelName::parse(s).unwrap()
-}
-
-impl TestApp {
-    /// Drives the dev agent's wallet: `connect`, `reject`, `share`, `share-invalid`, `decline`.
-    pub async fn wallet(&self, code: &str, action: &str, body: serde_json::Value) -> reqwest::StatusCode {
-        reqwest::Client::new()
-            .post(self.url(&format!("/dev-agent/control/{code}/{action}")))
-            .header(CONTROL_TOKEN_HEADER, &self.dev_agent_token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .status()
-    }
-
-    pub async fn set_faults(&self, code: &str, faults: serde_json::Value) {
-        let status = reqwest::Client::new()
-            .put(self.url(&format!("/dev-agent/control/{code}/faults")))
-            .header(CONTROL_TOKEN_HEADER, &self.dev_agent_token)
-            .json(&faults)
-            .send()
-            .await
-            .unwrap()
-            .status();
-        assert_eq!(status, 204, "faults accepted");
-    }
-
-    pub async fn wallet_view(&self, code: &str) -> serde_json::Value {
-        reqwest::Client::new()
-            .get(self.url(&format!("/dev-agent/control/{code}")))
-            .header(CONTROL_TOKEN_HEADER, &self.dev_agent_token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-
-    /// Posts a webhook the way ConfirmD does, with this app's credentials.
-    pub async fn post_webhook(&self, body: &serde_json::Value) -> reqwest::Response {
-        reqwest::Client::new()
-            .post(self.url("/api/webhooks/confirmd"))
-            .header("x-api-key", &self.webhook_secret)
-            .header("x-org-id", &self.org_id)
-            .json(body)
-            .send()
-            .await
-            .unwrap()
-    }
-}
-
-impl Visitor {
-    /// Registers with a verified session; returns the HTTP status.
-    pub async fn register(&self, session: &str, display_name: &str, email: &str) -> reqwest::StatusCode {
-        let body = serde_json::json!({ "session_id": session, "display_name": display_name, "email": email });
-        self.http.post(format!("{}/api/register", self.base)).json(&body).send().await.unwrap().status()
-    }
-
-    /// Starts a connect session; returns its view and the dev agent's invitation code.
-    pub async fn start_connect(&self) -> (protocol::connect::ConnectView, String) {
-        let response = self.http.post(format!("{}/api/connections/session", self.base)).send().await.unwrap();
-        assert_eq!(response.status(), 201);
-        let view: protocol::connect::ConnectView = response.json().await.unwrap();
-        let code = view.invitation_url.rsplit('/').next().unwrap().to_owned();
-        (view, code)
-    }
-}
-
-impl TestSocket {
-    /// Reads session updates until `until` (or a terminal status); returns every status seen.
-    pub async fn statuses_until(
-        &mut self,
-        until: protocol::connect::SessionStatus,
-    ) -> Vec<protocol::connect::SessionStatus> {
-        let mut seen = Vec::new();
-        loop {
-            let event = self.events(1).await.remove(0);
-            let update: protocol::connect::SessionUpdate = serde_json::from_value(event.payload).unwrap();
-            seen.push(update.status);
-            if update.status == until || update.status.is_terminal() {
-                return seen;
-            }
-        }
-    }
 }
