@@ -252,42 +252,45 @@ fn spawn_retention(state: &AppState) {
                 continue; // another node runs retention
             }
             let max_age = config.retention_age.as_millis() as i64;
-            // A pass with much to remove pauses between its batches for many
-            // seconds, in each of the three jobs below; shutdown need not wait
-            // for it (each batch is a statement or a transaction of its own, so
-            // stopping between or inside one loses nothing).
-            let trimmed = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                trimmed = store.apply_retention(config.retention_events, max_age) => trimmed,
-            };
-            match trimmed {
-                Ok(0) => {}
-                Ok(removed) => tracing::debug!(removed, "retention trimmed the event log"),
-                Err(err) => tracing::warn!(error = %err, "retention failed"),
+            let log = store.apply_retention(config.retention_events, max_age);
+            if retention_job(&shutdown, "the event log", log).await.is_none() {
+                break;
             }
-            let history = config.history_retention.as_millis() as i64;
-            let forgotten = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                forgotten = store.forget_history(crate::store::now_ms() - history) => forgotten,
-            };
-            match forgotten {
-                Ok(0) => {}
-                Ok(removed) => tracing::debug!(removed, "old sessions, webhooks and sign-ins deleted"),
-                Err(err) => tracing::warn!(error = %err, "history retention failed"),
+            let history_before = crate::store::now_ms() - config.history_retention.as_millis() as i64;
+            let history = store.forget_history(history_before);
+            if retention_job(&shutdown, "old sessions, webhooks and sign-ins", history).await.is_none() {
+                break;
             }
             // Op answers live as long as the events: a resend older than its
             // event is answered afresh (normally as a conflict), never twice applied.
-            let trimmed = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                trimmed = store.trim_dashboard_ops(max_age) => trimmed,
-            };
-            match trimmed {
-                Ok(0) => {}
-                Ok(removed) => tracing::debug!(removed, "old dashboard op answers deleted"),
-                Err(err) => tracing::warn!(error = %err, "dashboard op retention failed"),
+            let op_answers = store.trim_dashboard_ops(max_age);
+            if retention_job(&shutdown, "dashboard op answers", op_answers).await.is_none() {
+                break;
             }
         }
     });
+}
+
+/// Runs one retention job and logs what it removed, or returns `None` when
+/// shutdown comes first. A pass with much to remove pauses between its batches
+/// for many seconds; shutdown need not wait for it (each batch is a statement
+/// or a transaction of its own, so stopping between or inside one loses
+/// nothing).
+async fn retention_job(
+    shutdown: &CancellationToken,
+    what: &str,
+    job: impl Future<Output = Result<u64, crate::store::StoreError>>,
+) -> Option<()> {
+    let outcome = tokio::select! {
+        _ = shutdown.cancelled() => return None,
+        outcome = job => outcome,
+    };
+    match outcome {
+        Ok(0) => {}
+        Ok(removed) => tracing::debug!(removed, job = what, "retention removed rows"),
+        Err(err) => tracing::warn!(error = %err, job = what, "retention failed"),
+    }
+    Some(())
 }
 
 struct IdentityPlatform {

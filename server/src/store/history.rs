@@ -112,31 +112,7 @@ impl Store {
     }
 
     async fn delete_aged(&self, aged: AgedRows, before: i64, per_batch: u32) -> Result<u64, StoreError> {
-        self.delete_in_batches(aged.delete_older(self.backend()), Some(before), per_batch).await
-    }
-
-    /// Runs `sql`, a delete of at most its last parameter's rows, after `before`
-    /// if given, until a batch comes back short.
-    async fn delete_in_batches(
-        &self,
-        sql: &str,
-        before: Option<i64>,
-        per_batch: u32,
-    ) -> Result<u64, StoreError> {
-        let mut removed = 0;
-        let mut batches = Batches::default();
-        while batches.another().await {
-            let mut delete = sqlx::query(sql);
-            if let Some(before) = before {
-                delete = delete.bind(before);
-            }
-            let deleted = delete.bind(i64::from(per_batch)).execute(self.pool()).await?.rows_affected();
-            removed += deleted;
-            if deleted < u64::from(per_batch) {
-                break;
-            }
-        }
-        Ok(removed)
+        self.delete_in_batches(&aged.delete_older(self.backend()), Some(before), per_batch).await
     }
 }
 
@@ -190,34 +166,24 @@ fn orphan_session_heads(backend: Backend) -> &'static str {
 impl AgedRows {
     /// Deletes at most `$2` rows older than `$1` (ms), through the index on
     /// their age. SQLite reaches them by rowid; Postgres by their key.
-    fn delete_older(self, backend: Backend) -> &'static str {
-        match (self, backend) {
-            (Self::Webhooks, Backend::Sqlite) => {
-                "DELETE FROM webhooks WHERE rowid IN \
-                 (SELECT rowid FROM webhooks WHERE received_at < $1 LIMIT $2)"
-            }
-            (Self::Webhooks, Backend::Postgres) => {
-                "DELETE FROM webhooks WHERE id IN \
-                 (SELECT id FROM webhooks WHERE received_at < $1 LIMIT $2)"
-            }
-            (Self::RevokedSignIns, Backend::Sqlite) => {
-                "DELETE FROM sign_ins WHERE rowid IN \
-                 (SELECT rowid FROM sign_ins WHERE revoked_at < $1 LIMIT $2)"
-            }
-            (Self::RevokedSignIns, Backend::Postgres) => {
-                "DELETE FROM sign_ins WHERE id IN \
-                 (SELECT id FROM sign_ins WHERE revoked_at < $1 LIMIT $2)"
-            }
-            (Self::DashboardOps, Backend::Sqlite) => {
-                "DELETE FROM dashboard_ops WHERE rowid IN \
-                 (SELECT rowid FROM dashboard_ops WHERE created_at < $1 LIMIT $2)"
-            }
-            (Self::DashboardOps, Backend::Postgres) => {
-                "DELETE FROM dashboard_ops WHERE (dashboard_id, principal, client_id, op_seq) IN \
-                 (SELECT dashboard_id, principal, client_id, op_seq FROM dashboard_ops \
-                  WHERE created_at < $1 LIMIT $2)"
-            }
-        }
+    fn delete_older(self, backend: Backend) -> String {
+        let (table, age, key, key_columns) = match self {
+            Self::Webhooks => ("webhooks", "received_at", "id", "id"),
+            Self::RevokedSignIns => ("sign_ins", "revoked_at", "id", "id"),
+            Self::DashboardOps => (
+                "dashboard_ops",
+                "created_at",
+                "(dashboard_id, principal, client_id, op_seq)",
+                "dashboard_id, principal, client_id, op_seq",
+            ),
+        };
+        let (key, key_columns) = match backend {
+            Backend::Sqlite => ("rowid", "rowid"),
+            Backend::Postgres => (key, key_columns),
+        };
+        format!(
+            "DELETE FROM {table} WHERE {key} IN (SELECT {key_columns} FROM {table} WHERE {age} < $1 LIMIT $2)"
+        )
     }
 }
 
@@ -282,7 +248,7 @@ mod tests {
             (AgedRows::RevokedSignIns, "sign_ins_by_revocation (revoked_at<?)"),
             (AgedRows::DashboardOps, "dashboard_ops_by_age (created_at<?)"),
         ] {
-            let plan = sqlite_plan(aged.delete_older(Backend::Sqlite), &[1000, 100]).await;
+            let plan = sqlite_plan(&aged.delete_older(Backend::Sqlite), &[1000, 100]).await;
             assert!(plan.iter().any(|step| step.contains(index)), "{aged:?} through {index}: {plan:?}");
             assert_no_scan(&plan);
         }

@@ -111,17 +111,27 @@ impl Store {
     /// `ts` starts.
     async fn remove_older_than(&self, max_age_ms: i64, batch: u32) -> Result<u64, StoreError> {
         let before = now_ms().saturating_sub(max_age_ms);
+        self.delete_in_batches(older_than(self.backend()), Some(before), batch).await
+    }
+
+    /// Runs `sql`, a delete of at most its last parameter's rows (after
+    /// `before`, when given), in [`Batches`] until one comes back short.
+    pub(super) async fn delete_in_batches(
+        &self,
+        sql: &str,
+        before: Option<i64>,
+        per_batch: u32,
+    ) -> Result<u64, StoreError> {
         let mut removed = 0;
         let mut batches = Batches::default();
         while batches.another().await {
-            let deleted = sqlx::query(older_than(self.backend()))
-                .bind(before)
-                .bind(i64::from(batch))
-                .execute(self.pool())
-                .await?
-                .rows_affected();
+            let mut delete = sqlx::query(sql);
+            if let Some(before) = before {
+                delete = delete.bind(before);
+            }
+            let deleted = delete.bind(i64::from(per_batch)).execute(self.pool()).await?.rows_affected();
             removed += deleted;
-            if deleted < u64::from(batch) {
+            if deleted < u64::from(per_batch) {
                 break;
             }
         }
