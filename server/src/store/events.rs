@@ -184,10 +184,9 @@ impl Store {
         if channels.is_empty() {
             return Ok(Vec::new());
         }
-        let placeholders: Vec<String> = (1..=channels.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
             "SELECT channel, last_seq FROM channel_heads WHERE channel IN ({})",
-            placeholders.join(", ")
+            super::placeholders(1, channels.len())
         );
         let mut query = sqlx::query(&sql);
         for channel in channels {

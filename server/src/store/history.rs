@@ -135,8 +135,7 @@ fn finished_before() -> String {
 /// an array: Postgres estimates an array's length, and may then plan to read
 /// the whole log.)
 fn of_channels(table: &str, count: usize) -> String {
-    let placeholders: Vec<String> = (1..=count).map(|i| format!("${i}")).collect();
-    format!("DELETE FROM {table} WHERE channel IN ({})", placeholders.join(", "))
+    format!("DELETE FROM {table} WHERE channel IN ({})", super::placeholders(1, count))
 }
 
 /// Deletes at most `$1` heads of `session:` channels whose session is gone and

@@ -39,12 +39,11 @@ impl Store {
         if conversations.is_empty() {
             return Ok(HashMap::new());
         }
-        let placeholders: Vec<String> = (1..=conversations.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
             "SELECT conversation_id, {MESSAGE_COLUMNS} FROM messages m \
              WHERE conversation_id IN ({}) \
              AND seq = (SELECT MAX(seq) FROM messages x WHERE x.conversation_id = m.conversation_id)",
-            placeholders.join(", ")
+            super::placeholders(1, conversations.len())
         );
         let mut query = sqlx::query(&sql);
         for conversation in conversations {

@@ -209,10 +209,9 @@ impl Store {
             StateChange::Unarchived => ("archived_at = NULL", "archived_at IS NOT NULL", false),
         };
         let first = if stamps { 2 } else { 1 };
-        let placeholders: Vec<String> = (0..ids.len()).map(|i| format!("${}", first + 1 + i)).collect();
         let sql = format!(
             "UPDATE notifications SET {set} WHERE recipient = ${first} AND {unchanged} AND id IN ({}) RETURNING id",
-            placeholders.join(", ")
+            super::placeholders(first + 1, ids.len())
         );
         let mut tx = self.pool().begin().await?;
         let mut query = sqlx::query(&sql);
