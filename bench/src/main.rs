@@ -255,7 +255,7 @@ fn pair<T>(runs: Vec<T>, kind: impl Fn(&T) -> Kind) -> Option<(T, T)> {
 }
 
 /// Probes the disk where the servers' folders (and Beacon's SQLite file) go.
-async fn probe_disk(stage: &str, failures: &mut Vec<String>) -> Option<disk::SyncProbe> {
+async fn probe_disk(stage: &str, failures: &mut Vec<String>) -> Option<disk::DiskProbe> {
     // Blocking syncs and sleeps: off the runtime's workers.
     let probed = tokio::task::spawn_blocking(|| disk::probe(&std::env::temp_dir()))
         .await

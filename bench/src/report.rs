@@ -11,6 +11,7 @@ mod idle;
 mod pages;
 mod push;
 mod storm;
+mod targets;
 
 use crate::scenarios::Plan;
 use crate::scenarios::chat::ChatRun;
@@ -85,7 +86,7 @@ pub struct Inputs<'a> {
     pub load: (String, String),
     /// The disk under the servers' folders: how long a durable write takes,
     /// before the scenarios and after them.
-    pub disk_sync: (Option<crate::disk::SyncProbe>, Option<crate::disk::SyncProbe>),
+    pub disk_sync: (Option<crate::disk::DiskProbe>, Option<crate::disk::DiskProbe>),
     pub versions: Vec<(String, String)>,
     pub idle: Option<(IdleRun, IdleRun)>,
     pub push: Option<(PushRun, PushRun)>,
@@ -266,6 +267,18 @@ pub fn render(inputs: &Inputs<'_>) -> String {
     }
     out.push('\n');
 
+    out.push_str("## Performance targets\n\n");
+    out.push_str(
+        "Each against the Node reference in this same run where Node has the figure (Beacon/Node, then both \
+         figures), or against a bound where it has none. docs/PERFORMANCE.md says what each remaining cost is \
+         made of.\n\n",
+    );
+    out.push_str("| target | measured (Beacon) | verdict |\n|---|---|---|\n");
+    for (target, measured, verdict) in targets::targets(inputs) {
+        let _ = writeln!(out, "| {target} | {measured} | {} |", verdict.text());
+    }
+    out.push('\n');
+
     out.push_str("## How it runs\n\n");
     out.push_str(
         "- Each scenario runs against both servers in the same invocation, one server at a time, alternating \
@@ -297,7 +310,7 @@ pub fn render(inputs: &Inputs<'_>) -> String {
         idle::idle_section(&mut out, idle);
     }
     if let Some(push) = &inputs.push {
-        push::push_section(&mut out, push);
+        push::push_section(&mut out, push, inputs.disk_sync.0.as_ref());
     }
     if let Some(fanout) = &inputs.fanout {
         fanout::fanout_section(&mut out, fanout, plan);

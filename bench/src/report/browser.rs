@@ -2,11 +2,8 @@
 
 use std::fmt::Write;
 
+use super::targets::browser_mode;
 use crate::scenarios::browser::BrowserRun;
-
-/// Issue targets for p99: live (WebSocket) and on the long-poll fallback.
-const LIVE_P99_MS: f64 = 20.0;
-const LONG_POLL_P99_MS: f64 = 50.0;
 
 pub fn browser_section(out: &mut String, run: &BrowserRun) {
     out.push_str("## 8. Publish to DOM in headless Chromium\n\n");
@@ -54,8 +51,7 @@ pub fn browser_section(out: &mut String, run: &BrowserRun) {
         }
     }
     for m in &run.modes {
-        let target = if m.mode == "live" { LIVE_P99_MS } else { LONG_POLL_P99_MS };
-        let met = m.p99_ms <= target && m.missing == 0 && m.failed == 0;
+        let (target, met) = browser_mode(m);
         let _ = writeln!(
             out,
             "- Target p99 at most {target} ms ({}), nothing missing: {:.2} ms, {} missing, {}.",

@@ -46,6 +46,12 @@ impl PushRun {
     pub fn achieved_rate(&self) -> f64 {
         self.accepted as f64 / self.publish_secs.max(1e-9)
     }
+
+    /// The server's CPU while publishing, shared out over the events it took.
+    pub fn cpu_per_event_us(&self) -> Option<f64> {
+        let secs = self.server_cpu_secs?;
+        (self.accepted > 0).then(|| secs * 1e6 / self.accepted as f64)
+    }
 }
 
 struct Watch {
