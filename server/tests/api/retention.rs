@@ -48,11 +48,15 @@ async fn events_older_than_the_age_go_whatever_their_channel() {
     let app = spawn_app().await;
     let feed = channel("dashboard:retention-age");
     let quiet = channel("dashboard:retention-quiet");
-    for n in 1..=5 {
+    for n in 1..=3 {
         app.store.append_event(&feed, json!({ "n": n })).await.unwrap();
     }
     app.store.append_event(&quiet, json!({ "n": 1 })).await.unwrap();
-    // Age the first three of `feed` and the one of `quiet` by two hours.
+    for n in 4..=5 {
+        app.store.append_event(&feed, json!({ "n": n })).await.unwrap();
+    }
+    // Age the four stored first, three of `feed` and the one of `quiet`, by
+    // two hours, as if the last two came two hours after them.
     sqlx::query(
         "UPDATE events SET ts = ts - 7200000 \
          WHERE (channel = $1 AND seq <= 3) OR channel = $2",
