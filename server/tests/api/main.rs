@@ -14,6 +14,7 @@ mod chat_list;
 mod chat_signals;
 mod chat_writer;
 mod connect;
+mod connect_endings;
 mod dashboards;
 mod foundation;
 mod hardening;
