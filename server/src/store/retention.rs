@@ -169,11 +169,14 @@ fn beyond_the_newest(backend: Backend) -> &'static str {
 ///
 /// SQLite has no index on `ts` (migration 0010): it reads the log's first
 /// `$2` rows in the order they were stored and deletes those older than `$1`.
-/// The single log writer stores events in time order, so the log's oldest
-/// events are its first rows, and a batch that meets one young enough to keep
-/// comes back short and ends the pass. An event stored after a clock was set
-/// back waits for the events stored before it: removed later, never earlier
-/// than its own age says. Postgres reads its index on `ts`.
+/// SQLite stores one write at a time, and each event is stamped as its
+/// writer takes the write lock (the log writer: just before; the
+/// transactions of notifications and conversations: just after), so the log
+/// is in time order to within one wait for the lock, and its oldest events
+/// are its first rows. A batch that meets one young enough to keep comes back
+/// short and ends the pass. An event stored after one stamped later (that
+/// wait, or a clock set back) waits for it: removed later, never earlier than
+/// its own age says. Postgres reads its index on `ts`.
 fn older_than(backend: Backend) -> &'static str {
     match backend {
         Backend::Sqlite => {
