@@ -303,7 +303,8 @@ pub fn render(inputs: &Inputs<'_>) -> String {
     out.push_str(
         "- The load generator (Rust, tokio-tungstenite) runs on the same machine and shares its cores with the \
          server under test, so the servers' figures are lower than on a machine of their own; both servers pay \
-         the same. Every loop is bounded in count and in time.\n\n",
+         the same. Every loop is bounded in count and in time. Events are posted asking for gzip \
+         (`accept-encoding: gzip, deflate`), as publishers' HTTP clients do by default.\n\n",
     );
 
     if let Some(idle) = &inputs.idle {

@@ -97,6 +97,9 @@ struct WebhookBody {
     delivered: u64,
 }
 
+/// What a publisher's HTTP client asks for by default (see [`Server::post_event`]).
+const ACCEPT_ENCODING: &str = "gzip, deflate";
+
 fn http_client() -> Result<reqwest::Client> {
     Ok(reqwest::Client::builder()
         .timeout(REQUEST_TIMEOUT)
@@ -359,6 +362,9 @@ impl Api {
     /// Sends one event the way each server is fed: Beacon's publish API to
     /// `target` (a channel), or the Node server's webhook for `target` (a
     /// session). `payload` is the JSON object the sockets should receive.
+    /// Both ask for gzip, as publishers' HTTP clients do by default (Python's
+    /// `requests`, Node's `fetch`), so a server that compresses its answer pays
+    /// for it here.
     pub async fn post_event(&self, target: &str, payload: &str) -> Result<Posted> {
         match self.kind {
             Kind::Beacon => {
@@ -367,6 +373,7 @@ impl Api {
                     .post(format!("{}/api/realtime/publish", self.publish_base))
                     .bearer_auth(&self.publish_key)
                     .header("content-type", "application/json")
+                    .header("accept-encoding", ACCEPT_ENCODING)
                     .body(body)
                     .send()
                     .await?
@@ -383,6 +390,7 @@ impl Api {
                     .http
                     .post(self.url("/api/webhooks/confirmd"))
                     .header("content-type", "application/json")
+                    .header("accept-encoding", ACCEPT_ENCODING)
                     .body(body)
                     .send()
                     .await?

@@ -19,6 +19,7 @@ use axum::routing::{get, post};
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use tower::ServiceBuilder;
 use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -168,8 +169,23 @@ fn with_layers(app: Router, https: bool, timeout: std::time::Duration) -> Router
                 https.then(|| HeaderValue::from_static(HSTS)),
             ))
             .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout))
-            .layer(CompressionLayer::new()),
+            .layer(CompressionLayer::new().compress_when(worth_compressing())),
     )
+}
+
+/// Smallest response body compressed. Below one TCP segment compression saves
+/// no round trip, and a gzip encoder's setup cost more server CPU than the
+/// rest of a publish (about 200 µs against 500: docs/PERFORMANCE.md, step 37);
+/// HTTP clients ask for gzip by default, so every small JSON answer paid it.
+const MIN_COMPRESSED_BYTES: u16 = 1024;
+
+/// tower-http's default choice (not gRPC, images or event streams), with
+/// [`MIN_COMPRESSED_BYTES`] in place of its 32 bytes.
+fn worth_compressing() -> impl Predicate {
+    SizeAbove::new(MIN_COMPRESSED_BYTES)
+        .and(NotForContentType::GRPC)
+        .and(NotForContentType::IMAGES)
+        .and(NotForContentType::SSE)
 }
 
 /// The policy of every response that is not a page.
@@ -202,5 +218,26 @@ mod tests {
         assert_eq!(headers["x-content-type-options"], "nosniff");
         assert_eq!(headers["strict-transport-security"], HSTS);
         assert!(headers.contains_key("x-request-id"));
+    }
+
+    #[tokio::test]
+    async fn only_answers_of_a_segment_or_more_are_compressed() {
+        let body = |bytes: usize| move || std::future::ready("x".repeat(bytes));
+        let app = with_layers(
+            Router::new().route("/small", get(body(1023))).route("/large", get(body(1024))),
+            false,
+            Duration::from_secs(5),
+        );
+        let encoding = |path: &'static str| {
+            let app = app.clone();
+            async move {
+                let request =
+                    Request::get(path).header("accept-encoding", "gzip").body(Body::empty()).unwrap();
+                let answer = app.oneshot(request).await.unwrap();
+                answer.headers().get("content-encoding").map(|v| v.to_str().unwrap().to_owned())
+            }
+        };
+        assert_eq!(encoding("/small").await, None, "under a segment: as it is");
+        assert_eq!(encoding("/large").await.as_deref(), Some("gzip"));
     }
 }

@@ -13,6 +13,7 @@ mod chat;
 mod chat_list;
 mod chat_signals;
 mod chat_writer;
+mod compression;
 mod connect;
 mod connect_endings;
 mod dashboards;
