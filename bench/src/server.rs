@@ -97,7 +97,7 @@ struct WebhookBody {
     delivered: u64,
 }
 
-/// What a publisher's HTTP client asks for by default (see [`Server::post_event`]).
+/// Every event is posted asking for this, as publishers' HTTP clients do by default.
 const ACCEPT_ENCODING: &str = "gzip, deflate";
 
 fn http_client() -> Result<reqwest::Client> {
@@ -362,9 +362,6 @@ impl Api {
     /// Sends one event the way each server is fed: Beacon's publish API to
     /// `target` (a channel), or the Node server's webhook for `target` (a
     /// session). `payload` is the JSON object the sockets should receive.
-    /// Both ask for gzip, as publishers' HTTP clients do by default (Python's
-    /// `requests`, Node's `fetch`), so a server that compresses its answer pays
-    /// for it here.
     pub async fn post_event(&self, target: &str, payload: &str) -> Result<Posted> {
         match self.kind {
             Kind::Beacon => {
