@@ -48,19 +48,27 @@ fn num(value: Option<f64>, decimals: usize) -> String {
     }
 }
 
+/// `beacon / node`, when both are measured and Node's is not zero.
+fn ratio(beacon: Option<f64>, node: Option<f64>) -> Option<f64> {
+    match (beacon, node) {
+        (Some(b), Some(n)) if n != 0.0 && b.is_finite() && n.is_finite() => Some(b / n),
+        _ => None,
+    }
+}
+
 fn table(out: &mut String, rows: &[Row]) {
     out.push_str("| metric | Beacon | Node | Beacon/Node |\n|---|---:|---:|---:|\n");
     for r in rows {
-        let ratio = match (r.beacon, r.node) {
-            (Some(b), Some(n)) if n != 0.0 && b.is_finite() && n.is_finite() => {
+        let ratio = match ratio(r.beacon, r.node) {
+            Some(ratio) => {
                 let hint = match r.better {
                     Better::Higher => " (higher is better)",
                     Better::Lower => " (lower is better)",
                     Better::Neither => "",
                 };
-                format!("{:.2}x{hint}", b / n)
+                format!("{ratio:.2}x{hint}")
             }
-            _ => "n/a".into(),
+            None => "n/a".into(),
         };
         let _ = writeln!(
             out,

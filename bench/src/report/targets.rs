@@ -3,7 +3,7 @@
 //! absolute bound where it has none (the pages, the browser, the storm's
 //! catch-up). Each scenario's section shows the figures behind a verdict.
 
-use super::{Inputs, Verdict, num};
+use super::{Inputs, Verdict, num, ratio};
 use crate::scenarios::browser::ModeRun;
 use crate::scenarios::fanout::FanoutRun;
 use crate::scenarios::pages::PagesRun;
@@ -38,14 +38,6 @@ fn met_if(met: bool) -> Verdict {
 
 fn not_run(target: &str, scenario: &str) -> Judged {
     (target.into(), "-".into(), Verdict::NotMeasured(format!("the {scenario} scenario did not run")))
-}
-
-/// `beacon / node`, when both are measured and Node's is not zero.
-fn ratio(beacon: Option<f64>, node: Option<f64>) -> Option<f64> {
-    match (beacon, node) {
-        (Some(b), Some(n)) if n > 0.0 && b.is_finite() && n.is_finite() => Some(b / n),
-        _ => None,
-    }
 }
 
 /// A target on `beacon / node`: met when `within(ratio)`.
