@@ -167,7 +167,13 @@ impl Application {
         let hub = state.hub.clone();
         let api = api_listener
             .map(|listener| {
-                crate::api_thread::serve(listener, crate::http::api_router(state.clone()), stopping.clone())
+                let writer = state.store.log_writer_runtime();
+                crate::api_thread::serve(
+                    listener,
+                    crate::http::api_router(state.clone()),
+                    stopping.clone(),
+                    writer,
+                )
             })
             .transpose()?;
         let app = crate::http::router(state);
