@@ -167,13 +167,7 @@ impl Application {
         let hub = state.hub.clone();
         let api = api_listener
             .map(|listener| {
-                let writer = state.store.log_writer_runtime();
-                crate::api_thread::serve(
-                    listener,
-                    crate::http::api_router(state.clone()),
-                    stopping.clone(),
-                    writer,
-                )
+                crate::api_thread::serve(listener, crate::http::api_router(state.clone()), stopping.clone())
             })
             .transpose()?;
         let app = crate::http::router(state);

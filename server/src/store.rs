@@ -186,12 +186,6 @@ impl Store {
         self.appender.as_ref().map(appender::Appender::counts)
     }
 
-    /// The SQLite log writer's runtime (`None` on Postgres: no single writer);
-    /// see [`appender::Appender::runtime`].
-    pub fn log_writer_runtime(&self) -> Option<&tokio::runtime::Handle> {
-        self.appender.as_ref().map(appender::Appender::runtime)
-    }
-
     /// The cache of log bounds (a no-op on Postgres); see [`heads`].
     pub fn log_heads(&self) -> &heads::LogHeads {
         &self.heads

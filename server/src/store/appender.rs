@@ -18,9 +18,6 @@
 //! The writer runs on a thread and runtime of its own: on the main runtime its
 //! every wake-up queued behind whatever else was ready (thousands of
 //! resubscribes in a reconnect storm), and every publisher waited with it.
-//! The server-to-server API is served on the same thread ([`Appender::runtime`]),
-//! so a publish reaches the writer and gets its answer with no thread woken
-//! for it (docs/PERFORMANCE.md, step 38).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -84,7 +81,6 @@ impl Job {
 pub struct Appender {
     jobs: mpsc::Sender<Job>,
     counts: Arc<WriterCounts>,
-    runtime: tokio::runtime::Handle,
 }
 
 /// What the writer committed, for `/metrics`: jobs per group says how much
@@ -109,7 +105,6 @@ impl Appender {
         let (jobs, mut queue) = mpsc::channel::<Job>(QUEUE);
         let counts = Arc::new(WriterCounts::default());
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let handle = runtime.handle().clone();
         let writer_counts = counts.clone();
         let writer = async move {
             let mut connection: Option<AnyConnection> = None;
@@ -128,18 +123,11 @@ impl Appender {
         std::thread::Builder::new()
             .name("beacon-log-writer".into())
             .spawn(move || runtime.block_on(writer))?;
-        Ok(Self { jobs, counts, runtime: handle })
+        Ok(Self { jobs, counts })
     }
 
     pub fn counts(&self) -> &WriterCounts {
         &self.counts
-    }
-
-    /// The writer's runtime, for work that hands the writer most of its jobs.
-    /// Its tasks run while the writer waits on the connection; the runtime
-    /// ends with the writer, once every handle is dropped.
-    pub fn runtime(&self) -> &tokio::runtime::Handle {
-        &self.runtime
     }
 
     pub async fn append(

@@ -50,30 +50,3 @@ async fn the_api_listener_serves_the_server_routes_and_nothing_else() {
     // And the public port keeps serving the API too (one port is the default).
     assert_eq!(app.publish_ok(&inbox, json!({ "via": "public" })).await, 2);
 }
-
-/// Names of this process's threads.
-fn thread_names() -> Vec<String> {
-    let tasks = std::fs::read_dir("/proc/self/task").expect("Linux's /proc");
-    tasks
-        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
-        .map(|name| name.trim_end().to_owned())
-        .collect()
-}
-
-#[tokio::test]
-async fn on_sqlite_the_api_listener_is_served_on_the_log_writer_s_thread() {
-    let app = spawn_app_with(|c| c.api_bind = Some("127.0.0.1:0".parse().unwrap())).await;
-    let api = format!("http://{}", app.api_addr.expect("an API listener"));
-    let health = reqwest::get(format!("{api}/health")).await.unwrap();
-    assert_eq!(health.status(), 200);
-    let api_threads = thread_names().iter().filter(|name| *name == "beacon-api").count();
-    if app.store.backend() == server::store::Backend::Sqlite {
-        // No app of a SQLite run starts API threads of its own: each serves its
-        // API on its log writer's thread.
-        assert_eq!(api_threads, 0, "threads: {:?}", thread_names());
-        assert!(thread_names().iter().any(|name| name == "beacon-log-writ"), "{:?}", thread_names());
-    } else {
-        // Postgres has no single writer: the API has threads of its own.
-        assert!(api_threads > 0, "threads: {:?}", thread_names());
-    }
-}
